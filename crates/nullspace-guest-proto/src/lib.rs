@@ -1,0 +1,25 @@
+//! Wire protocol between the Nullspace host runtime and `nullspace-guestd`.
+//!
+//! The agent channel is a single byte stream (a virtio-serial port) that survives
+//! snapshot and restore, so the protocol multiplexes many concurrent calls over it
+//! with small self-delimiting frames. Every frame starts with a magic number so a
+//! reader that joins a stream mid-frame (after a restore, or a host restart) can
+//! resynchronise by scanning for the next magic. Control data is JSON (easy to
+//! inspect and evolve); bulk bytes (stdout, file contents) travel raw beside it.
+//! The full contract is `spec/guest/protocol.md`.
+
+mod frame;
+mod msg;
+
+pub use frame::{decode, encode, DecodeError, Frame, MAGIC, MAX_DATA, MAX_HEADER};
+pub use msg::{
+    CallId, EntryInfo, EntryKind, ErrorCode, ExecRequest, ExecResult, GuestError, GuestInfo,
+    GuestMsg, HostMsg, Identity, Op, OpResult, Owner,
+};
+
+/// Name of the virtio-serial port the agent listens on.
+pub const PORT_NAME: &str = "agent0";
+/// Reserved directory no file operation may write into.
+pub const RESERVED_DIR: &str = "/workspace/.nullspace";
+/// Protocol version spoken by this crate; sent in `GuestInfo`.
+pub const PROTOCOL_VERSION: u32 = 1;

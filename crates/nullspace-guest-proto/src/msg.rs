@@ -1,0 +1,460 @@
+//! Messages carried in frame headers.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Host-chosen id of one call; every frame about that call carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallId(pub u64);
+
+/// A frame sent by the host to the guest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HostMsg {
+    /// Start a call.
+    Call {
+        /// Id of the new call (unique among calls in flight).
+        id: CallId,
+        /// What to do.
+        op: Op,
+    },
+    /// Bytes for a call: stdin of `exec`, content of `write_file`.
+    Input {
+        /// The call the bytes belong to.
+        id: CallId,
+    },
+    /// End of input: closes stdin of `exec`, commits `write_file`.
+    InputEnd {
+        /// The call whose input ends.
+        id: CallId,
+    },
+    /// Send a signal to the process group of a running `exec`.
+    Signal {
+        /// The `exec` call.
+        id: CallId,
+        /// Signal number (e.g. 9 for SIGKILL).
+        signal: i32,
+    },
+}
+
+/// Fresh identity for a guest restored from a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// New hostname.
+    pub hostname: String,
+    /// Host wall-clock time, nanoseconds since the Unix epoch.
+    pub unix_time_ns: u64,
+    /// Random bytes mixed into (and credited to) the guest kernel's entropy pool.
+    pub seed: Vec<u8>,
+}
+
+/// A call's operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// First call on a new connection; refreshes identity if one is given.
+    Hello {
+        /// Identity to take (after a restore), or none to keep the current one.
+        identity: Option<Identity>,
+    },
+    /// Liveness and facts about the guest.
+    Health,
+    /// Run a process.
+    Exec(ExecRequest),
+    /// Read a file; its bytes come as `data` frames.
+    ReadFile {
+        /// Absolute path, or relative to `/workspace`.
+        path: String,
+        /// Confine `path` to this directory (no escape by `..` or symlinks).
+        root: Option<String>,
+        /// Byte offset to start at.
+        #[serde(default)]
+        offset: u64,
+        /// Most bytes to read.
+        limit: Option<u64>,
+    },
+    /// Write a file atomically from the call's `input` frames, committed on `input_end`.
+    WriteFile {
+        /// Absolute path, or relative to `/workspace`.
+        path: String,
+        /// Confine `path` to this directory.
+        root: Option<String>,
+        /// Permission bits (default 0644, or the existing file's).
+        mode: Option<u32>,
+        /// Owner user name (default: root, or the existing file's owner).
+        owner: Option<String>,
+        /// Create missing parent directories (owned like the file).
+        #[serde(default)]
+        create_parents: bool,
+        /// Append to the file instead of replacing it.
+        #[serde(default)]
+        append: bool,
+    },
+    /// List a directory down to `depth` levels (1 = its direct entries).
+    List {
+        /// Directory path.
+        path: String,
+        /// Confine `path` to this directory.
+        root: Option<String>,
+        /// Levels to descend; at least 1.
+        depth: u32,
+    },
+    /// Facts about one entry (symlinks are not followed).
+    Stat {
+        /// Entry path.
+        path: String,
+        /// Confine `path` to this directory.
+        root: Option<String>,
+    },
+    /// Whether an entry exists.
+    Exists {
+        /// Entry path.
+        path: String,
+        /// Confine `path` to this directory.
+        root: Option<String>,
+    },
+    /// Create a directory and its missing parents.
+    Mkdir {
+        /// Directory path.
+        path: String,
+        /// Confine `path` to this directory.
+        root: Option<String>,
+        /// Permission bits (default 0755).
+        mode: Option<u32>,
+        /// Owner user name of the created directories.
+        owner: Option<String>,
+    },
+    /// Remove an entry; directories need `recursive` unless empty.
+    Remove {
+        /// Entry path.
+        path: String,
+        /// Confine `path` to this directory.
+        root: Option<String>,
+        /// Remove directories with their contents.
+        #[serde(default)]
+        recursive: bool,
+    },
+    /// Rename (move) an entry.
+    Rename {
+        /// Current path.
+        from: String,
+        /// New path.
+        to: String,
+        /// Confine both paths to this directory.
+        root: Option<String>,
+    },
+    /// Change permission bits.
+    Chmod {
+        /// Entry path.
+        path: String,
+        /// Confine `path` to this directory.
+        root: Option<String>,
+        /// New permission bits.
+        mode: u32,
+    },
+}
+
+/// How to run a process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// Program and arguments; the program is looked up in `PATH`. Exclusive with `shell`.
+    #[serde(default)]
+    pub argv: Vec<String>,
+    /// A command line run by `/bin/bash -c`. Exclusive with `argv`.
+    pub shell: Option<String>,
+    /// Extra environment variables (over a clean login-like environment).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory (default: the user's home, or `/` if it has none).
+    pub cwd: Option<String>,
+    /// User to run as (default `root`).
+    pub user: Option<String>,
+    /// Kill the process group after this many milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Keep stdin open for `input` frames; otherwise stdin is `/dev/null`.
+    #[serde(default)]
+    pub stdin: bool,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecResult {
+    /// Exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Signal that ended it, if one did.
+    pub signal: Option<i32>,
+    /// Whether it was killed because its timeout expired.
+    pub timed_out: bool,
+    /// Wall time from spawn to exit in the guest.
+    pub duration_ms: u64,
+}
+
+/// Kind of a filesystem entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// Regular file.
+    File,
+    /// Directory.
+    Dir,
+    /// Symbolic link.
+    Symlink,
+    /// Anything else (device, socket, fifo).
+    Other,
+}
+
+/// Facts about a filesystem entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryInfo {
+    /// Last path component.
+    pub name: String,
+    /// Absolute path.
+    pub path: String,
+    /// Entry kind.
+    pub kind: EntryKind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits (e.g. 0o644).
+    pub mode: u32,
+    /// Owner user name (or uid as text).
+    pub owner: String,
+    /// Owner group name (or gid as text).
+    pub group: String,
+    /// Modification time, milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+    /// Target of a symlink.
+    pub symlink_target: Option<String>,
+}
+
+/// An owner given as a user name.
+pub type Owner = String;
+
+/// Facts about the guest and its agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestInfo {
+    /// guestd version.
+    pub version: String,
+    /// Protocol version.
+    pub protocol: u32,
+    /// Current hostname.
+    pub hostname: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Guest uptime (monotonic, includes time before a snapshot).
+    pub uptime_ms: u64,
+    /// Guest wall clock, milliseconds since the Unix epoch.
+    pub time_unix_ms: i64,
+    /// How many identities this guest has taken since boot.
+    pub identity_generation: u64,
+}
+
+/// What a finished call returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum OpResult {
+    /// For `hello` and `health`.
+    Info(GuestInfo),
+    /// For `exec`.
+    Exec(ExecResult),
+    /// For `list`.
+    Entries(Vec<EntryInfo>),
+    /// For `stat`, `write_file`, `rename`.
+    Entry(EntryInfo),
+    /// For `exists`.
+    Exists(bool),
+    /// For `mkdir`: whether the directory was created (false if it existed).
+    Created(bool),
+    /// For `read_file`: bytes sent.
+    Read {
+        /// Number of bytes sent in `data` frames.
+        size: u64,
+    },
+    /// For operations with nothing to return.
+    Unit,
+}
+
+/// A frame sent by the guest to the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GuestMsg {
+    /// An `exec` process was spawned.
+    Started {
+        /// The call.
+        id: CallId,
+        /// Guest pid of the process.
+        pid: u32,
+    },
+    /// Bytes the process wrote to stdout.
+    Stdout {
+        /// The call.
+        id: CallId,
+    },
+    /// Bytes the process wrote to stderr.
+    Stderr {
+        /// The call.
+        id: CallId,
+    },
+    /// File bytes of a `read_file`.
+    Data {
+        /// The call.
+        id: CallId,
+    },
+    /// The call succeeded; last frame of the call.
+    Done {
+        /// The call.
+        id: CallId,
+        /// Its result.
+        result: OpResult,
+    },
+    /// The call failed; last frame of the call.
+    Failed {
+        /// The call.
+        id: CallId,
+        /// Why.
+        error: GuestError,
+    },
+}
+
+impl GuestMsg {
+    /// The call this frame belongs to.
+    pub fn id(&self) -> CallId {
+        match self {
+            GuestMsg::Started { id, .. }
+            | GuestMsg::Stdout { id }
+            | GuestMsg::Stderr { id }
+            | GuestMsg::Data { id }
+            | GuestMsg::Done { id, .. }
+            | GuestMsg::Failed { id, .. } => *id,
+        }
+    }
+}
+
+/// Stable machine-readable error codes of guest calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The path (or a parent) does not exist.
+    NotFound,
+    /// The OS refused the operation.
+    PermissionDenied,
+    /// The target already exists.
+    AlreadyExists,
+    /// A path component is not a directory.
+    NotADirectory,
+    /// The path is a directory where a file was expected.
+    IsADirectory,
+    /// A directory is not empty and `recursive` was not set.
+    NotEmpty,
+    /// The request is malformed (both `argv` and `shell`, bad mode, depth 0...).
+    InvalidArgument,
+    /// The path leaves the confining root through `..` or a symlink.
+    PathEscapesRoot,
+    /// The path is inside `/workspace/.nullspace`.
+    ReservedPath,
+    /// The user does not exist in the guest.
+    UserNotFound,
+    /// The working directory does not exist.
+    CwdNotFound,
+    /// The program does not exist or is not executable.
+    CommandNotFound,
+    /// A frame named a call that is not in flight.
+    UnknownCall,
+    /// Any other I/O error.
+    Io,
+    /// A bug in guestd.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::NotADirectory => "not_a_directory",
+            ErrorCode::IsADirectory => "is_a_directory",
+            ErrorCode::NotEmpty => "not_empty",
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::PathEscapesRoot => "path_escapes_root",
+            ErrorCode::ReservedPath => "reserved_path",
+            ErrorCode::UserNotFound => "user_not_found",
+            ErrorCode::CwdNotFound => "cwd_not_found",
+            ErrorCode::CommandNotFound => "command_not_found",
+            ErrorCode::UnknownCall => "unknown_call",
+            ErrorCode::Io => "io",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// A typed error from the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct GuestError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl GuestError {
+    /// A new error.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shapes_are_stable() {
+        let call = HostMsg::Call {
+            id: CallId(3),
+            op: Op::Exists {
+                path: "/tmp".into(),
+                root: None,
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&call).unwrap(),
+            r#"{"type":"call","id":3,"op":{"op":"exists","path":"/tmp","root":null}}"#
+        );
+        let done = GuestMsg::Done {
+            id: CallId(3),
+            result: OpResult::Exists(true),
+        };
+        assert_eq!(
+            serde_json::to_string(&done).unwrap(),
+            r#"{"type":"done","id":3,"result":{"kind":"exists","value":true}}"#
+        );
+        let failed: GuestMsg = serde_json::from_str(
+            r#"{"type":"failed","id":1,"error":{"code":"reserved_path","message":"x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(failed.id(), CallId(1));
+    }
+
+    #[test]
+    fn exec_request_defaults() {
+        let op: Op = serde_json::from_str(r#"{"op":"exec","shell":"true"}"#).unwrap();
+        let Op::Exec(req) = op else { panic!() };
+        assert_eq!(req.shell.as_deref(), Some("true"));
+        assert!(req.argv.is_empty() && !req.stdin && req.env.is_empty());
+    }
+
+    #[test]
+    fn error_codes_match_serde() {
+        for code in [ErrorCode::NotFound, ErrorCode::PathEscapesRoot, ErrorCode::Io] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Identifiers, states and error codes shared by every Nullspace crate.
+//!
+//! Ids are typed newtypes with a fixed prefix (`sb_`, `snap_`, `tpl_`) so that a
+//! snapshot id can never be passed where a machine id is expected, and so that a
+//! malformed id is rejected at the edge with a clear error instead of deep inside
+//! the runtime.
+
+mod id;
+mod state;
+
+pub use id::{IdError, MachineId, SnapshotId};
+pub use state::MachineState;
