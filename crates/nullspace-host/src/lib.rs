@@ -1,1 +1,3 @@
-//! placeholder
+//! Nullspace host runtime.
+
+pub mod image;
