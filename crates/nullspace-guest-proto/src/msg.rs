@@ -452,7 +452,11 @@ mod tests {
 
     #[test]
     fn error_codes_match_serde() {
-        for code in [ErrorCode::NotFound, ErrorCode::PathEscapesRoot, ErrorCode::Io] {
+        for code in [
+            ErrorCode::NotFound,
+            ErrorCode::PathEscapesRoot,
+            ErrorCode::Io,
+        ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }

@@ -149,7 +149,10 @@ mod tests {
             "snap_abc".parse::<MachineId>(),
             Err(IdError::Prefix { .. })
         ));
-        assert!(matches!("sb_".parse::<MachineId>(), Err(IdError::Body { .. })));
+        assert!(matches!(
+            "sb_".parse::<MachineId>(),
+            Err(IdError::Body { .. })
+        ));
         assert!(matches!(
             "sb_ABC".parse::<MachineId>(),
             Err(IdError::Body { .. })

@@ -1,0 +1,213 @@
+//! One running QEMU process and the operations on it.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tokio::process::Child;
+use tokio::sync::Mutex;
+
+use crate::{SaveMode, Vm, VmSpec, VmmError};
+
+use super::cmdline::{capabilities, AGENT_SOCK, CONSOLE_LOG, MULTIFD_CHANNELS, QEMU_LOG, QMP_SOCK};
+use super::process::{spawn, tail};
+use super::{QemuConfig, Qmp};
+
+/// How long QEMU may take to open its control socket.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a graceful `quit` may take before the process is killed.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Poll interval of migration status.
+const MIGRATE_POLL: Duration = Duration::from_millis(2);
+
+/// A QEMU process serving one VM.
+pub(super) struct QemuVm {
+    dir: PathBuf,
+    pid: u32,
+    child: std::sync::Mutex<Option<Child>>,
+    qmp: Qmp,
+    ops: Mutex<()>,
+}
+
+impl QemuVm {
+    /// Spawn QEMU and connect to its control socket.
+    pub(super) async fn start(cfg: &QemuConfig, spec: VmSpec) -> Result<Self, VmmError> {
+        for f in [QMP_SOCK, AGENT_SOCK] {
+            let _ = std::fs::remove_file(spec.dir.join(f));
+        }
+        check_exists("kernel", &spec.kernel.vmlinux)?;
+        check_exists("initramfs", &spec.kernel.initrd)?;
+        check_exists("disk", &spec.disk.path)?;
+        if let crate::Start::Restore { state, .. } = &spec.start {
+            check_exists("saved state", state)?;
+        }
+        let mut child = spawn(cfg, &spec)?;
+        let pid = child.id().unwrap_or(0);
+        let deadline = Instant::now() + START_TIMEOUT;
+        let qmp = loop {
+            if let Some(status) = child.try_wait().ok().flatten() {
+                return Err(VmmError::Exited {
+                    status: status.to_string(),
+                    console_tail: tail(&spec.dir.join(QEMU_LOG), 5),
+                });
+            }
+            match Qmp::connect(&spec.dir.join(QMP_SOCK), Duration::from_millis(5)).await {
+                Ok(q) => break q,
+                Err(_) if Instant::now() < deadline => continue,
+                Err(e) => {
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                    return Err(e.into());
+                }
+            }
+        };
+        Ok(Self {
+            dir: spec.dir,
+            pid,
+            child: std::sync::Mutex::new(Some(child)),
+            qmp,
+            ops: Mutex::new(()),
+        })
+    }
+
+    fn exited_error(&self) -> VmmError {
+        VmmError::Exited {
+            status: "not running".into(),
+            console_tail: tail(&self.dir.join(QEMU_LOG), 5),
+        }
+    }
+
+    async fn run(&self, command: &str, args: Value) -> Result<Value, VmmError> {
+        if !self.is_alive() {
+            return Err(self.exited_error());
+        }
+        Ok(self.qmp.execute(command, args).await?)
+    }
+
+    async fn wait_migration(&self) -> Result<(), VmmError> {
+        loop {
+            let status = self.run("query-migrate", Value::Null).await?;
+            match status["status"].as_str() {
+                Some("completed") => return Ok(()),
+                Some("failed") | Some("cancelled") => {
+                    return Err(VmmError::Migration(
+                        status["error-desc"]
+                            .as_str()
+                            .unwrap_or("unknown error")
+                            .to_owned(),
+                    ))
+                }
+                _ => tokio::time::sleep(MIGRATE_POLL).await,
+            }
+        }
+    }
+}
+
+fn check_exists(what: &'static str, path: &Path) -> Result<(), VmmError> {
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(VmmError::Missing {
+            what,
+            path: path.to_owned(),
+        })
+    }
+}
+
+#[async_trait]
+impl Vm for QemuVm {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn agent_socket(&self) -> PathBuf {
+        self.dir.join(AGENT_SOCK)
+    }
+
+    fn console_log(&self) -> PathBuf {
+        self.dir.join(CONSOLE_LOG)
+    }
+
+    async fn pause(&self) -> Result<(), VmmError> {
+        let _g = self.ops.lock().await;
+        self.run("stop", Value::Null).await.map(drop)
+    }
+
+    async fn resume(&self) -> Result<(), VmmError> {
+        let _g = self.ops.lock().await;
+        self.run("cont", Value::Null).await.map(drop)
+    }
+
+    async fn save(&self, path: &Path, mode: SaveMode) -> Result<(), VmmError> {
+        let _g = self.ops.lock().await;
+        let caps: Vec<Value> = capabilities(mode)
+            .iter()
+            .map(|(name, on)| json!({"capability": name, "state": on}))
+            .collect();
+        self.run("migrate-set-capabilities", json!({ "capabilities": caps }))
+            .await?;
+        let mut params = json!({ "max-bandwidth": i64::MAX / 2 });
+        if mode == SaveMode::Full {
+            params["multifd-channels"] = json!(MULTIFD_CHANNELS);
+        }
+        self.run("migrate-set-parameters", params).await?;
+        let _ = std::fs::remove_file(path);
+        self.run(
+            "migrate",
+            json!({ "uri": format!("file:{}", path.display()) }),
+        )
+        .await?;
+        self.wait_migration().await
+    }
+
+    async fn switch_disk(&self, overlay: &Path) -> Result<(), VmmError> {
+        let _g = self.ops.lock().await;
+        self.run(
+            "blockdev-snapshot-sync",
+            json!({"device": "root", "snapshot-file": overlay.display().to_string(), "format": "qcow2"}),
+        )
+        .await
+        .map(drop)
+    }
+
+    fn is_alive(&self) -> bool {
+        let mut guard = self.child.lock().expect("child lock");
+        match guard.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    async fn destroy(&self) -> Result<(), VmmError> {
+        let child = self.child.lock().expect("child lock").take();
+        let Some(mut child) = child else {
+            return Ok(());
+        };
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = tokio::time::timeout(QUIT_TIMEOUT, self.qmp.execute("quit", Value::Null)).await;
+            if tokio::time::timeout(QUIT_TIMEOUT, child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.start_kill();
+            }
+        }
+        child.wait().await.map_err(|source| VmmError::Io {
+            what: "wait for VMM process",
+            path: self.dir.clone(),
+            source,
+        })?;
+        Ok(())
+    }
+}
+
+impl Drop for QemuVm {
+    fn drop(&mut self) {
+        // A VM dropped without `destroy` must not outlive its handle.
+        if let Some(mut child) = self.child.lock().expect("child lock").take() {
+            let _ = child.start_kill();
+            let _ = child.try_wait();
+        }
+    }
+}
