@@ -1,0 +1,297 @@
+//! Client of `nullspace-guestd`: many concurrent calls over one agent socket.
+//!
+//! A reader task routes incoming frames to the call they name; a writer task
+//! serialises outgoing frames. When the socket closes (the VM died or was
+//! destroyed) every call in flight fails with [`AgentError::Disconnected`].
+
+mod exec;
+mod files;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nullspace_guest_proto::{
+    decode, encode, CallId, Frame, GuestError, GuestInfo, GuestMsg, HostMsg, Identity, Op, OpResult,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+pub use exec::{ExecOutput, OutputStream};
+pub use files::WriteOptions;
+
+/// Largest input chunk sent in one frame.
+const INPUT_CHUNK: usize = 256 * 1024;
+
+/// Why a call to the guest agent failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The agent socket could not be reached.
+    #[error("guest agent unreachable at {path}: {source}")]
+    Unreachable {
+        /// Socket path.
+        path: String,
+        /// Last connect error.
+        source: std::io::Error,
+    },
+    /// The connection closed (the VM stopped or died) before the call finished.
+    #[error("guest agent disconnected")]
+    Disconnected,
+    /// The call did not finish in time.
+    #[error("guest agent did not answer {what} within {after:?}")]
+    Timeout {
+        /// The operation.
+        what: &'static str,
+        /// The time waited.
+        after: Duration,
+    },
+    /// The guest refused or failed the call.
+    #[error("guest error: {0}")]
+    Guest(#[from] GuestError),
+    /// A command printed more than the caller accepts.
+    #[error("command output exceeded {limit} bytes; the command was killed")]
+    OutputLimit {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A command ran past its timeout and was killed.
+    #[error("command timed out after {after:?} and was killed")]
+    CommandTimeout {
+        /// The timeout.
+        after: Duration,
+    },
+    /// The guest answered with something the call did not expect.
+    #[error("unexpected answer from guest agent: {0}")]
+    Protocol(String),
+}
+
+struct Inner {
+    write: mpsc::Sender<Vec<u8>>,
+    calls: Mutex<HashMap<CallId, mpsc::UnboundedSender<Frame<GuestMsg>>>>,
+    next: AtomicU64,
+    alive: AtomicBool,
+}
+
+/// A connection to one guest agent.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("alive", &self.is_connected())
+            .finish()
+    }
+}
+
+impl Agent {
+    /// Connect to the agent socket at `path`, retrying until `timeout`.
+    pub async fn connect(path: &Path, timeout: Duration) -> Result<Self, AgentError> {
+        let deadline = Instant::now() + timeout;
+        let stream = loop {
+            match UnixStream::connect(path).await {
+                Ok(s) => break s,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(AgentError::Unreachable {
+                        path: path.display().to_string(),
+                        source: e,
+                    })
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        };
+        let (mut read, mut write) = stream.into_split();
+        let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(64);
+        let inner = Arc::new(Inner {
+            write: wtx,
+            calls: Mutex::default(),
+            next: AtomicU64::new(1),
+            alive: AtomicBool::new(true),
+        });
+        tokio::spawn(async move {
+            while let Some(frame) = wrx.recv().await {
+                if write.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let reader = inner.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::with_capacity(64 * 1024);
+            let mut chunk = vec![0u8; 256 * 1024];
+            loop {
+                match read.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                loop {
+                    match decode::<GuestMsg>(&mut buf) {
+                        Ok(Some(frame)) => reader.route(frame),
+                        Ok(None) => break,
+                        Err(e) => tracing::warn!(error = %e, "bad frame from guest agent"),
+                    }
+                }
+            }
+            reader.alive.store(false, Ordering::SeqCst);
+            reader.calls.lock().expect("calls lock").clear();
+        });
+        Ok(Agent { inner })
+    }
+
+    /// Whether the connection is still open.
+    pub fn is_connected(&self) -> bool {
+        self.inner.alive.load(Ordering::SeqCst)
+    }
+
+    /// Start a call; frames about it arrive through the returned [`Call`].
+    pub async fn start(&self, op: Op) -> Result<Call, AgentError> {
+        if !self.is_connected() {
+            return Err(AgentError::Disconnected);
+        }
+        let id = CallId(self.inner.next.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.inner.calls.lock().expect("calls lock").insert(id, tx);
+        let call = Call {
+            id,
+            rx,
+            agent: self.clone(),
+        };
+        call.send(&HostMsg::Call { id, op }, &[]).await?;
+        Ok(call)
+    }
+
+    /// Run a call to completion, collecting `data` frames (up to `max_data` bytes).
+    pub async fn request(
+        &self,
+        what: &'static str,
+        op: Op,
+        timeout: Duration,
+    ) -> Result<(OpResult, Vec<u8>), AgentError> {
+        let mut call = self.start(op).await?;
+        let work = async {
+            let mut data = Vec::new();
+            loop {
+                let frame = call.next().await?;
+                match frame.msg {
+                    GuestMsg::Data { .. } => data.extend_from_slice(&frame.data),
+                    GuestMsg::Done { result, .. } => return Ok((result, data)),
+                    GuestMsg::Failed { error, .. } => return Err(error.into()),
+                    other => return Err(AgentError::Protocol(format!("{other:?}"))),
+                }
+            }
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| AgentError::Timeout {
+                what,
+                after: timeout,
+            })?
+    }
+
+    /// Greet the agent; with an identity the guest reseeds its RNG, steps its
+    /// clock and takes the new hostname.
+    pub async fn hello(
+        &self,
+        identity: Option<Identity>,
+        timeout: Duration,
+    ) -> Result<GuestInfo, AgentError> {
+        match self
+            .request("hello", Op::Hello { identity }, timeout)
+            .await?
+        {
+            (OpResult::Info(info), _) => Ok(info),
+            (other, _) => Err(AgentError::Protocol(format!("{other:?}"))),
+        }
+    }
+
+    /// Liveness and facts about the guest.
+    pub async fn health(&self, timeout: Duration) -> Result<GuestInfo, AgentError> {
+        match self.request("health", Op::Health, timeout).await? {
+            (OpResult::Info(info), _) => Ok(info),
+            (other, _) => Err(AgentError::Protocol(format!("{other:?}"))),
+        }
+    }
+}
+
+impl Inner {
+    fn route(&self, frame: Frame<GuestMsg>) {
+        let id = frame.msg.id();
+        let last = matches!(frame.msg, GuestMsg::Done { .. } | GuestMsg::Failed { .. });
+        let mut calls = self.calls.lock().expect("calls lock");
+        if let Some(tx) = calls.get(&id) {
+            let _ = tx.send(frame);
+        }
+        if last {
+            calls.remove(&id);
+        }
+    }
+}
+
+/// One call in flight.
+pub struct Call {
+    id: CallId,
+    rx: mpsc::UnboundedReceiver<Frame<GuestMsg>>,
+    agent: Agent,
+}
+
+impl Call {
+    /// The call's id.
+    pub fn id(&self) -> CallId {
+        self.id
+    }
+
+    async fn send(&self, msg: &HostMsg, data: &[u8]) -> Result<(), AgentError> {
+        self.agent
+            .inner
+            .write
+            .send(encode(msg, data))
+            .await
+            .map_err(|_| AgentError::Disconnected)
+    }
+
+    /// Send input bytes (stdin of exec, contents of write_file).
+    pub async fn input(&self, data: &[u8]) -> Result<(), AgentError> {
+        for chunk in data.chunks(INPUT_CHUNK) {
+            self.send(&HostMsg::Input { id: self.id }, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// End the input.
+    pub async fn input_end(&self) -> Result<(), AgentError> {
+        self.send(&HostMsg::InputEnd { id: self.id }, &[]).await
+    }
+
+    /// Signal the process group of an exec call.
+    pub async fn signal(&self, signal: i32) -> Result<(), AgentError> {
+        self.send(
+            &HostMsg::Signal {
+                id: self.id,
+                signal,
+            },
+            &[],
+        )
+        .await
+    }
+
+    /// The next frame of this call.
+    pub async fn next(&mut self) -> Result<Frame<GuestMsg>, AgentError> {
+        self.rx.recv().await.ok_or(AgentError::Disconnected)
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.agent
+            .inner
+            .calls
+            .lock()
+            .expect("calls lock")
+            .remove(&self.id);
+    }
+}

@@ -1,0 +1,237 @@
+//! One machine: a restored VM, its agent connection, network and disk.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use nullspace_guest_proto::ExecRequest;
+use nullspace_types::{MachineId, MachineState};
+use nullspace_vmm::Vm;
+use rand::RngCore;
+
+use crate::agent::{Agent, AgentError, ExecOutput};
+use crate::error::RuntimeError;
+use crate::netns::MachineNet;
+use crate::teardown::{Teardown, TeardownError};
+
+/// Where a machine came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Restored from a template.
+    Template(String),
+    /// Restored from a snapshot.
+    Snapshot(nullspace_types::SnapshotId),
+}
+
+/// What a machine was started with (kept to snapshot it later).
+#[derive(Debug, Clone)]
+pub struct Boot {
+    /// Guest kernel.
+    pub vmlinux: PathBuf,
+    /// Guest initramfs.
+    pub initrd: PathBuf,
+    /// Kernel command line.
+    pub cmdline: String,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// RAM in MiB.
+    pub memory_mib: u64,
+    /// The read-only disk under the machine's own overlay.
+    pub base_disk: PathBuf,
+}
+
+/// A running (or dead) machine.
+pub struct Machine {
+    pub(crate) id: MachineId,
+    pub(crate) origin: Origin,
+    pub(crate) hostname: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) vm: Arc<dyn Vm>,
+    pub(crate) agent: Agent,
+    pub(crate) net: MachineNet,
+    pub(crate) boot: Boot,
+    pub(crate) state: Mutex<MachineState>,
+    pub(crate) teardown: Mutex<Option<Teardown>>,
+    pub(crate) disk_layer: AtomicU32,
+    pub(crate) created_at: SystemTime,
+    pub(crate) max_output: usize,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine")
+            .field("id", &self.id)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Machine {
+    /// The machine's id.
+    pub fn id(&self) -> &MachineId {
+        &self.id
+    }
+
+    /// Where it came from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Its guest hostname.
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// Its lifecycle state.
+    pub fn state(&self) -> MachineState {
+        *self.state.lock().expect("state lock")
+    }
+
+    /// OS pid of its VMM process.
+    pub fn vmm_pid(&self) -> u32 {
+        self.vm.pid()
+    }
+
+    /// Its network namespace name.
+    pub fn netns(&self) -> &str {
+        &self.net.name
+    }
+
+    /// Its private directory on the host.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// When it was created.
+    pub fn created_at(&self) -> SystemTime {
+        self.created_at
+    }
+
+    /// Move to `next` if the transition is allowed; returns the previous state.
+    pub(crate) fn transition(
+        &self,
+        next: MachineState,
+        action: &'static str,
+    ) -> Result<MachineState, RuntimeError> {
+        let mut state = self.state.lock().expect("state lock");
+        if !state.can_become(next) {
+            return Err(RuntimeError::InvalidState {
+                id: self.id.clone(),
+                state: *state,
+                action,
+            });
+        }
+        Ok(std::mem::replace(&mut *state, next))
+    }
+
+    /// The agent, if the machine is running.
+    pub fn agent(&self) -> Result<&Agent, RuntimeError> {
+        match self.state() {
+            MachineState::Running => Ok(&self.agent),
+            MachineState::Failed => Err(self.died()),
+            state => Err(RuntimeError::InvalidState {
+                id: self.id.clone(),
+                state,
+                action: "talk to its agent",
+            }),
+        }
+    }
+
+    fn died(&self) -> RuntimeError {
+        RuntimeError::MachineDied {
+            id: self.id.clone(),
+            reason: format!(
+                "VMM process exited; console: {}",
+                crate::template::console_tail(&self.vm.console_log())
+            ),
+        }
+    }
+
+    /// Turn an agent failure into [`RuntimeError::MachineDied`] when the VM is gone
+    /// (releasing what it held), or pass it through.
+    pub async fn check<T>(&self, result: Result<T, AgentError>) -> Result<T, RuntimeError> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(
+                e @ (AgentError::Disconnected
+                | AgentError::Timeout { .. }
+                | AgentError::Unreachable { .. }),
+            ) => {
+                if self.vm.is_alive() {
+                    return Err(e.into());
+                }
+                let _ = self.fail().await;
+                Err(self.died())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Run a command and collect its output.
+    pub async fn exec(
+        &self,
+        req: ExecRequest,
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, RuntimeError> {
+        let agent = self.agent()?;
+        self.check(agent.exec(req, stdin, self.max_output).await)
+            .await
+    }
+
+    /// Mark the machine failed (its VMM died) and release its resources.
+    pub(crate) async fn fail(&self) -> Result<(), TeardownError> {
+        {
+            let mut state = self.state.lock().expect("state lock");
+            if !state.can_become(MachineState::Failed) {
+                return Ok(());
+            }
+            *state = MachineState::Failed;
+        }
+        tracing::warn!(machine = %self.id, "VMM process died; releasing the machine's resources");
+        self.run_teardown().await
+    }
+
+    /// Run the teardown stack if it has not run yet.
+    pub(crate) async fn run_teardown(&self) -> Result<(), TeardownError> {
+        let steps = self.teardown.lock().expect("teardown lock").take();
+        match steps {
+            Some(t) => t.run().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Next free disk layer number (for snapshots that switch the disk).
+    pub(crate) fn next_disk_layer(&self) -> u32 {
+        self.disk_layer.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Path of the overlay the VM currently writes to.
+    pub(crate) fn current_disk(&self) -> PathBuf {
+        disk_path(&self.dir, self.disk_layer.load(Ordering::SeqCst))
+    }
+}
+
+/// Path of disk layer `n` in a machine directory.
+pub(crate) fn disk_path(dir: &std::path::Path, n: u32) -> PathBuf {
+    if n == 0 {
+        dir.join("disk.qcow2")
+    } else {
+        dir.join(format!("disk-{n}.qcow2"))
+    }
+}
+
+/// A fresh identity for a restored guest.
+pub(crate) fn new_identity(hostname: &str) -> nullspace_guest_proto::Identity {
+    let mut seed = vec![0u8; 64];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let unix_time_ns = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nullspace_guest_proto::Identity {
+        hostname: hostname.to_owned(),
+        unix_time_ns,
+        seed,
+    }
+}

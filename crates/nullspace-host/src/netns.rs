@@ -1,0 +1,239 @@
+//! Per-machine network: a namespace holding the guest's tap, a veth to the host,
+//! and NAT so the guest can reach what the host can route to.
+//!
+//! Every guest sees the same inside addresses (guest `10.0.2.2`, gateway
+//! `10.0.2.1` on `tap0`) because each lives in its own namespace. The namespace
+//! reaches the host over a veth pair numbered from the machine's slot in
+//! `10.200.0.0/16` (one /30 per slot).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use crate::cmd::{run, CmdError};
+
+/// Name of the tap device inside every machine namespace.
+pub const TAP: &str = "tap0";
+/// Address of the guest NIC.
+pub const GUEST_IP: &str = "10.0.2.2/24";
+/// Gateway address (the tap) seen by the guest.
+pub const GATEWAY: &str = "10.0.2.1";
+/// MAC of every guest NIC (each guest is alone on its segment).
+pub const GUEST_MAC: &str = "02:4e:53:00:00:02";
+/// Number of slots (one /30 each in 10.200.0.0/16).
+const SLOTS: u32 = 16384;
+/// Prefix of namespace names made by Nullspace.
+pub const NETNS_PREFIX: &str = "nullspace-";
+
+/// Why the network of a machine could not be set up or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// All network slots are in use.
+    #[error("no free network slot (all {SLOTS} in use)")]
+    Exhausted,
+    /// A host tool failed.
+    #[error(transparent)]
+    Cmd(#[from] CmdError),
+    /// Enabling forwarding failed.
+    #[error("enable IPv4 forwarding: {0}")]
+    Forwarding(std::io::Error),
+}
+
+/// Allocator of network slots.
+#[derive(Debug, Default)]
+pub struct Slots {
+    used: Mutex<BTreeSet<u32>>,
+}
+
+impl Slots {
+    fn take(&self) -> Result<u32, NetError> {
+        let mut used = self.used.lock().expect("slots lock");
+        let slot = (0..SLOTS)
+            .find(|s| !used.contains(s))
+            .ok_or(NetError::Exhausted)?;
+        used.insert(slot);
+        Ok(slot)
+    }
+
+    fn give_back(&self, slot: u32) {
+        self.used.lock().expect("slots lock").remove(&slot);
+    }
+
+    /// Number of slots in use.
+    pub fn in_use(&self) -> usize {
+        self.used.lock().expect("slots lock").len()
+    }
+}
+
+/// The host and namespace ends of slot `slot`'s /30.
+fn veth_addrs(slot: u32) -> (Ipv4Addr, Ipv4Addr) {
+    let base = u32::from(Ipv4Addr::new(10, 200, 0, 0)) + slot * 4;
+    (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2))
+}
+
+/// A machine's network namespace and its devices.
+#[derive(Debug, Clone)]
+pub struct MachineNet {
+    /// Namespace name (under `/run/netns`).
+    pub name: String,
+    /// Slot number.
+    pub slot: u32,
+    /// Host end of the veth pair.
+    pub host_veth: String,
+}
+
+impl MachineNet {
+    /// Path of the namespace file, for `setns`.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    /// Create the namespace, tap, veth pair, routes and NAT for machine `key`.
+    pub async fn create(slots: &Slots, key: &str) -> Result<Self, NetError> {
+        let slot = slots.take()?;
+        let net = MachineNet {
+            name: format!("{NETNS_PREFIX}{key}"),
+            slot,
+            host_veth: format!("nsv{slot}"),
+        };
+        match net.setup().await {
+            Ok(()) => Ok(net),
+            Err(e) => {
+                let _ = net.delete(slots).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn setup(&self) -> Result<(), NetError> {
+        let (host_ip, ns_ip) = veth_addrs(self.slot);
+        let root = format!(
+            "netns add {name}\n\
+             link add {veth} type veth peer name veth0 netns {name}\n\
+             addr add {host_ip}/30 dev {veth}\n\
+             link set {veth} up\n",
+            name = self.name,
+            veth = self.host_veth,
+        );
+        run("ip", ["-batch", "-"], Some(&root), None).await?;
+        let inner = format!(
+            "link set lo up\n\
+             link set veth0 up\n\
+             addr add {ns_ip}/30 dev veth0\n\
+             route add default via {host_ip}\n\
+             tuntap add dev {TAP} mode tap\n\
+             addr add {GATEWAY}/24 dev {TAP}\n\
+             link set {TAP} up\n"
+        );
+        run("ip", ["-batch", "-"], Some(&inner), Some(&self.path())).await?;
+        let path = self.path();
+        tokio::task::spawn_blocking(move || enable_forwarding(Some(&path)))
+            .await
+            .expect("forwarding task")?;
+        let nat = "table ip nullspace {\n chain postrouting {\n  type nat hook postrouting priority srcnat;\n  oifname \"veth0\" masquerade\n }\n}\n";
+        run("nft", ["-f", "-"], Some(nat), Some(&self.path())).await?;
+        Ok(())
+    }
+
+    /// Delete the namespace (and with it the tap and both veth ends) and free the slot.
+    pub async fn delete(&self, slots: &Slots) -> Result<(), NetError> {
+        let result = if self.path().exists() {
+            run("ip", ["netns", "del", &self.name], None, None)
+                .await
+                .map(drop)
+        } else {
+            Ok(())
+        };
+        // The host end goes with the namespace; remove it explicitly if it lingers.
+        if PathBuf::from("/sys/class/net")
+            .join(&self.host_veth)
+            .exists()
+        {
+            let _ = run("ip", ["link", "del", &self.host_veth], None, None).await;
+        }
+        slots.give_back(self.slot);
+        Ok(result?)
+    }
+}
+
+/// Turn on IPv4 forwarding in the namespace at `netns` (or the host's).
+fn enable_forwarding(netns: Option<&std::path::Path>) -> Result<(), NetError> {
+    let write = || std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
+    match netns {
+        None => write().map_err(NetError::Forwarding),
+        Some(path) => {
+            let path = path.to_owned();
+            // A fresh thread enters the namespace so the caller's thread is untouched.
+            std::thread::spawn(move || {
+                let f = std::fs::File::open(&path).map_err(NetError::Forwarding)?;
+                use std::os::fd::AsRawFd;
+                // SAFETY: setns(2) on a valid open namespace descriptor; it only
+                // changes this short-lived thread's network namespace.
+                if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(NetError::Forwarding(std::io::Error::last_os_error()));
+                }
+                write().map_err(NetError::Forwarding)
+            })
+            .join()
+            .expect("forwarding thread")
+        }
+    }
+}
+
+/// Host-wide egress: forwarding on, and masquerade of machine traffic leaving
+/// the host. Idempotent; failures are logged (machines then have no egress).
+pub async fn setup_host_egress() {
+    if let Err(e) = enable_forwarding(None) {
+        tracing::warn!(error = %e, "machines will have no egress");
+        return;
+    }
+    let rules = "table ip nullspace\ndelete table ip nullspace\n\
+        table ip nullspace {\n\
+         chain postrouting {\n  type nat hook postrouting priority srcnat;\n  ip saddr 10.200.0.0/16 oifname != \"nsv*\" masquerade\n }\n\
+         chain forward {\n  type filter hook forward priority filter - 1;\n  ip saddr 10.200.0.0/16 accept\n  ip daddr 10.200.0.0/16 ct state established,related accept\n }\n\
+        }\n";
+    if let Err(e) = run("nft", ["-f", "-"], Some(rules), None).await {
+        tracing::warn!(error = %e, "machines will have no egress");
+    }
+}
+
+/// Names of namespaces that Nullspace made and that still exist.
+pub fn leftover_namespaces() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(NETNS_PREFIX))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_addresses_are_disjoint_30s() {
+        assert_eq!(
+            veth_addrs(0),
+            ("10.200.0.1".parse().unwrap(), "10.200.0.2".parse().unwrap())
+        );
+        assert_eq!(veth_addrs(64).0, "10.200.1.1".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            veth_addrs(SLOTS - 1).1,
+            "10.200.255.254".parse::<Ipv4Addr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn slots_are_reused_lowest_first() {
+        let s = Slots::default();
+        assert_eq!(s.take().unwrap(), 0);
+        assert_eq!(s.take().unwrap(), 1);
+        s.give_back(0);
+        assert_eq!(s.take().unwrap(), 0);
+        assert_eq!(s.in_use(), 2);
+    }
+}

@@ -1,0 +1,394 @@
+//! The runtime: creates, tracks, snapshots and destroys machines on this host.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use nullspace_types::{MachineId, MachineState, SnapshotId};
+use nullspace_vmm::{Backend, Disk, Kernel, Memory, Net, QemuBackend, SaveMode, Start, Vm, VmSpec};
+
+use crate::agent::Agent;
+use crate::config::RuntimeConfig;
+use crate::disk::{create_overlay, flatten_onto};
+use crate::error::{io, RuntimeError};
+use crate::image::ImageArtifacts;
+use crate::machine::{disk_path, new_identity, Boot, Machine, Origin};
+use crate::netns::{self, MachineNet, Slots, GUEST_MAC, TAP};
+use crate::snapshot::SnapshotInfo;
+use crate::teardown::Teardown;
+use crate::template::{self, Template};
+
+/// How long a restored guest may take to answer its first call.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often machine watchers check that their VMM is alive.
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The host runtime.
+pub struct Runtime {
+    cfg: RuntimeConfig,
+    backend: Arc<dyn Backend>,
+    slots: Arc<Slots>,
+    machines: Mutex<HashMap<MachineId, Arc<Machine>>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("data_dir", &self.cfg.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a machine is restored from.
+struct Source<'a> {
+    origin: Origin,
+    boot: Boot,
+    /// Seed overlay to copy, or none to create a new overlay over `boot.base_disk`.
+    overlay_seed: Option<&'a Path>,
+    memory: Memory,
+    state: &'a Path,
+    mode: SaveMode,
+}
+
+impl Runtime {
+    /// A runtime over the QEMU backend.
+    pub async fn new(cfg: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let backend = Arc::new(QemuBackend::new(cfg.qemu.clone()));
+        Self::with_backend(cfg, backend).await
+    }
+
+    /// A runtime over any backend.
+    pub async fn with_backend(
+        cfg: RuntimeConfig,
+        backend: Arc<dyn Backend>,
+    ) -> Result<Self, RuntimeError> {
+        for dir in [cfg.templates_dir(), cfg.machines_dir(), cfg.snapshots_dir()] {
+            std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        }
+        netns::setup_host_egress().await;
+        Ok(Self {
+            cfg,
+            backend,
+            slots: Arc::default(),
+            machines: Mutex::default(),
+        })
+    }
+
+    /// The runtime's settings.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    pub(crate) fn slots(&self) -> &Slots {
+        &self.slots
+    }
+
+    pub(crate) fn slots_arc(&self) -> Arc<Slots> {
+        self.slots.clone()
+    }
+
+    /// Build (or load the cached) template `name` from `image`.
+    pub async fn ensure_template(
+        &self,
+        name: &str,
+        image: &ImageArtifacts,
+    ) -> Result<Template, RuntimeError> {
+        template::ensure(self, name, image).await
+    }
+
+    /// Create a machine by restoring `template` (no kernel boot).
+    pub async fn create_machine(&self, template: &Template) -> Result<Arc<Machine>, RuntimeError> {
+        self.start_machine(Source {
+            origin: Origin::Template(template.name.clone()),
+            boot: Boot {
+                vmlinux: template.vmlinux.clone(),
+                initrd: template.initrd.clone(),
+                cmdline: template.cmdline.clone(),
+                vcpus: template.vcpus,
+                memory_mib: template.memory_mib,
+                base_disk: template.disk(),
+            },
+            overlay_seed: Some(&template.overlay_seed()),
+            memory: Memory::File {
+                path: template.mem(),
+                shared: false,
+            },
+            state: &template.state(),
+            mode: SaveMode::DeviceOnly,
+        })
+        .await
+    }
+
+    /// Create a machine from snapshot `id`, with its own identity.
+    pub async fn restore_snapshot(&self, id: &SnapshotId) -> Result<Arc<Machine>, RuntimeError> {
+        let snap = SnapshotInfo::load(&self.cfg.snapshots_dir(), id)?;
+        self.start_machine(Source {
+            origin: Origin::Snapshot(id.clone()),
+            boot: Boot {
+                vmlinux: snap.vmlinux.clone(),
+                initrd: snap.initrd.clone(),
+                cmdline: snap.cmdline.clone(),
+                vcpus: snap.vcpus,
+                memory_mib: snap.memory_mib,
+                base_disk: snap.disk(),
+            },
+            overlay_seed: None,
+            memory: Memory::Anonymous,
+            state: &snap.state(),
+            mode: SaveMode::Full,
+        })
+        .await
+    }
+
+    async fn start_machine(&self, src: Source<'_>) -> Result<Arc<Machine>, RuntimeError> {
+        let id = MachineId::random();
+        let dir = self.cfg.machines_dir().join(id.as_str());
+        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        let mut teardown = Teardown::default();
+        {
+            let dir = dir.clone();
+            teardown.push("remove machine directory", async move {
+                tokio::fs::remove_dir_all(&dir)
+                    .await
+                    .map_err(|e| format!("{}: {e}", dir.display()))
+            });
+        }
+        let disk = disk_path(&dir, 0);
+        let prepare_disk = async {
+            match src.overlay_seed {
+                Some(seed) => tokio::fs::copy(seed, &disk)
+                    .await
+                    .map(drop)
+                    .map_err(io("copy overlay", &disk)),
+                None => create_overlay(&disk, &src.boot.base_disk, "qcow2")
+                    .await
+                    .map_err(RuntimeError::from),
+            }
+        };
+        let (disk_ready, net) =
+            tokio::join!(prepare_disk, MachineNet::create(&self.slots, id.body()));
+        if let Ok(net) = &net {
+            let (net, slots) = (net.clone(), self.slots.clone());
+            teardown.push("delete machine network", async move {
+                net.delete(&slots).await.map_err(|e| e.to_string())
+            });
+        }
+        let started = async {
+            disk_ready?;
+            let net = net?;
+            let spec = VmSpec {
+                name: id.to_string(),
+                dir: dir.clone(),
+                vcpus: src.boot.vcpus,
+                memory_mib: src.boot.memory_mib,
+                memory: src.memory.clone(),
+                kernel: Kernel {
+                    vmlinux: src.boot.vmlinux.clone(),
+                    initrd: src.boot.initrd.clone(),
+                    cmdline: src.boot.cmdline.clone(),
+                },
+                disk: Disk { path: disk.clone() },
+                net: Some(Net {
+                    tap: TAP.into(),
+                    mac: GUEST_MAC.into(),
+                    netns: Some(net.path()),
+                }),
+                start: Start::Restore {
+                    state: src.state.to_owned(),
+                    mode: src.mode,
+                },
+                die_with_parent: self.cfg.die_with_parent,
+            };
+            let vm: Arc<dyn Vm> = self.backend.start(spec).await?.into();
+            Ok::<_, RuntimeError>((vm, net))
+        }
+        .await;
+        let (vm, net) = match started {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = teardown.run().await;
+                return Err(e);
+            }
+        };
+        {
+            let vm = vm.clone();
+            teardown.push("stop VMM", async move {
+                vm.destroy().await.map_err(|e| e.to_string())
+            });
+        }
+        let hostname = format!("ns-{}", id.body());
+        let greeted = async {
+            let agent = Agent::connect(&vm.agent_socket(), RESTORE_TIMEOUT).await?;
+            agent
+                .hello(Some(new_identity(&hostname)), RESTORE_TIMEOUT)
+                .await?;
+            Ok::<_, crate::agent::AgentError>(agent)
+        };
+        let agent = tokio::select! {
+            r = greeted => r,
+            _ = template::wait_dead(vm.as_ref()) => Err(crate::agent::AgentError::Disconnected),
+        };
+        let agent = match agent {
+            Ok(a) => a,
+            Err(e) => {
+                let console = template::console_tail(&vm.console_log());
+                let _ = teardown.run().await;
+                return Err(RuntimeError::MachineDied {
+                    id,
+                    reason: format!("restored guest did not answer: {e}; console: {console}"),
+                });
+            }
+        };
+        let machine = Arc::new(Machine {
+            id: id.clone(),
+            origin: src.origin,
+            hostname,
+            dir,
+            vm,
+            agent,
+            net,
+            boot: src.boot,
+            state: Mutex::new(MachineState::Running),
+            teardown: Mutex::new(Some(teardown)),
+            disk_layer: Default::default(),
+            created_at: SystemTime::now(),
+            max_output: self.cfg.max_output_bytes,
+        });
+        self.machines
+            .lock()
+            .expect("machines lock")
+            .insert(id, machine.clone());
+        tokio::spawn(watch(Arc::downgrade(&machine)));
+        Ok(machine)
+    }
+
+    /// The machine with `id`.
+    pub fn machine(&self, id: &MachineId) -> Result<Arc<Machine>, RuntimeError> {
+        self.machines
+            .lock()
+            .expect("machines lock")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| RuntimeError::MachineNotFound(id.clone()))
+    }
+
+    /// Every machine this runtime tracks.
+    pub fn machines(&self) -> Vec<Arc<Machine>> {
+        self.machines
+            .lock()
+            .expect("machines lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Destroy machine `id`: stop its VM, delete its network and files.
+    pub async fn destroy(&self, id: &MachineId) -> Result<(), RuntimeError> {
+        let machine = self.machine(id)?;
+        machine.transition(MachineState::Killing, "kill")?;
+        let result = machine.run_teardown().await;
+        *machine.state.lock().expect("state lock") = MachineState::Killed;
+        self.machines.lock().expect("machines lock").remove(id);
+        Ok(result?)
+    }
+
+    /// Destroy every machine; returns the failures.
+    pub async fn shutdown(&self) -> Vec<RuntimeError> {
+        let mut errors = Vec::new();
+        for m in self.machines() {
+            if let Err(e) = self.destroy(m.id()).await {
+                errors.push(e);
+            }
+        }
+        errors
+    }
+
+    /// Snapshot a running machine (it keeps running): RAM, devices and disk.
+    pub async fn snapshot(&self, id: &MachineId) -> Result<SnapshotInfo, RuntimeError> {
+        let machine = self.machine(id)?;
+        machine.transition(MachineState::Snapshotting, "snapshot")?;
+        let snap_id = SnapshotId::random();
+        let dir = self.cfg.snapshots_dir().join(snap_id.as_str());
+        let result = async {
+            std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+            let frozen = machine.current_disk();
+            let next = disk_path(&machine.dir, machine.next_disk_layer());
+            let stopped = Instant::now();
+            machine.vm.pause().await?;
+            let saved = async {
+                machine.vm.save(&dir.join("state"), SaveMode::Full).await?;
+                machine.vm.switch_disk(&next).await?;
+                Ok::<_, RuntimeError>(())
+            }
+            .await;
+            let resumed = machine.vm.resume().await;
+            let pause_ms = stopped.elapsed().as_millis() as u64;
+            saved?;
+            resumed?;
+            flatten_onto(&frozen, &machine.boot.base_disk, &dir.join("disk.qcow2")).await?;
+            let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            let info = SnapshotInfo {
+                id: snap_id.clone(),
+                source: id.clone(),
+                dir: dir.clone(),
+                vmlinux: machine.boot.vmlinux.clone(),
+                initrd: machine.boot.initrd.clone(),
+                cmdline: machine.boot.cmdline.clone(),
+                vcpus: machine.boot.vcpus,
+                memory_mib: machine.boot.memory_mib,
+                created_ms: SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
+                state_bytes: size(&dir.join("state")),
+                disk_bytes: size(&dir.join("disk.qcow2")),
+                pause_ms,
+            };
+            info.save()?;
+            Ok(info)
+        }
+        .await;
+        let _ = machine.transition(MachineState::Running, "finish snapshot");
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+            if !machine.vm.is_alive() {
+                let _ = machine.fail().await;
+            }
+        }
+        result
+    }
+
+    /// Facts about snapshot `id`.
+    pub fn snapshot_info(&self, id: &SnapshotId) -> Result<SnapshotInfo, RuntimeError> {
+        SnapshotInfo::load(&self.cfg.snapshots_dir(), id)
+    }
+
+    /// Delete snapshot `id` and its files.
+    pub fn delete_snapshot(&self, id: &SnapshotId) -> Result<(), RuntimeError> {
+        let info = SnapshotInfo::load(&self.cfg.snapshots_dir(), id)?;
+        std::fs::remove_dir_all(&info.dir).map_err(io("remove snapshot", &info.dir))
+    }
+}
+
+/// Watch a machine's VMM; when it dies on its own, release the machine.
+async fn watch(machine: std::sync::Weak<Machine>) {
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        let Some(m) = machine.upgrade() else { return };
+        match m.state() {
+            MachineState::Killing | MachineState::Killed | MachineState::Failed => return,
+            _ if !m.vm.is_alive() => {
+                if let Err(e) = m.fail().await {
+                    tracing::warn!(machine = %m.id(), error = %e, "cleanup after VMM death");
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+}
