@@ -158,6 +158,13 @@ impl Machine {
                 | AgentError::Timeout { .. }
                 | AgentError::Unreachable { .. }),
             ) => {
+                // The socket closes a moment before the process can be reaped.
+                for _ in 0..20 {
+                    if !self.vm.is_alive() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
                 if self.vm.is_alive() {
                     return Err(e.into());
                 }

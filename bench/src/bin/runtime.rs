@@ -1,0 +1,213 @@
+//! Runtime benchmark: template boot, create, exec round trip, destroy, memory per
+//! idle machine, and the floor (a bare QEMU restore of the same template).
+//!
+//! Usage: `nullspace-bench-runtime [--creates N] [--execs N] [--idle N]`; prints JSON.
+
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use nullspace_bench::{pss_kib, round, stats};
+use nullspace_guest_proto::ExecRequest;
+use nullspace_host::agent::Agent;
+use nullspace_host::image::{build_image, ImageSpec};
+use nullspace_host::netns::{MachineNet, Slots, GUEST_MAC, TAP};
+use nullspace_host::{Runtime, RuntimeConfig, Template};
+use nullspace_vmm::{Disk, Kernel, Memory, Net, QemuBackend, SaveMode, Start, VmSpec};
+use serde_json::json;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let (creates, execs, idle) = (arg("--creates", 20), arg("--execs", 200), arg("--idle", 20));
+    let mut cfg = RuntimeConfig::from_env();
+    cfg.die_with_parent = true;
+    let data_dir = cfg.data_dir.clone();
+    let guestd: std::path::PathBuf = std::env::var_os("NULLSPACE_GUESTD")
+        .map(Into::into)
+        .unwrap_or_else(|| "target/x86_64-unknown-linux-gnu/release/nullspace-guestd".into());
+    let image = build_image(&ImageSpec::base(&data_dir, guestd))
+        .await
+        .expect("image");
+    let rt = Runtime::new(cfg.clone()).await.expect("runtime");
+    let template = rt.ensure_template("base", &image).await.expect("template");
+
+    // Template boot: a fresh template under a throw-away name.
+    let boot_name = format!("bench-boot-{}", std::process::id());
+    let boot = rt
+        .ensure_template(&boot_name, &image)
+        .await
+        .expect("boot template");
+    let _ = std::fs::remove_dir_all(data_dir.join("templates").join(&boot_name));
+
+    let floor = floor(&cfg, &template, creates).await;
+
+    let mut create = Vec::new();
+    let mut destroy = Vec::new();
+    for _ in 0..creates {
+        let t = Instant::now();
+        let m = rt.create_machine(&template).await.expect("create");
+        create.push(t.elapsed());
+        let t = Instant::now();
+        rt.destroy(m.id()).await.expect("destroy");
+        destroy.push(t.elapsed());
+    }
+
+    let m = rt.create_machine(&template).await.expect("create");
+    let mut exec = Vec::new();
+    for _ in 0..execs {
+        let t = Instant::now();
+        let out = m
+            .exec(
+                ExecRequest {
+                    argv: vec!["true".into()],
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .expect("exec");
+        exec.push(t.elapsed());
+        assert_eq!(out.result.exit_code, Some(0));
+    }
+    rt.destroy(m.id()).await.expect("destroy");
+
+    // Idle machines at once.
+    let mut machines = Vec::new();
+    for _ in 0..idle {
+        machines.push(rt.create_machine(&template).await.expect("create idle"));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut answering = 0;
+    for m in &machines {
+        if m.agent()
+            .expect("agent")
+            .health(Duration::from_secs(10))
+            .await
+            .is_ok()
+        {
+            answering += 1;
+        }
+    }
+    let pss: Vec<u64> = machines
+        .iter()
+        .filter_map(|m| pss_kib(m.vmm_pid()))
+        .collect();
+    let total_pss: u64 = pss.iter().sum();
+    for m in &machines {
+        rt.destroy(m.id()).await.expect("destroy idle");
+    }
+
+    let create_stats = stats(&create);
+    let floor_stats = stats(&floor);
+    let ratio = create_stats["p50_ms"].as_f64().unwrap() / floor_stats["p50_ms"].as_f64().unwrap();
+    let report = json!({
+        "benchmark": "runtime",
+        "accel": cfg.qemu.accel.accel.as_str(),
+        "accel_reason": cfg.qemu.accel.reason,
+        "memory_mib": cfg.memory_mib,
+        "template_boot_ms": boot.boot_ms,
+        "floor_bare_qemu_restore": floor_stats,
+        "create": create_stats,
+        "create_p50_over_floor_p50": round(ratio),
+        "exec_true_round_trip": stats(&exec),
+        "destroy": stats(&destroy),
+        "idle_machines": {
+            "count": idle,
+            "answering": answering,
+            "pss_per_machine_mib": round(total_pss as f64 / pss.len().max(1) as f64 / 1024.0),
+            "pss_total_mib": round(total_pss as f64 / 1024.0),
+        },
+        "targets": {
+            "create_p50_over_floor_max": 1.5,
+            "exec_p50_ms_max": 10.0,
+            "idle_machines_min": 20,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}
+
+/// Bare QEMU restores of the template: the same command line the runtime uses,
+/// with the network namespace and disk made beforehand, timed from spawn to the
+/// guest agent's first answer. No runtime code runs inside the timed part.
+async fn floor(cfg: &RuntimeConfig, template: &Template, n: usize) -> Vec<Duration> {
+    let backend = QemuBackend::new(cfg.qemu.clone());
+    let slots = Slots::default();
+    let net = MachineNet::create(&slots, &format!("bench{}", std::process::id()))
+        .await
+        .expect("bench netns");
+    let dir = cfg
+        .data_dir
+        .join(format!("bench-floor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = VmSpec {
+        name: "floor".into(),
+        dir: dir.clone(),
+        vcpus: template.vcpus,
+        memory_mib: template.memory_mib,
+        memory: Memory::File {
+            path: template.mem(),
+            shared: false,
+        },
+        kernel: Kernel {
+            vmlinux: template.vmlinux.clone(),
+            initrd: template.initrd.clone(),
+            cmdline: template.cmdline.clone(),
+        },
+        disk: Disk {
+            path: dir.join("disk.qcow2"),
+        },
+        net: Some(Net {
+            tap: TAP.into(),
+            mac: GUEST_MAC.into(),
+            netns: Some(net.path()),
+        }),
+        start: Start::Restore {
+            state: template.state(),
+            mode: SaveMode::DeviceOnly,
+        },
+        die_with_parent: true,
+    };
+    let args = backend.command_line(&spec);
+    let ns = std::fs::File::open(net.path()).unwrap();
+    let ns_fd = ns.as_raw_fd();
+    let mut samples = Vec::new();
+    for _ in 0..n {
+        std::fs::copy(template.overlay_seed(), dir.join("disk.qcow2")).unwrap();
+        for f in ["agent.sock", "qmp.sock"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        let mut cmd = tokio::process::Command::new(&cfg.qemu.binary);
+        cmd.args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        // SAFETY: only setns(2) between fork and exec, on a descriptor kept open.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let t = Instant::now();
+        let mut child = cmd.spawn().expect("spawn qemu");
+        let agent = Agent::connect(&dir.join("agent.sock"), Duration::from_secs(30))
+            .await
+            .expect("agent");
+        agent.health(Duration::from_secs(30)).await.expect("health");
+        samples.push(t.elapsed());
+        child.kill().await.unwrap();
+    }
+    drop(ns);
+    net.delete(&slots).await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    samples
+}

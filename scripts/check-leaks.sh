@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Fail if anything of ours is left on the host: QEMU processes, namespaces,
+# veth/tap devices, mounts or machine directories.
+set -uo pipefail
+data="${NULLSPACE_DATA_DIR:-/var/lib/nullspace}"
+bad=0
+if pgrep -x qemu-system-x86 >/dev/null || pgrep -x qemu-system-x86_64 >/dev/null; then
+  echo "leak: qemu processes: $(pgrep -x qemu-system-x86_64 | tr '\n' ' ')"; bad=1
+fi
+if ip netns list 2>/dev/null | grep -q '^nullspace-'; then
+  echo "leak: namespaces: $(ip netns list | grep '^nullspace-' | tr '\n' ' ')"; bad=1
+fi
+if ip -o link show 2>/dev/null | grep -qE ': nsv[0-9]+'; then
+  echo "leak: veth devices: $(ip -o link show | grep -oE 'nsv[0-9]+' | tr '\n' ' ')"; bad=1
+fi
+if grep -q "/run/netns/nullspace-" /proc/mounts; then
+  echo "leak: namespace mounts"; bad=1
+fi
+if [ -d "$data/machines" ] && [ -n "$(ls -A "$data/machines")" ]; then
+  echo "leak: machine directories: $(ls "$data/machines" | tr '\n' ' ')"; bad=1
+fi
+if [ "$bad" = 0 ]; then echo "no leaks: no QEMU process, namespace, veth, mount or machine directory left"; fi
+exit "$bad"
