@@ -1,0 +1,151 @@
+//! `hello` and `health`: facts about the guest, and taking a fresh identity after
+//! a restore (entropy, wall clock, hostname).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use nullspace_guest_proto::{GuestInfo, Identity, OpResult, PROTOCOL_VERSION};
+
+use super::error::OpError;
+use super::paths::PathPolicy;
+use crate::sys;
+
+/// `_IOW('R', 0x03, int[2])`: add entropy to the pool and credit it.
+const RNDADDENTROPY: libc::c_ulong = 0x4008_5203;
+
+/// Guest-wide state shared by all calls.
+#[derive(Debug)]
+pub struct GuestState {
+    /// Path rules of file operations.
+    pub paths: PathPolicy,
+    /// Apply identities to the machine (off in tests on a real host).
+    pub apply_identity: bool,
+    generation: AtomicU64,
+    recorded_hostname: Mutex<Option<String>>,
+}
+
+impl GuestState {
+    /// State with the given path rules; `apply_identity` false only records identities.
+    pub fn new(paths: PathPolicy, apply_identity: bool) -> Self {
+        Self {
+            paths,
+            apply_identity,
+            generation: AtomicU64::new(0),
+            recorded_hostname: Mutex::new(None),
+        }
+    }
+
+    /// Facts about the guest now.
+    pub fn info(&self) -> GuestInfo {
+        let recorded = self
+            .recorded_hostname
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let now = sys::clock(libc::CLOCK_REALTIME);
+        GuestInfo {
+            version: crate::VERSION.to_string(),
+            protocol: PROTOCOL_VERSION,
+            hostname: recorded.unwrap_or_else(sys::hostname),
+            kernel: sys::kernel_release(),
+            uptime_ms: sys::clock(libc::CLOCK_BOOTTIME).as_millis() as u64,
+            time_unix_ms: now.as_millis() as i64,
+            identity_generation: self.generation.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// Answer `hello`, taking `identity` first if one is given.
+pub async fn hello(state: &GuestState, identity: Option<Identity>) -> Result<OpResult, OpError> {
+    if let Some(identity) = identity {
+        if state.apply_identity {
+            tokio::task::spawn_blocking(move || apply(&identity))
+                .await
+                .map_err(|_| OpError::Internal("identity task panicked"))??;
+        } else {
+            // Test mode (NULLSPACE_GUESTD_NO_IDENTITY=1): remember the hostname so
+            // replies show it, but leave the machine's entropy, clock and name alone.
+            *state
+                .recorded_hostname
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(identity.hostname);
+        }
+        state.generation.fetch_add(1, Ordering::SeqCst);
+    }
+    Ok(OpResult::Info(state.info()))
+}
+
+/// Take `identity`: seed the entropy pool, set the clock and the hostname.
+fn apply(identity: &Identity) -> Result<(), OpError> {
+    if !identity.seed.is_empty() {
+        if let Err(e) = add_entropy(&identity.seed) {
+            crate::log!("RNDADDENTROPY failed ({e}); writing the seed to /dev/urandom instead");
+            OpenOptions::new()
+                .write(true)
+                .open("/dev/urandom")
+                .and_then(|mut f| f.write_all(&identity.seed))
+                .map_err(|source| OpError::io("seed", "/dev/urandom", source))?;
+        }
+    }
+    sys::set_realtime(identity.unix_time_ns).map_err(|source| OpError::Sys {
+        op: "clock_settime",
+        source,
+    })?;
+    sys::set_hostname(&identity.hostname).map_err(|source| OpError::Sys {
+        op: "sethostname",
+        source,
+    })?;
+    if let Err(e) = std::fs::write("/etc/hostname", format!("{}\n", identity.hostname)) {
+        crate::log!("could not rewrite /etc/hostname: {e}");
+    }
+    Ok(())
+}
+
+/// Mix `seed` into the kernel pool and credit it as full entropy.
+fn add_entropy(seed: &[u8]) -> std::io::Result<()> {
+    let file = OpenOptions::new().write(true).open("/dev/urandom")?;
+    // struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
+    let mut info = Vec::with_capacity(8 + seed.len());
+    info.extend_from_slice(&((seed.len() * 8) as i32).to_ne_bytes());
+    info.extend_from_slice(&(seed.len() as i32).to_ne_bytes());
+    info.extend_from_slice(seed);
+    // Keep the buffer 4-byte padded, as buf is declared as u32s.
+    info.resize(info.len().next_multiple_of(4), 0);
+    // SAFETY: `info` is a complete rand_pool_info whose buf_size matches the bytes
+    // that follow the header; the kernel only reads it during the call.
+    let ret = unsafe { libc::ioctl(file.as_raw_fd(), RNDADDENTROPY as _, info.as_ptr()) };
+    if ret == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hello_without_applying_records_identity() {
+        let state = GuestState::new(PathPolicy::default(), false);
+        let OpResult::Info(before) = hello(&state, None).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(before.identity_generation, 0);
+        assert_eq!(before.protocol, PROTOCOL_VERSION);
+        let id = Identity {
+            hostname: "restored-1".into(),
+            unix_time_ns: 1,
+            seed: vec![1, 2, 3],
+        };
+        let OpResult::Info(after) = hello(&state, Some(id)).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(after.identity_generation, 1);
+        assert_eq!(after.hostname, "restored-1");
+        assert!(after.uptime_ms > 0 && after.time_unix_ms > 1_600_000_000_000);
+        assert_ne!(sys::hostname(), "restored-1");
+    }
+}

@@ -1,0 +1,91 @@
+//! The calls guestd serves: one async entry point, [`run`], per call.
+
+pub mod entry;
+pub mod error;
+pub mod exec;
+pub mod files;
+pub mod identity;
+pub mod paths;
+pub mod tree;
+
+use std::sync::atomic::AtomicI32;
+use std::sync::Arc;
+
+use nullspace_guest_proto::{CallId, Op, OpResult};
+use tokio::sync::mpsc;
+
+use crate::serve::outbox::Outbox;
+pub use error::OpError;
+use identity::GuestState;
+
+/// Input for a call, in order: bytes, then the end marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes of an `input` frame.
+    Data(Vec<u8>),
+    /// The `input_end` frame.
+    End,
+}
+
+/// Everything a running call may use.
+#[derive(Debug)]
+pub struct CallCtx {
+    /// The call's id.
+    pub id: CallId,
+    /// Where its frames go.
+    pub out: Outbox,
+    /// Its `input` frames, for calls that take input.
+    pub input: Option<mpsc::Receiver<Input>>,
+    /// Process group of a running `exec` (0 until spawned), for `signal` frames.
+    pub pgid: Arc<AtomicI32>,
+    /// Guest-wide state.
+    pub state: Arc<GuestState>,
+}
+
+/// Whether `op` reads `input` frames.
+pub fn takes_input(op: &Op) -> bool {
+    match op {
+        Op::Exec(req) => req.stdin,
+        Op::WriteFile { .. } => true,
+        _ => false,
+    }
+}
+
+/// Run one call to its result.
+pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
+    match op {
+        Op::Hello { identity } => identity::hello(&ctx.state, identity).await,
+        Op::Health => Ok(OpResult::Info(ctx.state.info())),
+        Op::Exec(req) => exec::run(req, ctx).await,
+        Op::ReadFile {
+            path,
+            root,
+            offset,
+            limit,
+        } => files::read(&ctx, &path, root.as_deref(), offset, limit).await,
+        Op::WriteFile {
+            path,
+            root,
+            mode,
+            owner,
+            create_parents,
+            append,
+        } => {
+            let req = files::WriteReq {
+                path,
+                root,
+                mode,
+                owner,
+                create_parents,
+                append,
+            };
+            files::write(ctx, req).await
+        }
+        other => {
+            let state = ctx.state.clone();
+            tokio::task::spawn_blocking(move || tree::run(&state, other))
+                .await
+                .map_err(|_| OpError::Internal("file task panicked"))?
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The sending half of the agent channel: encodes frames and queues them for the
+//! writer thread on a bounded channel, so producers wait when the host is slow.
+
+use nullspace_guest_proto::{encode, GuestMsg};
+use tokio::sync::mpsc;
+
+/// Largest data payload guestd puts in one frame.
+pub const CHUNK: usize = 64 * 1024;
+
+/// Frames queued for the writer thread before senders wait.
+pub const QUEUE_FRAMES: usize = 64;
+
+/// A cloneable handle that queues frames for the host.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl Outbox {
+    /// An outbox feeding `tx`.
+    pub fn new(tx: mpsc::Sender<Vec<u8>>) -> Self {
+        Self { tx }
+    }
+
+    /// Queue a frame without data. Frames are dropped only once the writer is gone.
+    pub async fn send(&self, msg: &GuestMsg) {
+        let _ = self.tx.send(encode(msg, &[])).await;
+    }
+
+    /// Queue `data` under `msg`, split into frames of at most [`CHUNK`] bytes.
+    pub async fn send_data(&self, msg: &GuestMsg, data: &[u8]) {
+        for chunk in data.chunks(CHUNK) {
+            let _ = self.tx.send(encode(msg, chunk)).await;
+        }
+    }
+
+    /// Like [`Outbox::send_data`], for blocking threads.
+    pub fn blocking_send_data(&self, msg: &GuestMsg, data: &[u8]) {
+        for chunk in data.chunks(CHUNK) {
+            let _ = self.tx.blocking_send(encode(msg, chunk));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nullspace_guest_proto::{decode, CallId};
+
+    #[tokio::test]
+    async fn data_is_chunked() {
+        let (tx, mut rx) = mpsc::channel(QUEUE_FRAMES);
+        let out = Outbox::new(tx);
+        let data = vec![7u8; CHUNK * 2 + 5];
+        out.send_data(&GuestMsg::Stdout { id: CallId(1) }, &data)
+            .await;
+        drop(out);
+        let mut sizes = Vec::new();
+        while let Some(bytes) = rx.recv().await {
+            let mut buf = bytes;
+            let frame = decode::<GuestMsg>(&mut buf).unwrap().unwrap();
+            assert_eq!(frame.msg, GuestMsg::Stdout { id: CallId(1) });
+            sizes.push(frame.data.len());
+        }
+        assert_eq!(sizes, [CHUNK, CHUNK, 5]);
+    }
+}
