@@ -144,7 +144,7 @@ async fn bad_input_gets_typed_errors() {
         matches!(&e, AgentError::Guest(g) if g.code == ErrorCode::NotFound),
         "{e}"
     );
-    let e = agent.remove("/workspace", false).await.unwrap_err();
+    let e = agent.remove("/workspace/jail", false).await.unwrap_err();
     assert!(
         matches!(&e, AgentError::Guest(g) if g.code == ErrorCode::NotEmpty),
         "{e}"

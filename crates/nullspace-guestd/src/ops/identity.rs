@@ -15,6 +15,8 @@ use crate::sys;
 
 /// `_IOW('R', 0x03, int[2])`: add entropy to the pool and credit it.
 const RNDADDENTROPY: libc::c_ulong = 0x4008_5203;
+/// `_IO('R', 0x07)`: reseed the kernel CRNG from the input pool now.
+const RNDRESEEDCRNG: libc::c_ulong = 0x5207;
 
 /// Guest-wide state shared by all calls.
 #[derive(Debug)]
@@ -118,6 +120,12 @@ fn add_entropy(seed: &[u8]) -> std::io::Result<()> {
     // that follow the header; the kernel only reads it during the call.
     let ret = unsafe { libc::ioctl(file.as_raw_fd(), RNDADDENTROPY as _, info.as_ptr()) };
     if ret == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // Without an explicit reseed the CRNG keeps its pre-snapshot key (it reseeds
+    // on a timer), and every clone would read the same /dev/urandom bytes.
+    // SAFETY: RNDRESEEDCRNG takes no argument.
+    if unsafe { libc::ioctl(file.as_raw_fd(), RNDRESEEDCRNG as _) } == -1 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 pub const PORT_PATH: &str = "/dev/virtio-ports/agent0";
 
 /// Pause between reads while the virtio port has no host.
-const DISCONNECTED_POLL: Duration = Duration::from_millis(10);
+const DISCONNECTED_POLL: Duration = Duration::from_millis(2);
 
 /// Where the agent talks to the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,13 +85,17 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), TransportE
 
 fn start_port(path: &Path, inbound: Inbound, mut outbound: Outbound) -> Result<(), TransportError> {
     let mut announced = false;
-    while !path.exists() {
+    let path = loop {
+        if let Some(found) = resolve_port(path, Path::new("/sys/class/virtio-ports")) {
+            break found;
+        }
         if !announced {
             crate::log!("waiting for {}", path.display());
             announced = true;
         }
-        thread::sleep(Duration::from_millis(50));
-    }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let path = path.as_path();
     let open = || {
         OpenOptions::new()
             .read(true)
@@ -124,6 +128,20 @@ fn start_port(path: &Path, inbound: Inbound, mut outbound: Outbound) -> Result<(
                 }
             }
         }
+    })
+}
+
+/// The device of port `path`: `path` itself if it exists, else (with no udev to
+/// make the `/dev/virtio-ports/NAME` link) the `/dev/vportNpM` node whose sysfs
+/// `name` is the file name of `path`.
+fn resolve_port(path: &Path, sysfs: &Path) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path.to_owned());
+    }
+    let wanted = path.file_name()?.to_str()?;
+    std::fs::read_dir(sysfs).ok()?.flatten().find_map(|entry| {
+        let name = std::fs::read_to_string(entry.path().join("name")).ok()?;
+        (name.trim() == wanted).then(|| Path::new("/dev").join(entry.file_name()))
     })
 }
 
@@ -233,4 +251,26 @@ fn start_unix(path: &Path, inbound: Inbound, mut outbound: Outbound) -> Result<(
 
 fn lock(current: &Current) -> std::sync::MutexGuard<'_, Option<(u64, UnixStream)>> {
     current.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_is_found_by_sysfs_name() {
+        let dir = std::env::temp_dir().join(format!("ns-ports-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (dev, name) in [("vport0p1", "other\n"), ("vport0p2", "agent0\n")] {
+            std::fs::create_dir_all(dir.join(dev)).unwrap();
+            std::fs::write(dir.join(dev).join("name"), name).unwrap();
+        }
+        let found = resolve_port(Path::new("/dev/virtio-ports/agent0"), &dir);
+        assert_eq!(found, Some(PathBuf::from("/dev/vport0p2")));
+        assert_eq!(
+            resolve_port(Path::new("/dev/virtio-ports/none"), &dir),
+            None
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -88,18 +88,10 @@ pub(super) fn args(spec: &VmSpec, cfg: &QemuConfig) -> Vec<OsString> {
     ));
     a.push("-device")
         .push("virtserialport,chardev=agent,name=agent0");
-    if let Start::Restore { state, mode } = &spec.start {
-        for (cap, on) in capabilities(*mode) {
-            let prop = if cap == "multifd" { "x-multifd" } else { cap };
-            a.push("-global")
-                .push(format!("migration.{prop}={}", on_off(on)));
-        }
-        if *mode == SaveMode::Full {
-            a.push("-global")
-                .push(format!("migration.multifd-channels={MULTIFD_CHANNELS}"));
-        }
-        a.push("-incoming")
-            .push(format!("file:{}", state.display()));
+    if let Start::Restore { .. } = &spec.start {
+        // Capabilities such as x-ignore-shared cannot be set with -global, so the
+        // state is loaded through QMP once the process is up (see `vm.rs`).
+        a.push("-incoming").push("defer");
     }
     a.0
 }
@@ -219,9 +211,15 @@ mod tests {
         };
         let s = joined(args(&spec(start, mem), &cfg(Accel::Tcg)));
         assert!(s.contains("mem-path=/tpl/mem,share=off"), "{s}");
-        assert!(s.contains("-global migration.x-ignore-shared=on"));
-        assert!(s.contains("-global migration.mapped-ram=off"));
-        assert!(s.ends_with("-incoming file:/tpl/state"));
+        assert!(s.ends_with("-incoming defer"));
+        assert_eq!(
+            capabilities(SaveMode::DeviceOnly),
+            [
+                ("x-ignore-shared", true),
+                ("mapped-ram", false),
+                ("multifd", false)
+            ]
+        );
     }
 
     #[test]
@@ -231,8 +229,15 @@ mod tests {
             mode: SaveMode::Full,
         };
         let s = joined(args(&spec(start, Memory::Anonymous), &cfg(Accel::Tcg)));
-        assert!(s.contains("migration.mapped-ram=on"), "{s}");
-        assert!(s.contains("migration.x-multifd=on"));
-        assert!(s.contains("migration.multifd-channels=4"));
+        assert!(s.contains("memory-backend-ram,id=mem"), "{s}");
+        assert!(s.ends_with("-incoming defer"));
+        assert_eq!(
+            capabilities(SaveMode::Full),
+            [
+                ("x-ignore-shared", false),
+                ("mapped-ram", true),
+                ("multifd", true)
+            ]
+        );
     }
 }

@@ -19,7 +19,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a graceful `quit` may take before the process is killed.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Poll interval of migration status.
-const MIGRATE_POLL: Duration = Duration::from_millis(2);
+const MIGRATE_POLL: Duration = Duration::from_millis(1);
 
 /// A QEMU process serving one VM.
 pub(super) struct QemuVm {
@@ -28,6 +28,54 @@ pub(super) struct QemuVm {
     child: std::sync::Mutex<Option<Child>>,
     qmp: Qmp,
     ops: Mutex<()>,
+}
+
+/// Set the migration capabilities of `mode` on a VM.
+async fn set_capabilities(qmp: &Qmp, mode: SaveMode) -> Result<(), VmmError> {
+    let caps: Vec<Value> = capabilities(mode)
+        .iter()
+        .map(|(name, on)| json!({"capability": name, "state": on}))
+        .collect();
+    qmp.execute("migrate-set-capabilities", json!({ "capabilities": caps }))
+        .await?;
+    let mut params = json!({ "max-bandwidth": i64::MAX / 2 });
+    if mode == SaveMode::Full {
+        params["multifd-channels"] = json!(MULTIFD_CHANNELS);
+    }
+    qmp.execute("migrate-set-parameters", params).await?;
+    Ok(())
+}
+
+/// Load saved state into a VM started with `-incoming defer`, then run it.
+async fn start_incoming(qmp: &Qmp, state: &Path, mode: SaveMode) -> Result<(), VmmError> {
+    set_capabilities(qmp, mode).await?;
+    qmp.execute(
+        "migrate-incoming",
+        json!({ "uri": format!("file:{}", state.display()) }),
+    )
+    .await?;
+    wait_migration(qmp).await?;
+    qmp.execute("cont", Value::Null).await?;
+    Ok(())
+}
+
+/// Poll until the current migration (outgoing or incoming) ends.
+async fn wait_migration(qmp: &Qmp) -> Result<(), VmmError> {
+    loop {
+        let status = qmp.execute("query-migrate", Value::Null).await?;
+        match status["status"].as_str() {
+            Some("completed") => return Ok(()),
+            Some("failed") | Some("cancelled") => {
+                return Err(VmmError::Migration(
+                    status["error-desc"]
+                        .as_str()
+                        .unwrap_or("unknown error")
+                        .to_owned(),
+                ))
+            }
+            _ => tokio::time::sleep(MIGRATE_POLL).await,
+        }
+    }
 }
 
 impl QemuVm {
@@ -62,6 +110,13 @@ impl QemuVm {
                 }
             }
         };
+        if let crate::Start::Restore { state, mode } = &spec.start {
+            if let Err(e) = start_incoming(&qmp, state, *mode).await {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                return Err(e);
+            }
+        }
         Ok(Self {
             dir: spec.dir,
             pid,
@@ -83,24 +138,6 @@ impl QemuVm {
             return Err(self.exited_error());
         }
         Ok(self.qmp.execute(command, args).await?)
-    }
-
-    async fn wait_migration(&self) -> Result<(), VmmError> {
-        loop {
-            let status = self.run("query-migrate", Value::Null).await?;
-            match status["status"].as_str() {
-                Some("completed") => return Ok(()),
-                Some("failed") | Some("cancelled") => {
-                    return Err(VmmError::Migration(
-                        status["error-desc"]
-                            .as_str()
-                            .unwrap_or("unknown error")
-                            .to_owned(),
-                    ))
-                }
-                _ => tokio::time::sleep(MIGRATE_POLL).await,
-            }
-        }
     }
 }
 
@@ -141,24 +178,17 @@ impl Vm for QemuVm {
 
     async fn save(&self, path: &Path, mode: SaveMode) -> Result<(), VmmError> {
         let _g = self.ops.lock().await;
-        let caps: Vec<Value> = capabilities(mode)
-            .iter()
-            .map(|(name, on)| json!({"capability": name, "state": on}))
-            .collect();
-        self.run("migrate-set-capabilities", json!({ "capabilities": caps }))
-            .await?;
-        let mut params = json!({ "max-bandwidth": i64::MAX / 2 });
-        if mode == SaveMode::Full {
-            params["multifd-channels"] = json!(MULTIFD_CHANNELS);
+        if !self.is_alive() {
+            return Err(self.exited_error());
         }
-        self.run("migrate-set-parameters", params).await?;
+        set_capabilities(&self.qmp, mode).await?;
         let _ = std::fs::remove_file(path);
         self.run(
             "migrate",
             json!({ "uri": format!("file:{}", path.display()) }),
         )
         .await?;
-        self.wait_migration().await
+        wait_migration(&self.qmp).await
     }
 
     async fn switch_disk(&self, overlay: &Path) -> Result<(), VmmError> {
