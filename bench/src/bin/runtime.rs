@@ -10,7 +10,7 @@ use nullspace_bench::{pss_kib, round, stats};
 use nullspace_guest_proto::ExecRequest;
 use nullspace_host::agent::Agent;
 use nullspace_host::image::{build_image, ImageSpec};
-use nullspace_host::netns::{MachineNet, Slots, GUEST_MAC, TAP};
+use nullspace_host::netns::{MachineNet, GUEST_MAC, TAP};
 use nullspace_host::{Runtime, RuntimeConfig, Template};
 use nullspace_vmm::{Disk, Kernel, Memory, Net, QemuBackend, SaveMode, Start, VmSpec};
 use serde_json::json;
@@ -139,7 +139,7 @@ async fn main() {
 /// guest agent's first answer. No runtime code runs inside the timed part.
 async fn floor(cfg: &RuntimeConfig, template: &Template, n: usize) -> Vec<Duration> {
     let backend = QemuBackend::new(cfg.qemu.clone());
-    let slots = Slots::default();
+    let slots = nullspace_host::netns::process_slots();
     let net = MachineNet::create(&slots, &format!("bench{}", std::process::id()))
         .await
         .expect("bench netns");

@@ -208,6 +208,31 @@ impl Machine {
         }
     }
 
+    /// Release what the machine holds without an async runtime: kill the VMM by
+    /// pid, delete the namespace, remove the directory. For `Drop` paths only;
+    /// the teardown stack is the normal way.
+    pub(crate) fn release_blocking(&self, slots: &crate::netns::Slots) {
+        if self
+            .teardown
+            .lock()
+            .expect("teardown lock")
+            .take()
+            .is_none()
+        {
+            return;
+        }
+        if self.vm.is_alive() {
+            // SAFETY: kill(2) on the pid of a VMM process this runtime started and
+            // has not reaped (it is alive), so the pid cannot have been reused.
+            unsafe { libc::kill(self.vm.pid() as i32, libc::SIGKILL) };
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.net.name])
+            .status();
+        slots.release(self.net.slot);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
     /// Next free disk layer number (for snapshots that switch the disk).
     pub(crate) fn next_disk_layer(&self) -> u32 {
         self.disk_layer.fetch_add(1, Ordering::SeqCst) + 1

@@ -46,14 +46,32 @@ pub struct Slots {
     used: Mutex<BTreeSet<u32>>,
 }
 
+/// The slots of this process (every runtime in it shares them).
+pub fn process_slots() -> std::sync::Arc<Slots> {
+    static SLOTS_OF_PROCESS: std::sync::OnceLock<std::sync::Arc<Slots>> =
+        std::sync::OnceLock::new();
+    SLOTS_OF_PROCESS.get_or_init(Default::default).clone()
+}
+
 impl Slots {
     fn take(&self) -> Result<u32, NetError> {
         let mut used = self.used.lock().expect("slots lock");
+        // Skip slots whose veth exists: another process (or a crashed one) holds them.
         let slot = (0..SLOTS)
-            .find(|s| !used.contains(s))
+            .find(|s| {
+                !used.contains(s)
+                    && !PathBuf::from("/sys/class/net")
+                        .join(format!("nsv{s}"))
+                        .exists()
+            })
             .ok_or(NetError::Exhausted)?;
         used.insert(slot);
         Ok(slot)
+    }
+
+    /// Free `slot`.
+    pub fn release(&self, slot: u32) {
+        self.give_back(slot);
     }
 
     fn give_back(&self, slot: u32) {

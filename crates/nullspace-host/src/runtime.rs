@@ -70,7 +70,7 @@ impl Runtime {
         Ok(Self {
             cfg,
             backend,
-            slots: Arc::default(),
+            slots: netns::process_slots(),
             machines: Mutex::default(),
         })
     }
@@ -372,6 +372,23 @@ impl Runtime {
     pub fn delete_snapshot(&self, id: &SnapshotId) -> Result<(), RuntimeError> {
         let info = SnapshotInfo::load(&self.cfg.snapshots_dir(), id)?;
         std::fs::remove_dir_all(&info.dir).map_err(io("remove snapshot", &info.dir))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Machines nobody destroyed (a panicking caller, a dropped runtime) must not
+        // outlive it: release them synchronously.
+        let left: Vec<_> = self
+            .machines
+            .lock()
+            .expect("machines lock")
+            .drain()
+            .collect();
+        for (id, m) in left {
+            tracing::warn!(machine = %id, "runtime dropped with a live machine; releasing it");
+            m.release_blocking(&self.slots);
+        }
     }
 }
 
