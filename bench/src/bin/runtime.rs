@@ -12,7 +12,9 @@ use nullspace_host::agent::Agent;
 use nullspace_host::image::{build_image, ImageSpec};
 use nullspace_host::netns::{MachineNet, GUEST_MAC, TAP};
 use nullspace_host::{Runtime, RuntimeConfig, Template};
-use nullspace_vmm::{Disk, Kernel, Memory, Net, QemuBackend, SaveMode, Start, VmSpec};
+use nullspace_vmm::{
+    start_incoming, Disk, Kernel, Memory, Net, QemuBackend, Qmp, SaveMode, Start, VmSpec,
+};
 use serde_json::json;
 
 fn arg(name: &str, default: usize) -> usize {
@@ -135,8 +137,9 @@ async fn main() {
 }
 
 /// Bare QEMU restores of the template: the same command line the runtime uses,
-/// with the network namespace and disk made beforehand, timed from spawn to the
-/// guest agent's first answer. No runtime code runs inside the timed part.
+/// with the network namespace and disk made beforehand, timed from spawn through
+/// the QMP load (`x-ignore-shared`, `migrate-incoming`, `cont`) to the guest
+/// agent's first answer. No runtime bookkeeping runs inside the timed part.
 async fn floor(cfg: &RuntimeConfig, template: &Template, n: usize) -> Vec<Duration> {
     let backend = QemuBackend::new(cfg.qemu.clone());
     let slots = nullspace_host::netns::process_slots();
@@ -191,7 +194,9 @@ async fn floor(cfg: &RuntimeConfig, template: &Template, n: usize) -> Vec<Durati
         // SAFETY: only setns(2) between fork and exec, on a descriptor kept open.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
+                if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0
+                    || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -199,6 +204,12 @@ async fn floor(cfg: &RuntimeConfig, template: &Template, n: usize) -> Vec<Durati
         }
         let t = Instant::now();
         let mut child = cmd.spawn().expect("spawn qemu");
+        let qmp = Qmp::connect(&dir.join("qmp.sock"), Duration::from_secs(30))
+            .await
+            .expect("qmp");
+        start_incoming(&qmp, &template.state(), SaveMode::DeviceOnly)
+            .await
+            .expect("load template state");
         let agent = Agent::connect(&dir.join("agent.sock"), Duration::from_secs(30))
             .await
             .expect("agent");

@@ -147,6 +147,7 @@ impl Runtime {
 
     async fn start_machine(&self, src: Source<'_>) -> Result<Arc<Machine>, RuntimeError> {
         let id = MachineId::random();
+        let t0 = Instant::now();
         let dir = self.cfg.machines_dir().join(id.as_str());
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let mut teardown = Teardown::default();
@@ -205,6 +206,10 @@ impl Runtime {
                 die_with_parent: self.cfg.die_with_parent,
             };
             let vm: Arc<dyn Vm> = self.backend.start(spec).await?.into();
+            tracing::debug!(
+                ms = t0.elapsed().as_millis() as u64,
+                "VM restored and running"
+            );
             Ok::<_, RuntimeError>((vm, net))
         }
         .await;
@@ -224,9 +229,14 @@ impl Runtime {
         let hostname = format!("ns-{}", id.body());
         let greeted = async {
             let agent = Agent::connect(&vm.agent_socket(), RESTORE_TIMEOUT).await?;
+            tracing::debug!(ms = t0.elapsed().as_millis() as u64, "agent connected");
             agent
                 .hello(Some(new_identity(&hostname)), RESTORE_TIMEOUT)
                 .await?;
+            tracing::debug!(
+                ms = t0.elapsed().as_millis() as u64,
+                "guest took its identity"
+            );
             Ok::<_, crate::agent::AgentError>(agent)
         };
         let agent = tokio::select! {

@@ -140,10 +140,8 @@ fn serve_once_in_netns(netns: &str, addr: &str, body: &'static str) -> std::thre
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {
         // SAFETY: setns on a valid namespace fd; affects only this thread.
-        assert_eq!(
-            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+        let entered = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(entered, 0);
         let listener = std::net::TcpListener::bind(&addr).unwrap();
         ready_tx.send(()).unwrap();
         let (mut conn, _) = listener.accept().unwrap();

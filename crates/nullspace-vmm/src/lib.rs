@@ -17,5 +17,5 @@ mod spec;
 pub use accel::{Accel, AccelChoice};
 pub use backend::{Backend, SaveMode, Vm};
 pub use error::VmmError;
-pub use qemu::{QemuBackend, QemuConfig, Qmp, QmpError};
+pub use qemu::{start_incoming, QemuBackend, QemuConfig, Qmp, QmpError};
 pub use spec::{Disk, Kernel, Memory, Net, Start, VmSpec};

@@ -100,9 +100,14 @@ fn apply(identity: &Identity) -> Result<(), OpError> {
         op: "sethostname",
         source,
     })?;
-    if let Err(e) = std::fs::write("/etc/hostname", format!("{}\n", identity.hostname)) {
-        crate::log!("could not rewrite /etc/hostname: {e}");
-    }
+    // The first disk write after a restore costs tens of milliseconds under
+    // emulation, and only a reboot reads /etc/hostname: write it after replying.
+    let hostname = identity.hostname.clone();
+    std::thread::spawn(move || {
+        if let Err(e) = std::fs::write("/etc/hostname", format!("{hostname}\n")) {
+            crate::log!("could not rewrite /etc/hostname: {e}");
+        }
+    });
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use crate::{AccelChoice, Backend, Vm, VmSpec, VmmError};
 
 pub use qmp::{Qmp, QmpError};
+pub use vm::start_incoming;
 
 /// Settings of the QEMU backend.
 #[derive(Debug, Clone)]

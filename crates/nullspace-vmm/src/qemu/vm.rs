@@ -46,8 +46,9 @@ async fn set_capabilities(qmp: &Qmp, mode: SaveMode) -> Result<(), VmmError> {
     Ok(())
 }
 
-/// Load saved state into a VM started with `-incoming defer`, then run it.
-async fn start_incoming(qmp: &Qmp, state: &Path, mode: SaveMode) -> Result<(), VmmError> {
+/// Load saved state into a VM started with `-incoming defer` (through its QMP
+/// session), then run it.
+pub async fn start_incoming(qmp: &Qmp, state: &Path, mode: SaveMode) -> Result<(), VmmError> {
     set_capabilities(qmp, mode).await?;
     qmp.execute(
         "migrate-incoming",
