@@ -13,9 +13,11 @@ mod backend;
 mod error;
 mod qemu;
 mod spec;
+mod unix;
 
 pub use accel::{Accel, AccelChoice};
 pub use backend::{Backend, SaveMode, Vm};
 pub use error::VmmError;
 pub use qemu::{start_incoming, QemuBackend, QemuConfig, Qmp, QmpError};
 pub use spec::{Disk, Kernel, Memory, Net, Start, VmSpec};
+pub use unix::connect_with_retry;

@@ -11,13 +11,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nullspace_guest_proto::{
     decode, encode, CallId, Frame, GuestError, GuestInfo, GuestMsg, HostMsg, Identity, Op, OpResult,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 pub use exec::{ExecOutput, OutputStream};
@@ -92,19 +91,12 @@ impl std::fmt::Debug for Agent {
 impl Agent {
     /// Connect to the agent socket at `path`, retrying until `timeout`.
     pub async fn connect(path: &Path, timeout: Duration) -> Result<Self, AgentError> {
-        let deadline = Instant::now() + timeout;
-        let stream = loop {
-            match UnixStream::connect(path).await {
-                Ok(s) => break s,
-                Err(e) if Instant::now() >= deadline => {
-                    return Err(AgentError::Unreachable {
-                        path: path.display().to_string(),
-                        source: e,
-                    })
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
-            }
-        };
+        let stream = nullspace_vmm::connect_with_retry(path, timeout)
+            .await
+            .map_err(|source| AgentError::Unreachable {
+                path: path.display().to_string(),
+                source,
+            })?;
         let (mut read, mut write) = stream.into_split();
         let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(64);
         let inner = Arc::new(Inner {

@@ -4,12 +4,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
-use tokio::net::UnixStream;
 use tokio::sync::{broadcast, oneshot};
 
 /// Why a QMP exchange failed.
@@ -64,19 +63,12 @@ impl Qmp {
     /// Connect to `path` (retrying until `timeout`), read the greeting and
     /// negotiate capabilities.
     pub async fn connect(path: &Path, timeout: Duration) -> Result<Self, QmpError> {
-        let deadline = Instant::now() + timeout;
-        let stream = loop {
-            match UnixStream::connect(path).await {
-                Ok(s) => break s,
-                Err(e) if Instant::now() >= deadline => {
-                    return Err(QmpError::Connect {
-                        path: path.display().to_string(),
-                        source: e,
-                    })
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
-            }
-        };
+        let stream = crate::connect_with_retry(path, timeout)
+            .await
+            .map_err(|source| QmpError::Connect {
+                path: path.display().to_string(),
+                source,
+            })?;
         let (read, write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
         let greeting = lines.next_line().await?.ok_or(QmpError::Closed)?;
