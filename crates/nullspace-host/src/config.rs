@@ -22,6 +22,8 @@ pub struct RuntimeConfig {
     pub die_with_parent: bool,
     /// Most bytes of output a collected command may print.
     pub max_output_bytes: usize,
+    /// Machine networks kept ready ahead of creates (0 disables the pool).
+    pub net_pool_size: usize,
 }
 
 impl RuntimeConfig {
@@ -34,6 +36,7 @@ impl RuntimeConfig {
             qemu: QemuConfig::default(),
             die_with_parent: false,
             max_output_bytes: 64 << 20,
+            net_pool_size: 2,
         }
     }
 

@@ -16,6 +16,7 @@ mod error;
 pub mod image;
 mod machine;
 pub mod netns;
+pub mod netpool;
 mod runtime;
 mod snapshot;
 pub mod teardown;

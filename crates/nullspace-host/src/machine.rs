@@ -226,10 +226,7 @@ impl Machine {
             // has not reaped (it is alive), so the pid cannot have been reused.
             unsafe { libc::kill(self.vm.pid() as i32, libc::SIGKILL) };
         }
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.net.name])
-            .status();
-        slots.release(self.net.slot);
+        self.net.delete_blocking(slots);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 

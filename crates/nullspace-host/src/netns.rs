@@ -69,11 +69,6 @@ impl Slots {
         Ok(slot)
     }
 
-    /// Free `slot`.
-    pub fn release(&self, slot: u32) {
-        self.give_back(slot);
-    }
-
     fn give_back(&self, slot: u32) {
         self.used.lock().expect("slots lock").remove(&slot);
     }
@@ -172,6 +167,24 @@ impl MachineNet {
         }
         slots.give_back(self.slot);
         Ok(result?)
+    }
+}
+
+impl MachineNet {
+    /// [`MachineNet::delete`] without an async runtime (for `Drop` paths).
+    pub fn delete_blocking(&self, slots: &Slots) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        if PathBuf::from("/sys/class/net")
+            .join(&self.host_veth)
+            .exists()
+        {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &self.host_veth])
+                .status();
+        }
+        slots.give_back(self.slot);
     }
 }
 

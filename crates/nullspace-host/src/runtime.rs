@@ -14,7 +14,8 @@ use crate::disk::{create_overlay, flatten_onto};
 use crate::error::{io, RuntimeError};
 use crate::image::ImageArtifacts;
 use crate::machine::{disk_path, new_identity, Boot, Machine, Origin};
-use crate::netns::{self, MachineNet, Slots, GUEST_MAC, TAP};
+use crate::netns::{self, Slots, GUEST_MAC, TAP};
+use crate::netpool::NetPool;
 use crate::snapshot::SnapshotInfo;
 use crate::teardown::Teardown;
 use crate::template::{self, Template};
@@ -29,6 +30,7 @@ pub struct Runtime {
     cfg: RuntimeConfig,
     backend: Arc<dyn Backend>,
     slots: Arc<Slots>,
+    pool: Arc<NetPool>,
     machines: Mutex<HashMap<MachineId, Arc<Machine>>>,
 }
 
@@ -67,10 +69,14 @@ impl Runtime {
             std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         }
         netns::setup_host_egress().await;
+        let slots = netns::process_slots();
+        let pool = NetPool::new(slots.clone(), cfg.net_pool_size);
+        pool.refill();
         Ok(Self {
             cfg,
             backend,
-            slots: netns::process_slots(),
+            slots,
+            pool,
             machines: Mutex::default(),
         })
     }
@@ -171,8 +177,7 @@ impl Runtime {
                     .map_err(RuntimeError::from),
             }
         };
-        let (disk_ready, net) =
-            tokio::join!(prepare_disk, MachineNet::create(&self.slots, id.body()));
+        let (disk_ready, net) = tokio::join!(prepare_disk, self.pool.take());
         if let Ok(net) = &net {
             let (net, slots) = (net.clone(), self.slots.clone());
             teardown.push("delete machine network", async move {
@@ -399,6 +404,7 @@ impl Drop for Runtime {
             tracing::warn!(machine = %id, "runtime dropped with a live machine; releasing it");
             m.release_blocking(&self.slots);
         }
+        self.pool.close_blocking();
     }
 }
 

@@ -1,0 +1,119 @@
+//! A small pool of ready machine networks, so creating a machine does not wait
+//! for namespace, veth, tap and NAT set-up (tens of milliseconds of tool runs).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use crate::netns::{MachineNet, NetError, Slots};
+
+/// How long closing waits for a refill in flight.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// Ready networks, refilled in the background after each take.
+pub struct NetPool {
+    slots: Arc<Slots>,
+    ready: Mutex<Vec<MachineNet>>,
+    size: usize,
+    refilling: AtomicBool,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for NetPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetPool")
+            .field("size", &self.size)
+            .field("ready", &self.ready.lock().expect("pool lock").len())
+            .finish()
+    }
+}
+
+fn pool_key() -> String {
+    let mut rng = rand::thread_rng();
+    let body: String = (0..10)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36)]))
+        .collect();
+    format!("p{body}")
+}
+
+impl NetPool {
+    /// A pool keeping `size` networks ready (0 disables pooling).
+    pub fn new(slots: Arc<Slots>, size: usize) -> Arc<Self> {
+        Arc::new(Self {
+            slots,
+            ready: Mutex::default(),
+            size,
+            refilling: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// A network for a new machine: a ready one, or one made now if none is.
+    pub async fn take(self: &Arc<Self>) -> Result<MachineNet, NetError> {
+        let ready = self.ready.lock().expect("pool lock").pop();
+        let net = match ready {
+            Some(net) => Ok(net),
+            None => MachineNet::create(&self.slots, &pool_key()).await,
+        };
+        self.refill();
+        net
+    }
+
+    /// Start filling the pool in the background, unless a fill is running.
+    pub fn refill(self: &Arc<Self>) {
+        if self.size == 0
+            || self.closed.load(Ordering::SeqCst)
+            || self.refilling.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let pool = self.clone();
+        tokio::spawn(async move {
+            while !pool.closed.load(Ordering::SeqCst)
+                && pool.ready.lock().expect("pool lock").len() < pool.size
+            {
+                match MachineNet::create(&pool.slots, &pool_key()).await {
+                    Ok(net) => pool.ready.lock().expect("pool lock").push(net),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot fill the network pool");
+                        break;
+                    }
+                }
+            }
+            pool.refilling.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// Stop refilling and delete every pooled network, without an async runtime
+    /// (for `Drop`). A refill in flight is waited for, up to a bound.
+    pub fn close_blocking(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while self.refilling.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if self.refilling.load(Ordering::SeqCst) {
+            tracing::warn!("a network pool refill is still running; it may leave a namespace");
+        }
+        for net in self.ready.lock().expect("pool lock").drain(..) {
+            net.delete_blocking(&self.slots);
+        }
+    }
+
+    /// Namespace names of the networks ready now.
+    pub fn ready_names(&self) -> Vec<String> {
+        self.ready
+            .lock()
+            .expect("pool lock")
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// Number of networks ready now.
+    pub fn ready(&self) -> usize {
+        self.ready.lock().expect("pool lock").len()
+    }
+}
