@@ -1,0 +1,127 @@
+//! Files.
+
+use serde::{Deserialize, Serialize};
+
+/// Kind of a filesystem entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryType {
+    /// Regular file.
+    File,
+    /// Directory.
+    Dir,
+    /// Symbolic link.
+    Symlink,
+    /// Anything else.
+    Other,
+}
+
+/// Facts about a file or directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryInfo {
+    /// Last path component.
+    pub name: String,
+    /// Absolute path.
+    pub path: String,
+    /// Entry kind.
+    #[serde(rename = "type")]
+    pub kind: EntryType,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits as a number (e.g. 420 for 0644).
+    pub mode: u32,
+    /// Permission bits as `rwxr-xr-x`.
+    pub permissions: String,
+    /// Owner user.
+    pub owner: String,
+    /// Owner group.
+    pub group: String,
+    /// Modification time (RFC 3339, UTC).
+    pub modified_time: String,
+    /// Target of a symlink.
+    pub symlink_target: Option<String>,
+}
+
+/// Body of `GET /v1/machines/{id}/files/list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListResponse {
+    /// Entries, sorted by path.
+    pub entries: Vec<EntryInfo>,
+}
+
+/// Body of `GET /v1/machines/{id}/files/exists`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExistsResponse {
+    /// Whether the path exists.
+    pub exists: bool,
+}
+
+/// One file of a batch write: `content` (text) or `content_base64` (bytes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteFileEntry {
+    /// Absolute path, or relative to `/workspace`.
+    pub path: String,
+    /// Text content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Binary content, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_base64: Option<String>,
+}
+
+/// Body of `POST /v1/machines/{id}/files/batch`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteFilesRequest {
+    /// Files to write, in order.
+    pub files: Vec<WriteFileEntry>,
+    /// Owner of the files and created directories (default `user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Answer of a batch write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteFilesResponse {
+    /// The written files.
+    pub files: Vec<EntryInfo>,
+}
+
+/// Body of `POST /v1/machines/{id}/files/mkdir`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MkdirRequest {
+    /// Directory to create with its parents.
+    pub path: String,
+    /// Owner (default `user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Answer of mkdir.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MkdirResponse {
+    /// False if the directory already existed.
+    pub created: bool,
+}
+
+/// Body of `POST /v1/machines/{id}/files/rename`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameRequest {
+    /// Current path.
+    pub source: String,
+    /// New path.
+    pub destination: String,
+}
+
+/// Body of `POST /v1/machines/{id}/files/chmod`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChmodRequest {
+    /// Entry path.
+    pub path: String,
+    /// Octal permission bits as text, e.g. `"0644"` or `"755"`.
+    pub mode: String,
+}

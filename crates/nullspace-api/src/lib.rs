@@ -1,0 +1,27 @@
+//! HTTP wire types of the Nullspace control plane (`/v1`).
+//!
+//! These structs are the JSON bodies of `spec/openapi.yaml`, shared by the server,
+//! the Rust client and the CLI so the three cannot drift apart. Request bodies
+//! reject unknown fields, so a misspelled field is an error that names it rather
+//! than a silently ignored option.
+
+mod commands;
+mod error;
+mod files;
+mod machines;
+
+pub use commands::{CommandResult, RunCommandRequest};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use files::{
+    ChmodRequest, EntryInfo, EntryType, ExistsResponse, ListResponse, MkdirRequest, MkdirResponse,
+    RenameRequest, WriteFileEntry, WriteFilesRequest, WriteFilesResponse,
+};
+pub use machines::{
+    CreateMachineRequest, Machine, MachineList, SetTimeoutRequest, DEFAULT_TEMPLATE,
+    DEFAULT_TIMEOUT_SECS, MAX_TIMEOUT_SECS,
+};
+
+/// Header carrying an idempotency key on create requests.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// Prefix of API keys.
+pub const API_KEY_PREFIX: &str = "ns_live_";

@@ -1,0 +1,98 @@
+//! Machines: create, get, list, kill, timeout.
+
+use std::collections::BTreeMap;
+
+use nullspace_types::{MachineId, MachineState};
+use serde::{Deserialize, Serialize};
+
+/// Template used when a create names none.
+pub const DEFAULT_TEMPLATE: &str = "base";
+/// Seconds a machine lives when a create gives no timeout.
+pub const DEFAULT_TIMEOUT_SECS: i64 = 300;
+/// Longest timeout accepted (30 days; there are no session caps beyond it).
+pub const MAX_TIMEOUT_SECS: i64 = 30 * 24 * 3600;
+
+/// Body of `POST /v1/machines`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMachineRequest {
+    /// Template name (default `base`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// vCPUs (must match what the template allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_count: Option<u32>,
+    /// Memory in MiB (must match what the template allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    /// Seconds until the machine is destroyed (1..=2592000, default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+    /// Free-form labels, filterable in list.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// Environment variables of every command run in the machine.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub envs: BTreeMap<String, String>,
+    /// Default working directory of commands (default `/workspace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Repeating a create with the same key returns the same machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// A machine as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Machine id (`sb_…`).
+    pub id: MachineId,
+    /// Template it was created from.
+    pub template: String,
+    /// Lifecycle state.
+    pub state: MachineState,
+    /// vCPUs.
+    pub cpu_count: u32,
+    /// Memory in MiB.
+    pub memory_mb: u64,
+    /// Labels.
+    pub metadata: BTreeMap<String, String>,
+    /// Default working directory of commands.
+    pub cwd: String,
+    /// Creation time (RFC 3339, UTC).
+    pub created_at: String,
+    /// When the machine will be (or was) destroyed (RFC 3339, UTC).
+    pub end_at: String,
+}
+
+/// Body of `GET /v1/machines`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineList {
+    /// One page of machines, newest first.
+    pub machines: Vec<Machine>,
+    /// Cursor of the next page, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `POST /v1/machines/{id}/timeout`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetTimeoutRequest {
+    /// Seconds from now until the machine is destroyed.
+    pub timeout: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_rejected_by_name() {
+        let err =
+            serde_json::from_str::<CreateMachineRequest>(r#"{"templte":"base"}"#).unwrap_err();
+        assert!(err.to_string().contains("templte"), "{err}");
+        let ok: CreateMachineRequest =
+            serde_json::from_str(r#"{"template":"base","timeout":60}"#).unwrap();
+        assert_eq!(ok.timeout, Some(60));
+    }
+}
