@@ -30,12 +30,41 @@ impl std::fmt::Debug for NetPool {
     }
 }
 
+/// Namespace key `p<creator pid>x<random>`: the pid lets a later process find
+/// namespaces whose creator died without removing them.
 fn pool_key() -> String {
     let mut rng = rand::thread_rng();
-    let body: String = (0..10)
+    let body: String = (0..8)
         .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36)]))
         .collect();
-    format!("p{body}")
+    format!("p{}x{body}", std::process::id())
+}
+
+/// Creator pid of a pooled namespace name, if it is one.
+fn creator_pid(netns: &str) -> Option<u32> {
+    let rest = netns
+        .strip_prefix(crate::netns::NETNS_PREFIX)?
+        .strip_prefix('p')?;
+    rest.split_once('x')?.0.parse().ok()
+}
+
+/// Delete pooled namespaces whose creating process is gone (after a crash);
+/// returns their names.
+pub async fn reap_orphans() -> Vec<String> {
+    let mut reaped = Vec::new();
+    for name in crate::netns::leftover_namespaces() {
+        let Some(pid) = creator_pid(&name) else {
+            continue;
+        };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match crate::cmd::run("ip", ["netns", "del", name.as_str()], None, None).await {
+            Ok(_) => reaped.push(name),
+            Err(e) => tracing::warn!(netns = %name, error = %e, "cannot remove orphaned namespace"),
+        }
+    }
+    reaped
 }
 
 impl NetPool {
@@ -115,5 +144,18 @@ impl NetPool {
     /// Number of networks ready now.
     pub fn ready(&self) -> usize {
         self.ready.lock().expect("pool lock").len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_names_carry_their_creator() {
+        let name = format!("{}{}", crate::netns::NETNS_PREFIX, pool_key());
+        assert_eq!(creator_pid(&name), Some(std::process::id()));
+        assert_eq!(creator_pid("nullspace-tplabc"), None);
+        assert_eq!(creator_pid("other-p12x3"), None);
     }
 }

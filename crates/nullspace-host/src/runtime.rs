@@ -69,6 +69,9 @@ impl Runtime {
             std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         }
         netns::setup_host_egress().await;
+        for name in crate::netpool::reap_orphans().await {
+            tracing::warn!(netns = %name, "removed a namespace left by a process that died");
+        }
         let slots = netns::process_slots();
         let pool = NetPool::new(slots.clone(), cfg.net_pool_size);
         pool.refill();
@@ -109,50 +112,68 @@ impl Runtime {
 
     /// Create a machine by restoring `template` (no kernel boot).
     pub async fn create_machine(&self, template: &Template) -> Result<Arc<Machine>, RuntimeError> {
-        self.start_machine(Source {
-            origin: Origin::Template(template.name.clone()),
-            boot: Boot {
-                vmlinux: template.vmlinux.clone(),
-                initrd: template.initrd.clone(),
-                cmdline: template.cmdline.clone(),
-                vcpus: template.vcpus,
-                memory_mib: template.memory_mib,
-                base_disk: template.disk(),
+        self.create_machine_as(MachineId::random(), template).await
+    }
+
+    /// Create a machine with a caller-chosen id (recorded before the create ends).
+    pub async fn create_machine_as(
+        &self,
+        id: MachineId,
+        template: &Template,
+    ) -> Result<Arc<Machine>, RuntimeError> {
+        self.start_machine(
+            id,
+            Source {
+                origin: Origin::Template(template.name.clone()),
+                boot: Boot {
+                    vmlinux: template.vmlinux.clone(),
+                    initrd: template.initrd.clone(),
+                    cmdline: template.cmdline.clone(),
+                    vcpus: template.vcpus,
+                    memory_mib: template.memory_mib,
+                    base_disk: template.disk(),
+                },
+                overlay_seed: Some(&template.overlay_seed()),
+                memory: Memory::File {
+                    path: template.mem(),
+                    shared: false,
+                },
+                state: &template.state(),
+                mode: SaveMode::DeviceOnly,
             },
-            overlay_seed: Some(&template.overlay_seed()),
-            memory: Memory::File {
-                path: template.mem(),
-                shared: false,
-            },
-            state: &template.state(),
-            mode: SaveMode::DeviceOnly,
-        })
+        )
         .await
     }
 
     /// Create a machine from snapshot `id`, with its own identity.
     pub async fn restore_snapshot(&self, id: &SnapshotId) -> Result<Arc<Machine>, RuntimeError> {
         let snap = SnapshotInfo::load(&self.cfg.snapshots_dir(), id)?;
-        self.start_machine(Source {
-            origin: Origin::Snapshot(id.clone()),
-            boot: Boot {
-                vmlinux: snap.vmlinux.clone(),
-                initrd: snap.initrd.clone(),
-                cmdline: snap.cmdline.clone(),
-                vcpus: snap.vcpus,
-                memory_mib: snap.memory_mib,
-                base_disk: snap.disk(),
+        self.start_machine(
+            MachineId::random(),
+            Source {
+                origin: Origin::Snapshot(id.clone()),
+                boot: Boot {
+                    vmlinux: snap.vmlinux.clone(),
+                    initrd: snap.initrd.clone(),
+                    cmdline: snap.cmdline.clone(),
+                    vcpus: snap.vcpus,
+                    memory_mib: snap.memory_mib,
+                    base_disk: snap.disk(),
+                },
+                overlay_seed: None,
+                memory: Memory::Anonymous,
+                state: &snap.state(),
+                mode: SaveMode::Full,
             },
-            overlay_seed: None,
-            memory: Memory::Anonymous,
-            state: &snap.state(),
-            mode: SaveMode::Full,
-        })
+        )
         .await
     }
 
-    async fn start_machine(&self, src: Source<'_>) -> Result<Arc<Machine>, RuntimeError> {
-        let id = MachineId::random();
+    async fn start_machine(
+        &self,
+        id: MachineId,
+        src: Source<'_>,
+    ) -> Result<Arc<Machine>, RuntimeError> {
         let t0 = Instant::now();
         let dir = self.cfg.machines_dir().join(id.as_str());
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;

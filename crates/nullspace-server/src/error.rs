@@ -1,0 +1,127 @@
+//! API errors: a stable code, a message, and the status that fits.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use nullspace_api::{ErrorBody, ErrorCode, ErrorDetail};
+use nullspace_guest_proto::ErrorCode as Guest;
+use nullspace_host::agent::AgentError;
+use nullspace_host::RuntimeError;
+
+use crate::store::StoreError;
+
+/// An error answered to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Explanation.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 422 naming the offending field.
+    pub fn field(field: &str, problem: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::ValidationError, format!("{field}: {problem}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::warn!(code = ?self.code, message = %self.message, "request failed");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::new(ErrorCode::Internal, format!("state store: {e}"))
+    }
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> Self {
+        let message = e.to_string();
+        let code = match &e {
+            RuntimeError::MachineNotFound(_) | RuntimeError::SnapshotNotFound(_) => {
+                ErrorCode::NotFound
+            }
+            RuntimeError::InvalidState { .. } => ErrorCode::MachineNotRunning,
+            RuntimeError::MachineDied { .. } => ErrorCode::MachineDied,
+            RuntimeError::Agent(a) => match a {
+                AgentError::Guest(g) => match g.code {
+                    Guest::NotFound => ErrorCode::NotFound,
+                    Guest::PermissionDenied => ErrorCode::PermissionDenied,
+                    Guest::AlreadyExists => ErrorCode::AlreadyExists,
+                    Guest::NotADirectory | Guest::IsADirectory => ErrorCode::WrongEntryType,
+                    Guest::NotEmpty => ErrorCode::NotEmpty,
+                    Guest::InvalidArgument => ErrorCode::ValidationError,
+                    Guest::PathEscapesRoot => ErrorCode::PathEscapesRoot,
+                    Guest::ReservedPath => ErrorCode::ReservedPath,
+                    Guest::UserNotFound => ErrorCode::UserNotFound,
+                    Guest::CwdNotFound => ErrorCode::CwdNotFound,
+                    Guest::CommandNotFound => ErrorCode::CommandNotFound,
+                    Guest::UnknownCall | Guest::Io | Guest::Internal => ErrorCode::Internal,
+                },
+                AgentError::CommandTimeout { .. } => ErrorCode::CommandTimeout,
+                AgentError::OutputLimit { .. } => ErrorCode::OutputLimitExceeded,
+                AgentError::Timeout { .. } => ErrorCode::Unavailable,
+                AgentError::Disconnected | AgentError::Unreachable { .. } => ErrorCode::MachineDied,
+                AgentError::Protocol(_) => ErrorCode::Internal,
+            },
+            RuntimeError::Net(_) => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        };
+        // Guest errors already say what failed; strip the layers' prefixes.
+        let message = match &e {
+            RuntimeError::Agent(AgentError::Guest(g)) => g.message.clone(),
+            _ => message,
+        };
+        Self::new(code, message)
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nullspace_guest_proto::GuestError;
+
+    #[test]
+    fn runtime_errors_map_to_stable_codes() {
+        let e: ApiError = RuntimeError::Agent(AgentError::Guest(GuestError::new(
+            Guest::CwdNotFound,
+            "/nope",
+        )))
+        .into();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (ErrorCode::CwdNotFound, "/nope")
+        );
+        let e: ApiError = RuntimeError::Agent(AgentError::OutputLimit { limit: 1 }).into();
+        assert_eq!(e.code, ErrorCode::OutputLimitExceeded);
+        let e: ApiError =
+            RuntimeError::MachineNotFound(nullspace_types::MachineId::random()).into();
+        assert_eq!(e.code.status(), 404);
+    }
+}

@@ -1,0 +1,167 @@
+//! The Nullspace control plane: HTTP API, auth and state over a host runtime.
+//!
+//! One binary is the whole single-host appliance: axum serves `/v1`, SQLite (WAL)
+//! under the data dir holds tenants, hashed API keys and machines, and the host
+//! runtime runs in-process behind the [`node::Node`] trait, so the HTTP layer can
+//! be tested against a do-nothing node and a remote node can replace it later.
+//! A machine row is written (state `starting`) before its VM exists, so a create
+//! interrupted by a crash is found and cleaned up at the next start.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod node;
+mod reaper;
+pub mod recovery;
+pub mod routes;
+pub mod state;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use routes::{app, openapi_json, table};
+pub use state::{AppState, RateLimiter};
+
+/// Settings of the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory (state, images, templates, machines).
+    pub data_dir: PathBuf,
+    /// Static guest agent used to build the image.
+    pub guestd: PathBuf,
+    /// Use the do-nothing node instead of real VMs (tests of the HTTP layer).
+    pub fake_node: bool,
+    /// Sustained requests per second per tenant.
+    pub rate_per_second: f64,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The state database failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The runtime or template failed.
+    #[error(transparent)]
+    Runtime(#[from] nullspace_host::RuntimeError),
+    /// The guest image could not be built.
+    #[error(transparent)]
+    Image(#[from] nullspace_host::image::ImageError),
+    /// The listener or a file failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Path of the state database.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("state.db")
+}
+
+/// Path of the file holding the first admin key.
+pub fn admin_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin-api-key")
+}
+
+/// Make the admin key on first start; returns where it was written.
+pub fn bootstrap_admin_key(
+    store: &store::Store,
+    data_dir: &Path,
+) -> Result<Option<PathBuf>, StartError> {
+    if store.key_count()? > 0 {
+        return Ok(None);
+    }
+    let key = store.create_key("admin")?;
+    let path = admin_key_path(data_dir);
+    write_secret(&path, &key.secret).map_err(|source| StartError::Io {
+        what: format!("write {}", path.display()),
+        source,
+    })?;
+    Ok(Some(path))
+}
+
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(f, "{secret}")
+}
+
+/// Start everything and serve until SIGINT/SIGTERM; then destroy every machine.
+pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| StartError::Io {
+        what: format!("create {}", cfg.data_dir.display()),
+        source,
+    })?;
+    let store = store::Store::open(&db_path(&cfg.data_dir))?;
+    if let Some(path) = bootstrap_admin_key(&store, &cfg.data_dir)? {
+        tracing::info!(path = %path.display(), "created the admin API key; it is in this file");
+        eprintln!(
+            "nullspace-server: admin API key written to {}",
+            path.display()
+        );
+    }
+    recovery::recover(&store, &cfg.data_dir).await?;
+    let node: Arc<dyn node::Node> = if cfg.fake_node {
+        Arc::new(node::FakeNode::default())
+    } else {
+        let rt_cfg = nullspace_host::RuntimeConfig::new(&cfg.data_dir);
+        let image = nullspace_host::image::build_image(&nullspace_host::image::ImageSpec::base(
+            &cfg.data_dir,
+            &cfg.guestd,
+        ))
+        .await?;
+        let runtime = nullspace_host::Runtime::new(rt_cfg).await?;
+        let base = runtime.ensure_template("base", &image).await?;
+        Arc::new(node::HostNode::new(runtime, vec![base]))
+    };
+    let state = AppState {
+        store,
+        node: node.clone(),
+        limiter: Arc::new(RateLimiter::new(
+            cfg.rate_per_second,
+            cfg.rate_per_second * 2.0,
+        )),
+    };
+    tokio::spawn(reaper::run(state.clone()));
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| StartError::Io {
+            what: format!("listen on {}", cfg.listen),
+            source,
+        })?;
+    tracing::info!(addr = %cfg.listen, "serving /v1");
+    eprintln!("nullspace-server: listening on http://{}", cfg.listen);
+    let served = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    tracing::info!("shutting down: destroying machines");
+    recovery::stop_all(&state).await;
+    node.shutdown().await;
+    served.map_err(|source| StartError::Io {
+        what: "serve".into(),
+        source,
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

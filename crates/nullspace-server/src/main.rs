@@ -1,0 +1,117 @@
+//! `nullspace-server`: the control plane binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use nullspace_server::{db_path, run, store::Store, ServerConfig};
+
+/// Nullspace control plane.
+#[derive(Parser)]
+#[command(name = "nullspace-server", version, about)]
+struct Cli {
+    /// Data directory [default: $NULLSPACE_DATA_DIR, else /var/lib/nullspace].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    listen: std::net::SocketAddr,
+    /// The static nullspace-guestd binary (to build the guest image).
+    #[arg(
+        long,
+        default_value = "target/x86_64-unknown-linux-gnu/release/nullspace-guestd"
+    )]
+    guestd: PathBuf,
+    /// Serve with a do-nothing node (no VMs; for testing clients).
+    #[arg(long)]
+    fake_node: bool,
+    /// Sustained requests per second allowed per tenant.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key for a tenant (made if new) and print it.
+    Create {
+        /// Tenant name.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke every key of a tenant.
+    Revoke {
+        /// Tenant name.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let data_dir = cli
+        .data_dir
+        .or_else(|| std::env::var_os("NULLSPACE_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(nullspace_host::DEFAULT_DATA_DIR));
+    let result = match cli.command {
+        Some(Command::Keys { command }) => keys(&data_dir, command),
+        None | Some(Command::Serve) => run(ServerConfig {
+            listen: cli.serve.listen,
+            data_dir,
+            guestd: cli.serve.guestd,
+            fake_node: cli.serve.fake_node,
+            rate_per_second: cli.serve.rate,
+        })
+        .await
+        .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<(), String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+    let store = Store::open(&db_path(data_dir)).map_err(|e| e.to_string())?;
+    match command {
+        KeysCommand::Create { tenant } => {
+            let key = store.create_key(&tenant).map_err(|e| e.to_string())?;
+            println!("{}", key.secret);
+        }
+        KeysCommand::Revoke { tenant } => {
+            let n = store.revoke_keys(&tenant).map_err(|e| e.to_string())?;
+            println!("revoked {n} key(s) of {tenant}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! What the control plane needs from a host: the [`Node`] trait.
+//!
+//! The server never touches VMs itself; it asks a node. [`HostNode`] is the
+//! in-process runtime of a single-host appliance; [`FakeNode`] does nothing but
+//! remember files, for fast tests of the HTTP layer (it never counts as the
+//! feature); a remote node can implement the same trait later.
+
+mod fake;
+mod host;
+
+use async_trait::async_trait;
+use nullspace_guest_proto::{EntryInfo, ExecRequest, Op, OpResult};
+use nullspace_host::agent::{ExecOutput, WriteOptions};
+use nullspace_host::RuntimeError;
+use nullspace_types::MachineId;
+
+pub use fake::FakeNode;
+pub use host::HostNode;
+
+/// Size of the machines a template makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateShape {
+    /// vCPUs.
+    pub cpu_count: u32,
+    /// Memory in MiB.
+    pub memory_mb: u64,
+}
+
+/// A host that runs machines.
+#[async_trait]
+pub trait Node: Send + Sync {
+    /// The shape of template `name`, if this node has it.
+    fn template(&self, name: &str) -> Option<TemplateShape>;
+    /// Create machine `id` from template `name`; returns the VMM pid.
+    async fn create(&self, id: MachineId, template: &str) -> Result<u32, RuntimeError>;
+    /// Destroy a machine (nothing of it may remain).
+    async fn kill(&self, id: &MachineId) -> Result<(), RuntimeError>;
+    /// Run a command and collect its output.
+    async fn exec(
+        &self,
+        id: &MachineId,
+        req: ExecRequest,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, RuntimeError>;
+    /// Read a whole file.
+    async fn read_file(&self, id: &MachineId, path: &str) -> Result<Vec<u8>, RuntimeError>;
+    /// Write a file atomically.
+    async fn write_file(
+        &self,
+        id: &MachineId,
+        path: &str,
+        data: Vec<u8>,
+        opts: WriteOptions,
+    ) -> Result<EntryInfo, RuntimeError>;
+    /// Any other file operation.
+    async fn file_op(&self, id: &MachineId, op: Op) -> Result<OpResult, RuntimeError>;
+    /// Whether the machine's VM is alive on this node.
+    fn is_alive(&self, id: &MachineId) -> bool;
+    /// Destroy every machine (server shutdown).
+    async fn shutdown(&self);
+}

@@ -1,0 +1,82 @@
+//! Shared state of request handlers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use nullspace_api::ErrorCode;
+
+use crate::error::ApiError;
+use crate::node::Node;
+use crate::store::Store;
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The host that runs machines.
+    pub node: Arc<dyn Node>,
+    /// Per-tenant request rate limit.
+    pub limiter: Arc<RateLimiter>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// A token bucket per tenant.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// `per_second` sustained requests with bursts up to `burst`.
+    pub fn new(per_second: f64, burst: f64) -> Self {
+        Self {
+            per_second,
+            burst,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Take a token for `tenant`, or fail with 429.
+    pub fn check(&self, tenant: &str) -> Result<(), ApiError> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = buckets
+            .entry(tenant.to_owned())
+            .or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many requests; slow down",
+            ));
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_empties_and_is_per_tenant() {
+        let l = RateLimiter::new(0.0001, 3.0);
+        for _ in 0..3 {
+            l.check("a").unwrap();
+        }
+        assert_eq!(l.check("a").unwrap_err().code, ErrorCode::RateLimited);
+        l.check("b").unwrap();
+    }
+}
