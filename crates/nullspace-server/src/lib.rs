@@ -29,8 +29,10 @@ pub use state::{AppState, RateLimiter};
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Data directory (state, images, templates, machines).
+    /// Data directory (images, templates, machines).
     pub data_dir: PathBuf,
+    /// Directory of the state database and the admin key file (default: `data_dir`).
+    pub state_dir: Option<PathBuf>,
     /// Static guest agent used to build the image.
     pub guestd: PathBuf,
     /// Use the do-nothing node instead of real VMs (tests of the HTTP layer).
@@ -106,8 +108,24 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
         what: format!("create {}", cfg.data_dir.display()),
         source,
     })?;
-    let store = store::Store::open(&db_path(&cfg.data_dir))?;
-    if let Some(path) = bootstrap_admin_key(&store, &cfg.data_dir)? {
+    let state_dir = cfg
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.clone());
+    std::fs::create_dir_all(&state_dir).map_err(|source| StartError::Io {
+        what: format!("create {}", state_dir.display()),
+        source,
+    })?;
+    let _lock = lock_state_dir(&state_dir)?;
+    // Bind first: a second server on a busy port must fail before it touches state.
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| StartError::Io {
+            what: format!("listen on {}", cfg.listen),
+            source,
+        })?;
+    let store = store::Store::open(&db_path(&state_dir))?;
+    if let Some(path) = bootstrap_admin_key(&store, &state_dir)? {
         tracing::info!(path = %path.display(), "created the admin API key; it is in this file");
         eprintln!(
             "nullspace-server: admin API key written to {}",
@@ -137,12 +155,6 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
         )),
     };
     tokio::spawn(reaper::run(state.clone()));
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| StartError::Io {
-            what: format!("listen on {}", cfg.listen),
-            source,
-        })?;
     tracing::info!(addr = %cfg.listen, "serving /v1");
     eprintln!("nullspace-server: listening on http://{}", cfg.listen);
     let served = axum::serve(listener, app(state.clone()))
@@ -155,6 +167,30 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
         what: "serve".into(),
         source,
     })
+}
+
+/// Hold an exclusive lock on the state directory for the life of the process, so
+/// two servers never manage the same machines.
+fn lock_state_dir(dir: &Path) -> Result<std::fs::File, StartError> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("server.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StartError::Io {
+            what: format!("open {}", path.display()),
+            source,
+        })?;
+    // SAFETY: flock(2) on a descriptor owned by `file`, which outlives the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(StartError::Io {
+            what: format!("another nullspace-server uses {}", dir.display()),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(file)
 }
 
 async fn shutdown_signal() {

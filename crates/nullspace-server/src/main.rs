@@ -13,6 +13,9 @@ struct Cli {
     /// Data directory [default: $NULLSPACE_DATA_DIR, else /var/lib/nullspace].
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Directory of the state database and admin key [default: the data directory].
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -80,10 +83,13 @@ async fn main() -> ExitCode {
         .or_else(|| std::env::var_os("NULLSPACE_DATA_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(nullspace_host::DEFAULT_DATA_DIR));
     let result = match cli.command {
-        Some(Command::Keys { command }) => keys(&data_dir, command),
+        Some(Command::Keys { command }) => {
+            keys(cli.state_dir.as_deref().unwrap_or(&data_dir), command)
+        }
         None | Some(Command::Serve) => run(ServerConfig {
             listen: cli.serve.listen,
             data_dir,
+            state_dir: cli.state_dir,
             guestd: cli.serve.guestd,
             fake_node: cli.serve.fake_node,
             rate_per_second: cli.serve.rate,
@@ -100,9 +106,9 @@ async fn main() -> ExitCode {
     }
 }
 
-fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<(), String> {
-    std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
-    let store = Store::open(&db_path(data_dir)).map_err(|e| e.to_string())?;
+fn keys(state_dir: &std::path::Path, command: KeysCommand) -> Result<(), String> {
+    std::fs::create_dir_all(state_dir).map_err(|e| e.to_string())?;
+    let store = Store::open(&db_path(state_dir)).map_err(|e| e.to_string())?;
     match command {
         KeysCommand::Create { tenant } => {
             let key = store.create_key(&tenant).map_err(|e| e.to_string())?;

@@ -1,0 +1,451 @@
+//! The real server binary with real microVMs: the API end to end, timeouts,
+//! graceful stop, and a restart in the middle of a create.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("needs root".into());
+    }
+    if !guestd().is_file() {
+        return Some(format!("static guestd missing at {}", guestd().display()));
+    }
+    let qemu = Command::new("qemu-system-x86_64").arg("--version").output();
+    if qemu.map(|o| !o.status.success()).unwrap_or(true) {
+        return Some("qemu-system-x86_64 is not installed".into());
+    }
+    None
+}
+
+fn guestd() -> PathBuf {
+    std::env::var_os("NULLSPACE_GUESTD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/x86_64-unknown-linux-gnu/release/nullspace-guestd")
+        })
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("NULLSPACE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/var/lib/nullspace".into())
+}
+
+struct Server {
+    child: Option<Child>,
+    url: String,
+    state: PathBuf,
+    port: u16,
+}
+
+impl Server {
+    fn start(state: &Path, port: Option<u16>) -> Server {
+        let port = port.unwrap_or_else(|| {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        });
+        let child = Command::new(env!("CARGO_BIN_EXE_nullspace-server"))
+            .args([
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--data-dir",
+                data_dir().to_str().unwrap(),
+            ])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--guestd",
+                guestd().to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let s = Server {
+            child: Some(child),
+            url: format!("http://127.0.0.1:{port}"),
+            state: state.to_owned(),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while ureq::get(&format!("{}/v1/health", s.url)).call().is_err() {
+            assert!(Instant::now() < deadline, "server did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        s
+    }
+
+    fn key(&self, tenant: &str) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_nullspace-server"))
+            .args([
+                "--state-dir",
+                self.state.to_str().unwrap(),
+                "keys",
+                "create",
+                "--tenant",
+                tenant,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    /// Stop with `signal` and wait for the process.
+    fn stop(&mut self, signal: i32) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on the server process this test started and has not reaped.
+            unsafe { libc::kill(c.id() as i32, signal) };
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop(libc::SIGTERM);
+    }
+}
+
+fn call(method: &str, url: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    let req = ureq::request(method, url).set("Authorization", &format!("Bearer {key}"));
+    let resp = match body {
+        Some(b) => req.send_json(b),
+        None => req.call(),
+    };
+    let resp = match resp {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn temp_state(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ns-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn no_vmm_named(id: &str) -> bool {
+    let needle = format!("\0-name\0{id}\0");
+    !std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| {
+                String::from_utf8_lossy(&c).contains(&needle)
+                    && !std::fs::read_to_string(e.path().join("stat"))
+                        .unwrap_or_default()
+                        .contains(") Z")
+            })
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn api_end_to_end_with_real_machines() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIP: server end-to-end test: {why}");
+        return;
+    }
+    let state = temp_state("api");
+    let server = Server::start(&state, None);
+    let (key, other) = (server.key("e2e"), server.key("someone-else"));
+    let u = |p: &str| format!("{}{p}", server.url);
+
+    let (s, m) = call(
+        "POST",
+        &u("/v1/machines"),
+        &key,
+        Some(
+            json!({"template": "base", "timeout": 300, "envs": {"GREETING": "hi"}, "metadata": {"suite": "e2e"}}),
+        ),
+    );
+    assert_eq!(s, 201, "{m}");
+    let id = m["id"].as_str().unwrap().to_owned();
+    let mu = |p: &str| u(&format!("/v1/machines/{id}{p}"));
+
+    let (s, r) = call(
+        "POST",
+        &mu("/commands"),
+        &key,
+        Some(json!({"command": "python3 --version && id -un && pwd && echo $GREETING"})),
+    );
+    assert_eq!(s, 200, "{r}");
+    let out = r["stdout"].as_str().unwrap();
+    assert!(out.starts_with("Python 3."), "{out}");
+    assert!(out.ends_with("user\n/workspace\nhi\n"), "{out}");
+    let (_, r) = call(
+        "POST",
+        &mu("/commands"),
+        &key,
+        Some(json!({"args": ["cat"], "stdin": "piped in", "user": "root"})),
+    );
+    assert_eq!(r["stdout"], "piped in");
+    let (_, r) = call(
+        "POST",
+        &mu("/commands"),
+        &key,
+        Some(json!({"command": "echo oops >&2; exit 4"})),
+    );
+    assert_eq!(
+        (r["exit_code"].as_i64(), r["stderr"].as_str()),
+        (Some(4), Some("oops\n"))
+    );
+    let (s, r) = call(
+        "POST",
+        &mu("/commands"),
+        &key,
+        Some(json!({"command": "sleep 100", "timeout": 1})),
+    );
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (504, Some("command_timeout")),
+        "{r}"
+    );
+    let (s, r) = call(
+        "POST",
+        &mu("/commands"),
+        &key,
+        Some(json!({"args": ["no-such-program"]})),
+    );
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (422, Some("command_not_found")),
+        "{r}"
+    );
+    let (s, r) = call(
+        "POST",
+        &mu("/commands"),
+        &key,
+        Some(json!({"command": "true", "user": "nobody-here"})),
+    );
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (422, Some("user_not_found")),
+        "{r}"
+    );
+
+    // Files.
+    let resp = ureq::put(&mu("/files?path=/workspace/dir/a.bin"))
+        .set("Authorization", &format!("Bearer {key}"))
+        .send_bytes(&[0, 1, 2, 255])
+        .unwrap();
+    let info: Value = resp.into_json().unwrap();
+    assert_eq!(
+        (info["size"].as_u64(), info["owner"].as_str()),
+        (Some(4), Some("user"))
+    );
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut ureq::get(&mu("/files?path=/workspace/dir/a.bin"))
+            .set("Authorization", &format!("Bearer {key}"))
+            .call()
+            .unwrap()
+            .into_reader(),
+        &mut bytes,
+    )
+    .unwrap();
+    assert_eq!(bytes, [0, 1, 2, 255]);
+    let (s, r) = call(
+        "POST",
+        &mu("/files/batch"),
+        &key,
+        Some(
+            json!({"files": [{"path": "/workspace/t1.txt", "content": "one"}, {"path": "t2.txt", "content_base64": "dHdv"}]}),
+        ),
+    );
+    assert_eq!(
+        (s, r["files"][1]["path"].as_str()),
+        (200, Some("/workspace/t2.txt")),
+        "{r}"
+    );
+    let (_, r) = call(
+        "GET",
+        &mu("/files/list?path=/workspace&depth=2"),
+        &key,
+        None,
+    );
+    let paths: Vec<&str> = r["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"/workspace/dir/a.bin") && paths.contains(&"/workspace/t1.txt"),
+        "{paths:?}"
+    );
+    let (_, r) = call(
+        "POST",
+        &mu("/files/mkdir"),
+        &key,
+        Some(json!({"path": "/workspace/new/sub"})),
+    );
+    assert_eq!(r["created"], true);
+    let (_, r) = call(
+        "POST",
+        &mu("/files/rename"),
+        &key,
+        Some(json!({"source": "/workspace/t1.txt", "destination": "/workspace/new/t1.txt"})),
+    );
+    assert_eq!(r["path"], "/workspace/new/t1.txt");
+    let (_, r) = call(
+        "POST",
+        &mu("/files/chmod"),
+        &key,
+        Some(json!({"path": "/workspace/new/t1.txt", "mode": "0600"})),
+    );
+    assert_eq!(r["permissions"], "rw-------");
+    let (_, r) = call(
+        "GET",
+        &mu("/files/exists?path=/workspace/t1.txt"),
+        &key,
+        None,
+    );
+    assert_eq!(r["exists"], false);
+    let (s, _) = call("DELETE", &mu("/files?path=/workspace/new"), &key, None);
+    assert_eq!(s, 204);
+    let (s, r) = call("GET", &mu("/files/info?path=/workspace/new"), &key, None);
+    assert_eq!((s, r["error"]["code"].as_str()), (404, Some("not_found")));
+    let (s, r) = call(
+        "POST",
+        &mu("/files/mkdir"),
+        &key,
+        Some(json!({"path": "/workspace/.nullspace/x"})),
+    );
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (403, Some("reserved_path"))
+    );
+
+    // Tenancy, list, timeout.
+    let (s, _) = call("GET", &mu(""), &other, None);
+    assert_eq!(s, 404);
+    let (_, r) = call(
+        "GET",
+        &u("/v1/machines?metadata=suite%3De2e&state=running"),
+        &key,
+        None,
+    );
+    assert_eq!(r["machines"].as_array().unwrap().len(), 1);
+    let (s, r) = call("POST", &mu("/timeout"), &key, Some(json!({"timeout": 2})));
+    assert_eq!(s, 200, "{r}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, r) = call("GET", &mu(""), &key, None);
+        if r["state"] == "killed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "machine outlived its timeout: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(no_vmm_named(&id));
+    let (s, r) = call(
+        "POST",
+        &mu("/commands"),
+        &key,
+        Some(json!({"command": "true"})),
+    );
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (409, Some("machine_not_running"))
+    );
+
+    // A graceful stop kills running machines and leaves nothing.
+    let (_, m2) = call("POST", &u("/v1/machines"), &key, Some(json!({})));
+    let id2 = m2["id"].as_str().unwrap().to_owned();
+    let mut server = server;
+    server.stop(libc::SIGTERM);
+    assert!(no_vmm_named(&id2));
+    assert!(!data_dir().join("machines").join(&id2).exists());
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[test]
+fn restart_in_the_middle_of_a_create_leaves_nothing() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIP: server restart test: {why}");
+        return;
+    }
+    let state = temp_state("restart");
+    let mut server = Server::start(&state, None);
+    let key = server.key("restart");
+    let url = server.url.clone();
+    let k2 = key.clone();
+    let creator = std::thread::spawn(move || {
+        call("POST", &format!("{url}/v1/machines"), &k2, Some(json!({})))
+    });
+    // Kill the server as soon as the machine is recorded and its VM is starting.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        let (_, r) = call("GET", &format!("{}/v1/machines", server.url), &key, None);
+        if let Some(m) = r["machines"].as_array().and_then(|a| a.first()) {
+            break m["id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let old_pid = server.pid();
+    server.stop(libc::SIGKILL);
+    let _ = creator.join();
+    let server = Server::start(&state, Some(server.port));
+    assert_ne!(server.pid(), old_pid);
+    let (s, r) = call(
+        "GET",
+        &format!("{}/v1/machines/{id}", server.url),
+        &key,
+        None,
+    );
+    assert_eq!((s, r["state"].as_str()), (200, Some("failed")), "{r}");
+    assert!(
+        no_vmm_named(&id),
+        "the VMM of the interrupted create was stopped"
+    );
+    assert!(!data_dir().join("machines").join(&id).exists());
+    let leftover: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(&format!("p{old_pid}x")))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        leftover.is_empty(),
+        "namespaces of the dead server left: {leftover:?}"
+    );
+    // The restarted server serves new machines.
+    let (s, m) = call(
+        "POST",
+        &format!("{}/v1/machines", server.url),
+        &key,
+        Some(json!({})),
+    );
+    assert_eq!(s, 201, "{m}");
+    drop(server);
+    assert!(no_vmm_named(m["id"].as_str().unwrap()));
+    let _ = std::fs::remove_dir_all(&state);
+}

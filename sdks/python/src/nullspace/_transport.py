@@ -1,0 +1,246 @@
+"""The one HTTP core shared by the sync and async clients.
+
+An :class:`Operation` is a pure description of one API call: a :class:`RequestSpec`
+(method, path, query, body, headers, timeout) plus a ``decode`` function turning a
+successful :class:`httpx.Response` into a typed result, and optionally an ``on_error``
+hook that may turn an API error into a result (``kill`` answering ``False`` on 404).
+
+Everything that does not touch the network — building the :class:`httpx.Request`,
+mapping errors, decoding — is written once here as plain functions.
+:class:`SyncTransport` and :class:`AsyncTransport` only *send*, over a pluggable
+``httpx`` transport (``httpx.MockTransport`` in tests).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from ._config import ClientConfig, resolve_config
+from ._version import __version__
+from .errors import NullspaceError, ServerError, TimeoutError, error_for
+
+__all__ = [
+    "AsyncTransport",
+    "Operation",
+    "RequestSpec",
+    "SyncTransport",
+    "build_request",
+    "finish",
+    "map_transport_error",
+]
+
+T = TypeVar("T")
+
+USER_AGENT = f"nullspace-sdk-python/{__version__}"
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """What to send, independent of any client."""
+
+    method: str
+    path: str
+    params: Sequence[tuple[str, str]] = ()
+    json: Any = None
+    content: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    """Total timeout of this request in seconds; ``None`` uses the client default."""
+    no_timeout: bool = False
+    """Wait indefinitely (a command run with ``timeout=0``)."""
+
+
+@dataclass(frozen=True)
+class Operation(Generic[T]):
+    """One API call: a request and how to read its answer."""
+
+    request: RequestSpec
+    decode: Callable[[httpx.Response], T]
+    on_error: Callable[[NullspaceError], T] | None = None
+
+
+def build_request(config: ClientConfig, spec: RequestSpec) -> httpx.Request:
+    """Turn a :class:`RequestSpec` into an :class:`httpx.Request` (pure)."""
+    headers = {
+        "Authorization": f"Bearer {config.api_key}",
+        "Accept": "application/json",
+        "User-Agent": USER_AGENT,
+    }
+    headers.update(spec.headers)
+    content: bytes | None = spec.content
+    if spec.json is not None:
+        content = json.dumps(spec.json, separators=(",", ":")).encode()
+        headers["Content-Type"] = "application/json"
+    elif content is not None:
+        headers.setdefault("Content-Type", "application/octet-stream")
+    if spec.no_timeout:
+        timeout = httpx.Timeout(None, connect=config.request_timeout)
+    else:
+        total = spec.timeout if spec.timeout is not None else config.request_timeout
+        timeout = httpx.Timeout(total)
+    return httpx.Request(
+        spec.method,
+        config.api_url + spec.path,
+        params=list(spec.params),
+        headers=headers,
+        content=content,
+        extensions={"timeout": timeout.as_dict()},
+    )
+
+
+def error_from_response(response: httpx.Response) -> NullspaceError:
+    """Map a non-2xx response to the matching exception (code first, status second)."""
+    status = response.status_code
+    code: str | None = None
+    message = ""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        if isinstance(err.get("code"), str):
+            code = err["code"]
+        if isinstance(err.get("message"), str):
+            message = err["message"]
+    if not message:
+        text = response.text.strip()
+        message = text[:500] if text else f"HTTP {status} {response.reason_phrase}".strip()
+    return error_for(code, message, status)
+
+
+def finish(op: Operation[T], response: httpx.Response) -> T:
+    """Decode a complete response, or raise / recover its error."""
+    if response.status_code >= 400:
+        err = error_from_response(response)
+        if op.on_error is not None:
+            return op.on_error(err)
+        raise err
+    return op.decode(response)
+
+
+def map_transport_error(exc: httpx.HTTPError, config: ClientConfig) -> NullspaceError:
+    """Map an exception raised while sending (no response) to an SDK error."""
+    if isinstance(exc, httpx.TimeoutException):
+        return TimeoutError(
+            "request_timeout",
+            f"request to the Nullspace API at {config.api_url} timed out: {exc}".rstrip(": "),
+        )
+    return ServerError(
+        "connection_error",
+        f"could not reach the Nullspace API at {config.api_url}: {exc}".rstrip(": "),
+    )
+
+
+class _Borrowed(httpx.BaseTransport):
+    """A caller's sync transport that the SDK must not close."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+
+class _AsyncBorrowed(httpx.AsyncBaseTransport):
+    """A caller's async transport that the SDK must not close."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+
+def open_config(
+    api_key: str | None,
+    api_url: str | None,
+    base_url: str | None,
+    request_timeout: float | None,
+) -> ClientConfig:
+    return resolve_config(
+        api_key=api_key, api_url=api_url, base_url=base_url, request_timeout=request_timeout
+    )
+
+
+class SyncTransport:
+    """Sends operations with an :class:`httpx.Client`."""
+
+    def __init__(self, config: ClientConfig, transport: httpx.BaseTransport | None = None) -> None:
+        self.config = config
+        self._transport = transport
+        self._client = httpx.Client(
+            transport=_Borrowed(transport) if transport is not None else None,
+            follow_redirects=False,
+        )
+
+    def send(self, op: Operation[T]) -> T:
+        request = build_request(self.config, op.request)
+        try:
+            response = self._client.send(request)
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, self.config) from exc
+        return finish(op, response)
+
+    def clone(self) -> SyncTransport:
+        """A new transport with the same settings (for a new owner)."""
+        return SyncTransport(self.config, self._transport)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> SyncTransport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncTransport:
+    """Sends operations with an :class:`httpx.AsyncClient`."""
+
+    def __init__(
+        self, config: ClientConfig, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.config = config
+        self._transport = transport
+        self._client = httpx.AsyncClient(
+            transport=_AsyncBorrowed(transport) if transport is not None else None,
+            follow_redirects=False,
+        )
+
+    async def send(self, op: Operation[T]) -> T:
+        request = build_request(self.config, op.request)
+        try:
+            response = await self._client.send(request)
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, self.config) from exc
+        return finish(op, response)
+
+    def clone(self) -> AsyncTransport:
+        return AsyncTransport(self.config, self._transport)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncTransport:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,283 @@
+"""``Machine``: a Nullspace microVM (synchronous client)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+
+import httpx
+
+from . import _ops
+from ._config import ClientConfig
+from ._transport import SyncTransport, open_config
+from .commands import Commands
+from .files import Filesystem
+from .models import CommandResult, MachineInfo
+from .pagination import MachinePaginator
+
+__all__ = ["Machine", "Sandbox"]
+
+
+def _open(
+    api_key: str | None,
+    api_url: str | None,
+    base_url: str | None,
+    request_timeout: float | None,
+    transport: httpx.BaseTransport | None,
+) -> SyncTransport:
+    return SyncTransport(open_config(api_key, api_url, base_url, request_timeout), transport)
+
+
+class Machine:
+    """A running Nullspace machine.
+
+    Make one with :meth:`create` or :meth:`connect`; run commands with
+    :attr:`commands` and use files with :attr:`files`. As a context manager it kills
+    the machine on exit::
+
+        with Machine.create(template="base", timeout=300) as machine:
+            result = machine.commands.run("python3 --version", shell=True)
+
+    Every class method takes the connection settings ``api_key=``, ``api_url=`` (alias
+    ``base_url=``), ``request_timeout=`` (seconds per HTTP request) and ``transport=``
+    (an ``httpx.BaseTransport``, e.g. ``httpx.MockTransport`` in tests).
+    """
+
+    def __init__(self, info: MachineInfo, transport: SyncTransport) -> None:
+        self._info = info
+        self._transport = transport
+        self.commands = Commands(info.id, transport)
+        self.files = Filesystem(info.id, transport)
+
+    # -- identity -------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._info.id
+
+    @property
+    def machine_id(self) -> str:
+        return self._info.id
+
+    @property
+    def sandbox_id(self) -> str:
+        return self._info.id
+
+    @property
+    def info(self) -> MachineInfo:
+        """The last known :class:`MachineInfo` (refresh with :meth:`get_info`)."""
+        return self._info
+
+    @property
+    def config(self) -> ClientConfig:
+        return self._transport.config
+
+    def __repr__(self) -> str:
+        return f"Machine(id={self.id!r}, template={self._info.template!r})"
+
+    # -- class methods ----------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        template: str = "base",
+        timeout: int = 300,
+        metadata: Mapping[str, str] | None = None,
+        envs: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        cpu_count: int | None = None,
+        memory_mb: int | None = None,
+        idempotency_key: str | None = None,
+        *,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        base_url: str | None = None,
+        request_timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> Machine:
+        """Create a machine from ``template`` that is killed after ``timeout`` seconds
+        (change it later with :meth:`set_timeout`). ``idempotency_key`` makes retries
+        return the machine of the first call."""
+        op = _ops.create_machine(
+            template=template,
+            timeout=timeout,
+            metadata=metadata,
+            envs=envs,
+            cwd=cwd,
+            cpu_count=cpu_count,
+            memory_mb=memory_mb,
+            idempotency_key=idempotency_key,
+        )
+        sender = _open(api_key, api_url, base_url, request_timeout, transport)
+        try:
+            info = sender.send(op)
+        except BaseException:
+            sender.close()
+            raise
+        return cls(info, sender)
+
+    @classmethod
+    def connect(
+        cls,
+        machine_id: str,
+        *,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        base_url: str | None = None,
+        request_timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> Machine:
+        """Attach to a running machine; raises :class:`~nullspace.MachineError` when it
+        is not running and :class:`~nullspace.NotFoundError` when it does not exist."""
+        op = _ops.get_machine(machine_id)
+        sender = _open(api_key, api_url, base_url, request_timeout, transport)
+        try:
+            info = _ops.ensure_running(sender.send(op))
+        except BaseException:
+            sender.close()
+            raise
+        return cls(info, sender)
+
+    @classmethod
+    def get_info_by_id(
+        cls,
+        machine_id: str,
+        *,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        base_url: str | None = None,
+        request_timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> MachineInfo:
+        """Describe a machine (killed machines stay visible)."""
+        op = _ops.get_machine(machine_id)
+        with _open(api_key, api_url, base_url, request_timeout, transport) as sender:
+            return sender.send(op)
+
+    @classmethod
+    def kill_by_id(
+        cls,
+        machine_id: str,
+        *,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        base_url: str | None = None,
+        request_timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> bool:
+        """Kill a machine: ``True`` if killed now, ``False`` if it was already gone."""
+        op = _ops.kill_machine(machine_id)
+        with _open(api_key, api_url, base_url, request_timeout, transport) as sender:
+            return sender.send(op)
+
+    @classmethod
+    def list(
+        cls,
+        state: str | None = None,
+        template: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        *,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        base_url: str | None = None,
+        request_timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> MachinePaginator:
+        """Machines of this API key, newest first, as a :class:`MachinePaginator`.
+
+        ``metadata`` matches machines having all the given pairs; ``limit`` is the page
+        size (1-1000). Iterating the paginator fetches every page."""
+        config = open_config(api_key, api_url, base_url, request_timeout)
+        return MachinePaginator(
+            config, transport, state=state, template=template, metadata=metadata, limit=limit
+        )
+
+    @classmethod
+    def run_once(
+        cls,
+        command: str,
+        args: Sequence[str] | None = None,
+        template: str = "base",
+        *,
+        cwd: str | None = None,
+        envs: Mapping[str, str] | None = None,
+        user: str | None = None,
+        stdin: str | bytes | None = None,
+        timeout: float | None = 60,
+        machine_timeout: int = 300,
+        metadata: Mapping[str, str] | None = None,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        base_url: str | None = None,
+        request_timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> CommandResult:
+        """Create a machine, run one command, kill the machine, return the result.
+
+        Without ``args`` ``command`` runs with ``bash -c``; with ``args`` it is
+        ``argv[0]`` and runs without a shell. ``timeout`` limits the command,
+        ``machine_timeout`` the machine's life."""
+        with cls.create(
+            template=template,
+            timeout=machine_timeout,
+            metadata=metadata,
+            api_key=api_key,
+            api_url=api_url,
+            base_url=base_url,
+            request_timeout=request_timeout,
+            transport=transport,
+        ) as machine:
+            return machine.commands.run(
+                command,
+                args=args,
+                shell=args is None,
+                cwd=cwd,
+                envs=envs,
+                user=user,
+                stdin=stdin,
+                timeout=timeout,
+            )
+
+    # -- instance methods -----------------------------------------------------
+
+    def get_info(self) -> MachineInfo:
+        """Fetch the machine's current description."""
+        self._info = self._transport.send(_ops.get_machine(self.id))
+        return self._info
+
+    def is_running(self) -> bool:
+        return self.get_info().state == "running"
+
+    def set_timeout(self, seconds: int) -> MachineInfo:
+        """Kill the machine ``seconds`` from now instead (returns the new ``end_at``)."""
+        self._info = self._transport.send(_ops.set_machine_timeout(self.id, seconds))
+        return self._info
+
+    def kill(self) -> bool:
+        """Kill the machine: ``True`` if killed now, ``False`` if it was already gone."""
+        return self._transport.send(_ops.kill_machine(self.id))
+
+    def close(self) -> None:
+        """Release the HTTP connections (does not kill the machine)."""
+        self._transport.close()
+
+    def __enter__(self) -> Machine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.kill()
+        except Exception:
+            if exc is None:
+                raise
+        finally:
+            self.close()
+
+
+Sandbox = Machine

@@ -1,0 +1,216 @@
+"""Shared fixtures of the unit tests: a fake API on ``httpx.MockTransport`` and a
+``flavour`` fixture running every test once with the sync and once with the async
+client."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import AsyncIterable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+
+import nullspace
+
+API_URL = "http://nullspace.test:7070"
+API_KEY = "ns_live_testkey"
+MACHINE_ID = "sb_abc123"
+
+
+def machine_json(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": MACHINE_ID,
+        "template": "base",
+        "state": "running",
+        "cpu_count": 2,
+        "memory_mb": 512,
+        "metadata": {},
+        "cwd": "/workspace",
+        "created_at": "2026-01-02T03:04:05Z",
+        "end_at": "2026-01-02T03:09:05Z",
+    }
+    body.update(overrides)
+    return body
+
+
+def entry_json(path: str = "/workspace/a.txt", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": path.rsplit("/", 1)[-1],
+        "path": path,
+        "type": "file",
+        "size": 5,
+        "mode": 0o644,
+        "permissions": "rw-r--r--",
+        "owner": "user",
+        "group": "user",
+        "modified_time": "2026-01-02T03:04:05.123Z",
+        "symlink_target": None,
+    }
+    body.update(overrides)
+    return body
+
+
+def result_json(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"stdout": "", "stderr": "", "exit_code": 0, "duration_ms": 3}
+    body.update(overrides)
+    return body
+
+
+def error_response(status: int, code: str, message: str = "boom") -> httpx.Response:
+    return httpx.Response(status, json={"error": {"code": code, "message": message}})
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    params: list[tuple[str, str]]
+    headers: httpx.Headers
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def param(self, name: str) -> str | None:
+        values = [v for k, v in self.params if k == name]
+        return values[0] if values else None
+
+
+Reply = httpx.Response | Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass
+class FakeApi:
+    """Queued answers per ``(method, path)``; records every request."""
+
+    routes: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    raw: list[httpx.Request] = field(default_factory=list)
+
+    def on(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        status: int = 200,
+        *,
+        response: Reply | None = None,
+        content: bytes | None = None,
+    ) -> FakeApi:
+        if response is None:
+            if content is not None:
+                response = httpx.Response(
+                    status, content=content, headers={"content-type": "application/octet-stream"}
+                )
+            elif json is None:
+                response = httpx.Response(status)
+            else:
+                response = httpx.Response(status, json=json)
+        self.routes.setdefault((method, path), []).append(response)
+        return self
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        rec = Recorded(
+            request.method,
+            request.url.path,
+            parse_qsl(request.url.query.decode(), keep_blank_values=True),
+            request.headers,
+            body,
+        )
+        self.requests.append(rec)
+        self.raw.append(request)
+        queue = self.routes.get((request.method, request.url.path))
+        if not queue:
+            return error_response(599, "internal", f"no fake for {request.method} {request.url}")
+        reply = queue.pop(0) if len(queue) > 1 else queue[0]
+        return reply(request) if callable(reply) else reply
+
+    @property
+    def last(self) -> Recorded:
+        return self.requests[-1]
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+
+@pytest.fixture
+def api() -> FakeApi:
+    return FakeApi()
+
+
+async def maybe(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (async flavour), else return it."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def collect(paginator: Iterable[Any] | AsyncIterable[Any]) -> list[Any]:
+    if isinstance(paginator, AsyncIterable):
+        return [item async for item in paginator]
+    return list(paginator)
+
+
+@dataclass
+class Flavour:
+    name: str
+    Machine: Any
+    api: FakeApi
+
+    @property
+    def is_async(self) -> bool:
+        return self.name == "async"
+
+    def conn(self, **extra: Any) -> dict[str, Any]:
+        """Connection kwargs aimed at the fake API."""
+        kwargs: dict[str, Any] = {
+            "api_key": API_KEY,
+            "api_url": API_URL,
+            "transport": self.api.transport(),
+        }
+        kwargs.update(extra)
+        return kwargs
+
+    async def machine(self, **info: Any) -> Any:
+        """A connected machine (one GET consumed)."""
+        self.api.on("GET", f"/v1/machines/{MACHINE_ID}", machine_json(**info))
+        machine = await maybe(self.Machine.connect(MACHINE_ID, **self.conn()))
+        self.api.routes.pop(("GET", f"/v1/machines/{MACHINE_ID}"))
+        self.api.requests.clear()
+        return machine
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest, api: FakeApi) -> Flavour:
+    cls = nullspace.Machine if request.param == "sync" else nullspace.AsyncMachine
+    return Flavour(request.param, cls, api)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test may read the developer's real config or environment."""
+    home = tmp_path_factory.mktemp("home")
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("NULLSPACE_API_KEY", raising=False)
+    monkeypatch.delenv("NULLSPACE_API_URL", raising=False)
+    monkeypatch.chdir(cwd)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    import os
+
+    if os.environ.get("NULLSPACE_TEST_API_URL") and os.environ.get("NULLSPACE_TEST_API_KEY"):
+        return f"nullspace integration tests: against {os.environ['NULLSPACE_TEST_API_URL']}"
+    return (
+        "nullspace integration tests: SKIPPED (NULLSPACE_TEST_API_URL / "
+        "NULLSPACE_TEST_API_KEY not set; scripts/test.sh starts a server and sets them)"
+    )

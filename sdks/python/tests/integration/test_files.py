@@ -1,0 +1,147 @@
+"""Files against a real machine, both flavours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import nullspace
+from nullspace import EntryInfo, WriteEntry
+
+from ..conftest import maybe
+
+BINARY = bytes(range(256)) * 4
+
+
+async def test_text_round_trip(machine: Any) -> None:
+    info = await maybe(machine.files.write("/workspace/hello.txt", "héllo\nworld\n"))
+    assert isinstance(info, EntryInfo)
+    assert info.path == "/workspace/hello.txt"
+    assert info.type == "file"
+    assert info.size == len("héllo\nworld\n".encode())
+    assert await maybe(machine.files.read("/workspace/hello.txt")) == "héllo\nworld\n"
+    cat = await maybe(machine.commands.run("cat /workspace/hello.txt"))
+    assert cat.stdout == "héllo\nworld\n"
+
+
+async def test_bytes_round_trip(machine: Any) -> None:
+    await maybe(machine.files.write("/tmp/blob.bin", BINARY))
+    assert await maybe(machine.files.read("/tmp/blob.bin", format="bytes")) == BINARY
+
+
+async def test_relative_paths_are_under_workspace(machine: Any) -> None:
+    info = await maybe(machine.files.write("rel/dir/x.txt", "x"))
+    assert info.path == "/workspace/rel/dir/x.txt"
+    assert await maybe(machine.files.read("/workspace/rel/dir/x.txt")) == "x"
+
+
+async def test_write_owner_and_mode(machine: Any) -> None:
+    info = await maybe(machine.files.write("/workspace/owned", "1", mode=0o600))
+    assert info.owner == "user"
+    assert info.permissions == "rw-------"
+    root = await maybe(machine.files.write("/tmp/rootfile", "1", user="root", mode="0640"))
+    assert root.owner == "root"
+    assert root.mode & 0o777 == 0o640
+
+
+async def test_write_files(machine: Any) -> None:
+    infos = await maybe(
+        machine.files.write_files(
+            [
+                WriteEntry("/workspace/batch/a.txt", "alpha"),
+                ("/workspace/batch/b.bin", BINARY),
+                {"path": "/workspace/batch/sub/c.txt", "data": "gamma"},
+            ]
+        )
+    )
+    assert sorted(i.path for i in infos) == [
+        "/workspace/batch/a.txt",
+        "/workspace/batch/b.bin",
+        "/workspace/batch/sub/c.txt",
+    ]
+    assert await maybe(machine.files.read("/workspace/batch/a.txt")) == "alpha"
+    assert await maybe(machine.files.read("/workspace/batch/b.bin", format="bytes")) == BINARY
+    assert await maybe(machine.files.read("/workspace/batch/sub/c.txt")) == "gamma"
+
+
+async def test_write_files_failure(machine: Any) -> None:
+    with pytest.raises(nullspace.BatchWriteError):
+        await maybe(machine.files.write_files([("/workspace/.nullspace/x", "1")]))
+
+
+async def test_list_depth(machine: Any) -> None:
+    await maybe(
+        machine.files.write_files(
+            [("/workspace/tree/a.txt", "a"), ("/workspace/tree/d/b.txt", "b")]
+        )
+    )
+    shallow = await maybe(machine.files.list("/workspace/tree"))
+    assert [e.path for e in shallow] == ["/workspace/tree/a.txt", "/workspace/tree/d"]
+    assert [e.type for e in shallow] == ["file", "dir"]
+    deep = await maybe(machine.files.list("/workspace/tree", depth=2))
+    assert [e.path for e in deep] == [
+        "/workspace/tree/a.txt",
+        "/workspace/tree/d",
+        "/workspace/tree/d/b.txt",
+    ]
+
+
+async def test_exists_and_get_info(machine: Any) -> None:
+    assert await maybe(machine.files.exists("/workspace/nope")) is False
+    await maybe(machine.files.write("/workspace/yes", "12345"))
+    assert await maybe(machine.files.exists("/workspace/yes")) is True
+    info = await maybe(machine.files.get_info("/workspace/yes"))
+    assert (info.name, info.size, info.type) == ("yes", 5, "file")
+    assert info.symlink_target is None
+    with pytest.raises(nullspace.NotFoundError):
+        await maybe(machine.files.get_info("/workspace/nope"))
+    await maybe(machine.commands.run("ln -s /workspace/yes /workspace/link"))
+    link = await maybe(machine.files.get_info("/workspace/link"))
+    assert link.type == "symlink"
+    assert link.symlink_target == "/workspace/yes"
+
+
+async def test_make_dir(machine: Any) -> None:
+    assert await maybe(machine.files.make_dir("/workspace/m/n/o")) is True
+    assert await maybe(machine.files.make_dir("/workspace/m/n/o")) is False
+    info = await maybe(machine.files.get_info("/workspace/m/n/o"))
+    assert info.type == "dir" and info.owner == "user"
+
+
+async def test_rename(machine: Any) -> None:
+    await maybe(machine.files.write("/workspace/old.txt", "moved"))
+    info = await maybe(machine.files.rename("/workspace/old.txt", "/workspace/new.txt"))
+    assert info.path == "/workspace/new.txt"
+    assert await maybe(machine.files.exists("/workspace/old.txt")) is False
+    assert await maybe(machine.files.read("/workspace/new.txt")) == "moved"
+
+
+async def test_chmod(machine: Any) -> None:
+    await maybe(machine.files.write("/workspace/script.sh", "#!/bin/sh\necho ran\n"))
+    info = await maybe(machine.files.chmod("/workspace/script.sh", 0o755))
+    assert info.permissions == "rwxr-xr-x"
+    assert (await maybe(machine.commands.run("/workspace/script.sh"))).stdout == "ran\n"
+    info = await maybe(machine.files.chmod("/workspace/script.sh", "0600"))
+    assert info.mode & 0o777 == 0o600
+
+
+async def test_remove(machine: Any) -> None:
+    await maybe(machine.files.write_files([("/workspace/rm/a", "1"), ("/workspace/rm/b/c", "2")]))
+    with pytest.raises(nullspace.FilesystemError) as info:
+        await maybe(machine.files.remove("/workspace/rm", recursive=False))
+    assert info.value.code == "not_empty"
+    await maybe(machine.files.remove("/workspace/rm/a"))
+    assert await maybe(machine.files.exists("/workspace/rm/a")) is False
+    await maybe(machine.files.remove("/workspace/rm"))
+    assert await maybe(machine.files.exists("/workspace/rm")) is False
+
+
+async def test_read_missing(machine: Any) -> None:
+    with pytest.raises(nullspace.NotFoundError):
+        await maybe(machine.files.read("/workspace/missing.txt"))
+
+
+async def test_path_escapes_or_reserved(machine: Any) -> None:
+    with pytest.raises((nullspace.FilesystemError, nullspace.InvalidArgumentError)):
+        await maybe(machine.files.write("/workspace/.nullspace/evil", "x"))

@@ -1,0 +1,161 @@
+"""Error mapping: JSON ``error.code`` first, HTTP status second (both flavours)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+import nullspace
+from nullspace import errors
+
+from .conftest import MACHINE_ID, Flavour, error_response, maybe
+
+ALL_CODES = [
+    (400, "bad_request", errors.InvalidArgumentError),
+    (422, "validation_error", errors.InvalidArgumentError),
+    (401, "unauthorized", errors.AuthError),
+    (404, "not_found", errors.NotFoundError),
+    (409, "machine_not_running", errors.MachineError),
+    (409, "conflict", errors.ConflictError),
+    (413, "payload_too_large", errors.InvalidArgumentError),
+    (429, "rate_limited", errors.RateLimitError),
+    (422, "cwd_not_found", errors.InvalidArgumentError),
+    (422, "command_not_found", errors.InvalidArgumentError),
+    (422, "user_not_found", errors.InvalidArgumentError),
+    (422, "path_escapes_root", errors.InvalidArgumentError),
+    (403, "reserved_path", errors.FilesystemError),
+    (403, "permission_denied", errors.FilesystemError),
+    (409, "already_exists", errors.FilesystemError),
+    (409, "not_empty", errors.FilesystemError),
+    (422, "wrong_entry_type", errors.InvalidArgumentError),
+    (504, "command_timeout", errors.TimeoutError),
+    (413, "output_limit_exceeded", errors.OutputLimitError),
+    (502, "machine_died", errors.MachineError),
+    (503, "unavailable", errors.ServerError),
+    (500, "internal", errors.ServerError),
+]
+
+
+def test_every_spec_code_is_mapped() -> None:
+    assert len({code for _, code, _ in ALL_CODES}) == 22
+
+
+@pytest.mark.parametrize("status,code,exc", ALL_CODES)
+async def test_code_mapping(
+    flavour: Flavour, status: int, code: str, exc: type[nullspace.NullspaceError]
+) -> None:
+    flavour.api.on(
+        "GET", f"/v1/machines/{MACHINE_ID}", response=error_response(status, code, "the msg")
+    )
+    with pytest.raises(exc) as info:
+        await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    err = info.value
+    assert isinstance(err, nullspace.NullspaceError)
+    assert (err.code, err.message, err.status) == (code, "the msg", status)
+    assert "the msg" in str(err) and code in str(err)
+
+
+@pytest.mark.parametrize(
+    "status,exc,code",
+    [
+        (400, errors.InvalidArgumentError, "bad_request"),
+        (401, errors.AuthError, "unauthorized"),
+        (403, errors.FilesystemError, "http_403"),
+        (404, errors.NotFoundError, "not_found"),
+        (409, errors.ConflictError, "conflict"),
+        (422, errors.InvalidArgumentError, "validation_error"),
+        (429, errors.RateLimitError, "rate_limited"),
+        (500, errors.ServerError, "internal"),
+        (502, errors.MachineError, "machine_died"),
+        (503, errors.ServerError, "unavailable"),
+        (504, errors.TimeoutError, "command_timeout"),
+        (418, errors.NullspaceError, "http_418"),
+    ],
+)
+async def test_status_fallback_without_json(
+    flavour: Flavour, status: int, exc: type[nullspace.NullspaceError], code: str
+) -> None:
+    flavour.api.on(
+        "GET", f"/v1/machines/{MACHINE_ID}", response=httpx.Response(status, text="plain text")
+    )
+    with pytest.raises(exc) as info:
+        await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    assert type(info.value) is exc
+    assert info.value.code == code
+    assert info.value.message == "plain text"
+
+
+async def test_unknown_code_uses_status(flavour: Flavour) -> None:
+    flavour.api.on(
+        "GET", f"/v1/machines/{MACHINE_ID}", response=error_response(404, "brand_new_code")
+    )
+    with pytest.raises(errors.NotFoundError) as info:
+        await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    assert info.value.code == "brand_new_code"
+
+
+async def test_code_wins_over_status(flavour: Flavour) -> None:
+    flavour.api.on(
+        "GET", f"/v1/machines/{MACHINE_ID}", response=error_response(400, "unauthorized")
+    )
+    with pytest.raises(errors.AuthError):
+        await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+
+
+async def test_empty_error_body(flavour: Flavour) -> None:
+    flavour.api.on("GET", f"/v1/machines/{MACHINE_ID}", response=httpx.Response(503))
+    with pytest.raises(errors.ServerError) as info:
+        await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    assert "503" in info.value.message
+
+
+async def test_connection_error_names_url(flavour: Flavour) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    flavour.api.on("POST", "/v1/machines", response=refuse)
+    with pytest.raises(errors.ServerError) as info:
+        await maybe(flavour.Machine.create(**flavour.conn()))
+    assert info.value.code == "connection_error"
+    assert info.value.status is None
+    assert "http://nullspace.test:7070" in info.value.message
+    assert "connection refused" in info.value.message
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+async def test_invalid_json_success_is_server_error(flavour: Flavour) -> None:
+    flavour.api.on("GET", f"/v1/machines/{MACHINE_ID}", response=httpx.Response(200, text="<html>"))
+    with pytest.raises(errors.ServerError) as info:
+        await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    assert info.value.code == "invalid_response"
+
+
+async def test_wrong_shape_is_server_error(flavour: Flavour) -> None:
+    flavour.api.on("GET", f"/v1/machines/{MACHINE_ID}", {"id": MACHINE_ID})
+    with pytest.raises(errors.ServerError) as info:
+        await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    assert info.value.code == "invalid_response"
+
+
+def test_repr_and_batch_paths() -> None:
+    err = errors.BatchWriteError("not_empty", "m", 409, ["/a"])
+    assert err.paths == ["/a"]
+    assert isinstance(err, nullspace.NullspaceError)
+    assert "BatchWriteError(code='not_empty'" in repr(err)
+    assert str(errors.ServerError("connection_error", "down")) == "down (connection_error)"
+
+
+def test_matches_the_spec_error_codes() -> None:
+    """Every code of the spec's ErrorBody enum maps to the class this file expects."""
+    import re
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[3] / "spec" / "openapi.yaml"
+    if not spec.is_file():
+        pytest.skip("spec/openapi.yaml not beside the SDK (installed from sdist)")
+    match = re.search(r"enum: \[(bad_request[^\]]*)\]", spec.read_text())
+    assert match is not None
+    spec_codes = {c.strip() for c in match.group(1).split(",")}
+    assert spec_codes == {code for _, code, _ in ALL_CODES}
+    for _, code, exc in ALL_CODES:
+        assert errors.error_class(code, None) is exc

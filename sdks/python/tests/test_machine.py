@@ -1,0 +1,289 @@
+"""Machine / AsyncMachine lifecycle on the fake API (every test runs in both flavours)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+import nullspace
+from nullspace import MachineError, MachineInfo, NotFoundError
+
+from .conftest import (
+    API_KEY,
+    MACHINE_ID,
+    FakeApi,
+    Flavour,
+    error_response,
+    machine_json,
+    maybe,
+    result_json,
+)
+
+BASE = f"/v1/machines/{MACHINE_ID}"
+
+
+async def test_create_defaults(flavour: Flavour) -> None:
+    flavour.api.on("POST", "/v1/machines", machine_json(), status=201)
+    machine = await maybe(flavour.Machine.create(**flavour.conn()))
+    req = flavour.api.last
+    assert (req.method, req.path) == ("POST", "/v1/machines")
+    assert req.json() == {"template": "base", "timeout": 300}
+    assert req.headers["authorization"] == f"Bearer {API_KEY}"
+    assert req.headers["content-type"] == "application/json"
+    assert "idempotency-key" not in req.headers
+    assert req.headers["user-agent"].startswith("nullspace-sdk-python/")
+    assert machine.id == MACHINE_ID
+    assert machine.machine_id == machine.sandbox_id == MACHINE_ID
+    assert machine.info.state == "running"
+    assert machine.info.created_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    await maybe(machine.close())
+
+
+async def test_create_all_arguments(flavour: Flavour) -> None:
+    flavour.api.on("POST", "/v1/machines", machine_json(template="py"), status=200)
+    machine = await maybe(
+        flavour.Machine.create(
+            template="py",
+            timeout=60,
+            metadata={"team": "eval"},
+            envs={"A": "1"},
+            cwd="/tmp",
+            cpu_count=4,
+            memory_mb=1024,
+            idempotency_key="idem-1",
+            **flavour.conn(),
+        )
+    )
+    req = flavour.api.last
+    assert req.json() == {
+        "template": "py",
+        "timeout": 60,
+        "metadata": {"team": "eval"},
+        "envs": {"A": "1"},
+        "cwd": "/tmp",
+        "cpu_count": 4,
+        "memory_mb": 1024,
+        "idempotency_key": "idem-1",
+    }
+    assert req.headers["idempotency-key"] == "idem-1"
+    assert machine.info.template == "py"
+
+
+async def test_create_base_url_alias(flavour: Flavour) -> None:
+    flavour.api.on("POST", "/v1/machines", machine_json(), status=201)
+    conn = flavour.conn()
+    conn["base_url"] = conn.pop("api_url") + "/"
+    await maybe(flavour.Machine.create(**conn))
+    assert str(flavour.api.raw[-1].url) == "http://nullspace.test:7070/v1/machines"
+
+
+async def test_create_unknown_template(flavour: Flavour) -> None:
+    flavour.api.on(
+        "POST", "/v1/machines", response=error_response(404, "not_found", "no template nope")
+    )
+    with pytest.raises(NotFoundError) as info:
+        await maybe(flavour.Machine.create(template="nope", **flavour.conn()))
+    assert info.value.code == "not_found"
+    assert info.value.status == 404
+    assert "no template nope" in str(info.value)
+
+
+async def test_connect_running(flavour: Flavour) -> None:
+    flavour.api.on("GET", BASE, machine_json())
+    machine = await maybe(flavour.Machine.connect(MACHINE_ID, **flavour.conn()))
+    assert flavour.api.last.method == "GET"
+    assert flavour.api.last.path == BASE
+    assert machine.id == MACHINE_ID
+
+
+@pytest.mark.parametrize("state", ["killed", "starting", "failed"])
+async def test_connect_not_running(flavour: Flavour, state: str) -> None:
+    flavour.api.on("GET", BASE, machine_json(state=state))
+    with pytest.raises(MachineError) as info:
+        await maybe(flavour.Machine.connect(MACHINE_ID, **flavour.conn()))
+    assert info.value.code == "machine_not_running"
+    assert state in info.value.message
+
+
+async def test_connect_missing(flavour: Flavour) -> None:
+    flavour.api.on("GET", BASE, response=error_response(404, "not_found"))
+    with pytest.raises(NotFoundError):
+        await maybe(flavour.Machine.connect(MACHINE_ID, **flavour.conn()))
+
+
+async def test_get_info_by_id_sees_killed(flavour: Flavour) -> None:
+    flavour.api.on("GET", BASE, machine_json(state="killed", metadata={"a": "b"}))
+    info = await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    assert isinstance(info, MachineInfo)
+    assert info.state == "killed"
+    assert info.metadata == {"a": "b"}
+    assert not info.is_running
+
+
+async def test_machine_id_is_quoted(flavour: Flavour) -> None:
+    flavour.api.on("GET", "/v1/machines/a/b", machine_json())  # .path is decoded
+    await maybe(flavour.Machine.get_info_by_id("a/b", **flavour.conn()))
+    assert flavour.api.raw[-1].url.raw_path == b"/v1/machines/a%2Fb"
+
+
+async def test_get_info_refreshes(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    flavour.api.on("GET", BASE, machine_json(state="killing"))
+    info = await maybe(machine.get_info())
+    assert info.state == "killing"
+    assert machine.info.state == "killing"
+    assert await maybe(machine.is_running()) is False
+
+
+async def test_set_timeout(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    flavour.api.on("POST", f"{BASE}/timeout", machine_json(end_at="2026-01-02T04:00:00Z"))
+    info = await maybe(machine.set_timeout(600))
+    assert flavour.api.last.json() == {"timeout": 600}
+    assert info.end_at == datetime(2026, 1, 2, 4, tzinfo=UTC)
+    assert machine.info.end_at == info.end_at
+
+
+async def test_set_timeout_rejects_non_int(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    with pytest.raises(nullspace.InvalidArgumentError):
+        await maybe(machine.set_timeout("10"))
+    assert flavour.api.requests == []
+
+
+async def test_kill_true(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    flavour.api.on("DELETE", BASE, status=204)
+    assert await maybe(machine.kill()) is True
+    assert flavour.api.last.method == "DELETE"
+    assert flavour.api.last.path == BASE
+
+
+async def test_kill_already_gone(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    flavour.api.on("DELETE", BASE, response=error_response(404, "not_found"))
+    assert await maybe(machine.kill()) is False
+
+
+@pytest.mark.parametrize("code", ["machine_not_running", "conflict"])
+async def test_kill_not_running_is_false(flavour: Flavour, code: str) -> None:
+    machine = await flavour.machine()
+    flavour.api.on("DELETE", BASE, response=error_response(409, code))
+    assert await maybe(machine.kill()) is False
+
+
+async def test_kill_other_errors_raise(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    flavour.api.on("DELETE", BASE, response=error_response(401, "unauthorized"))
+    with pytest.raises(nullspace.AuthError):
+        await maybe(machine.kill())
+
+
+async def test_kill_by_id(flavour: Flavour) -> None:
+    flavour.api.on("DELETE", BASE, status=204)
+    assert await maybe(flavour.Machine.kill_by_id(MACHINE_ID, **flavour.conn())) is True
+    flavour.api.routes.clear()
+    flavour.api.on("DELETE", BASE, response=error_response(404, "not_found"))
+    assert await maybe(flavour.Machine.kill_by_id(MACHINE_ID, **flavour.conn())) is False
+
+
+async def test_run_once_shell(flavour: Flavour) -> None:
+    flavour.api.on("POST", "/v1/machines", machine_json(), status=201)
+    flavour.api.on("POST", f"{BASE}/commands", result_json(stdout="hi\n"))
+    flavour.api.on("DELETE", BASE, status=204)
+    result = await maybe(
+        flavour.Machine.run_once("echo hi", envs={"X": "1"}, metadata={"k": "v"}, **flavour.conn())
+    )
+    assert result.stdout == "hi\n"
+    methods = [(r.method, r.path) for r in flavour.api.requests]
+    assert methods == [
+        ("POST", "/v1/machines"),
+        ("POST", f"{BASE}/commands"),
+        ("DELETE", BASE),
+    ]
+    assert flavour.api.requests[0].json() == {
+        "template": "base",
+        "timeout": 300,
+        "metadata": {"k": "v"},
+    }
+    assert flavour.api.requests[1].json() == {
+        "command": "echo hi",
+        "envs": {"X": "1"},
+        "timeout": 60,
+    }
+
+
+async def test_run_once_args_and_kill_on_error(flavour: Flavour) -> None:
+    flavour.api.on("POST", "/v1/machines", machine_json(), status=201)
+    flavour.api.on("POST", f"{BASE}/commands", response=error_response(422, "command_not_found"))
+    flavour.api.on("DELETE", BASE, status=204)
+    with pytest.raises(nullspace.InvalidArgumentError):
+        await maybe(
+            flavour.Machine.run_once(
+                "python3", ["-c", "print(1)"], template="py", timeout=5, **flavour.conn()
+            )
+        )
+    assert flavour.api.requests[1].json() == {"args": ["python3", "-c", "print(1)"], "timeout": 5}
+    assert flavour.api.requests[0].json()["template"] == "py"
+    assert flavour.api.last.method == "DELETE"
+
+
+def test_sync_context_manager_kills(api: FakeApi) -> None:
+    api.on("POST", "/v1/machines", machine_json(), status=201)
+    api.on("DELETE", BASE, status=204)
+    with nullspace.Machine.create(
+        api_key=API_KEY, api_url="http://x", transport=api.transport()
+    ) as machine:
+        assert machine.id == MACHINE_ID
+    assert api.last.method == "DELETE"
+
+
+def test_sync_context_manager_kills_on_exception(api: FakeApi) -> None:
+    api.on("POST", "/v1/machines", machine_json(), status=201)
+    api.on("DELETE", BASE, response=error_response(500, "internal"))
+    with pytest.raises(RuntimeError, match="inner"):
+        with nullspace.Machine.create(api_key=API_KEY, transport=api.transport()):
+            raise RuntimeError("inner")
+    # the kill was attempted; its failure did not hide the body's exception
+    assert api.last.method == "DELETE"
+
+
+def test_sync_context_manager_kill_error_surfaces(api: FakeApi) -> None:
+    api.on("POST", "/v1/machines", machine_json(), status=201)
+    api.on("DELETE", BASE, response=error_response(500, "internal"))
+    with pytest.raises(nullspace.ServerError):
+        with nullspace.Machine.create(api_key=API_KEY, transport=api.transport()):
+            pass
+
+
+async def test_async_context_manager_kills(api: FakeApi) -> None:
+    api.on("POST", "/v1/machines", machine_json(), status=201)
+    api.on("DELETE", BASE, status=204)
+    async with await nullspace.AsyncMachine.create(
+        api_key=API_KEY, transport=api.transport()
+    ) as machine:
+        assert machine.id == MACHINE_ID
+        assert api.last.method == "POST"
+    assert api.last.method == "DELETE"
+
+
+async def test_async_context_manager_kills_on_exception(api: FakeApi) -> None:
+    api.on("POST", "/v1/machines", machine_json(), status=201)
+    api.on("DELETE", BASE, status=204)
+    with pytest.raises(RuntimeError):
+        async with await nullspace.AsyncMachine.create(api_key=API_KEY, transport=api.transport()):
+            raise RuntimeError("inner")
+    assert api.last.method == "DELETE"
+
+
+def test_aliases() -> None:
+    assert nullspace.Sandbox is nullspace.Machine
+    assert nullspace.AsyncSandbox is nullspace.AsyncMachine
+    assert nullspace.SandboxError is nullspace.MachineError
+
+
+async def test_repr_does_not_leak_key(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    assert MACHINE_ID in repr(machine)
+    assert API_KEY not in repr(machine.config)
