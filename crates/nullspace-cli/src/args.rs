@@ -1,0 +1,198 @@
+//! Typed values of command-line arguments, parsed by clap so that a bad value is a
+//! usage error (exit 2) naming the flag.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use nullspace_api::WriteFileEntry;
+
+/// Why an argument value is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgError {
+    /// `KEY=VALUE` without `=` or with an empty key.
+    #[error("expected KEY=VALUE, got {0:?}")]
+    KeyValue(String),
+    /// Not a JSON object.
+    #[error("expected a JSON object of strings: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A JSON object value that is not a string, number or boolean.
+    #[error("value of {0:?} must be a string, number or boolean")]
+    NotScalar(String),
+    /// Not an octal mode.
+    #[error("expected octal permission bits such as 0644 or 755, got {0:?}")]
+    Mode(String),
+    /// Not a write-files list.
+    #[error(
+        "expected a JSON list of [path, content] pairs or {{\"path\",\"content\"}} objects: {0}"
+    )]
+    WriteFiles(#[source] serde_json::Error),
+}
+
+/// A `KEY=VALUE` pair (`--env`, `--metadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue(pub String, pub String);
+
+impl FromStr for KeyValue {
+    type Err = ArgError;
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        match s.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok(KeyValue(k.to_owned(), v.to_owned())),
+            _ => Err(ArgError::KeyValue(s.to_owned())),
+        }
+    }
+}
+
+/// A JSON object of string values (`--env-json`, `--metadata-json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JsonMap(pub BTreeMap<String, String>);
+
+impl FromStr for JsonMap {
+    type Err = ArgError;
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        let object: BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(s).map_err(ArgError::Json)?;
+        object
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Ok((k, s)),
+                serde_json::Value::Number(n) => Ok((k, n.to_string())),
+                serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+                _ => Err(ArgError::NotScalar(k)),
+            })
+            .collect::<Result<_, _>>()
+            .map(JsonMap)
+    }
+}
+
+/// `json` (if given) overlaid with `pairs`: a `KEY=VALUE` flag wins over the JSON.
+pub fn merge(json: Option<JsonMap>, pairs: &[KeyValue]) -> BTreeMap<String, String> {
+    let mut map = json.map(|j| j.0).unwrap_or_default();
+    for KeyValue(k, v) in pairs {
+        map.insert(k.clone(), v.clone());
+    }
+    map
+}
+
+/// Permission bits written in octal (`0644`, `755`, `0o600`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OctalMode(pub u32);
+
+impl FromStr for OctalMode {
+    type Err = ArgError;
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        let digits = s.strip_prefix("0o").unwrap_or(s);
+        match u32::from_str_radix(digits, 8) {
+            Ok(mode) if !digits.is_empty() && !digits.starts_with('+') && mode <= 0o7777 => {
+                Ok(OctalMode(mode))
+            }
+            _ => Err(ArgError::Mode(s.to_owned())),
+        }
+    }
+}
+
+/// The files of `file write-files`: `[["/a","x"],["/b","y"]]` or
+/// `[{"path":"/a","content":"x"},{"path":"/b","content_base64":"eQ=="}]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteFiles(pub Vec<WriteFileEntry>);
+
+impl FromStr for WriteFiles {
+    type Err = ArgError;
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        let items: Vec<serde_json::Value> =
+            serde_json::from_str(s).map_err(ArgError::WriteFiles)?;
+        items
+            .into_iter()
+            .map(|item| {
+                if item.is_array() {
+                    let (path, content): (String, String) = serde_json::from_value(item)?;
+                    Ok(WriteFileEntry {
+                        path,
+                        content: Some(content),
+                        content_base64: None,
+                    })
+                } else {
+                    serde_json::from_value::<ObjectEntry>(item).map(|o| o.0)
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(WriteFiles)
+            .map_err(ArgError::WriteFiles)
+    }
+}
+
+/// A write-files entry given as a JSON object (not as a sequence).
+struct ObjectEntry(WriteFileEntry);
+
+impl<'de> serde::Deserialize<'de> for ObjectEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map(ObjectEntry)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_values() {
+        assert_eq!(
+            "A=b=c".parse::<KeyValue>().unwrap(),
+            KeyValue("A".into(), "b=c".into())
+        );
+        assert_eq!(
+            "A=".parse::<KeyValue>().unwrap(),
+            KeyValue("A".into(), "".into())
+        );
+        assert!("=x".parse::<KeyValue>().is_err());
+        assert!("nokey".parse::<KeyValue>().is_err());
+    }
+
+    #[test]
+    fn json_maps_accept_scalars_and_merge_under_flags() {
+        let j: JsonMap = r#"{"TRACE":"1","N":2,"B":true}"#.parse().unwrap();
+        assert_eq!(j.0["N"], "2");
+        assert_eq!(j.0["B"], "true");
+        assert!(matches!(
+            r#"{"X":[1]}"#.parse::<JsonMap>(),
+            Err(ArgError::NotScalar(k)) if k == "X"
+        ));
+        assert!("[1]".parse::<JsonMap>().is_err());
+        let merged = merge(
+            Some(j),
+            &[
+                KeyValue("TRACE".into(), "0".into()),
+                KeyValue("MODE".into(), "test".into()),
+            ],
+        );
+        assert_eq!(merged["TRACE"], "0");
+        assert_eq!(merged["MODE"], "test");
+        assert_eq!(merged.len(), 4);
+    }
+
+    #[test]
+    fn octal_modes() {
+        assert_eq!("0644".parse::<OctalMode>().unwrap().0, 0o644);
+        assert_eq!("755".parse::<OctalMode>().unwrap().0, 0o755);
+        assert_eq!("0o600".parse::<OctalMode>().unwrap().0, 0o600);
+        assert_eq!("4755".parse::<OctalMode>().unwrap().0, 0o4755);
+        for bad in ["", "0o", "888", "rwx", "+644", "17777", "-1"] {
+            assert!(bad.parse::<OctalMode>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn write_files_pairs_and_objects() {
+        let w: WriteFiles = r#"[["/a","x\n"],{"path":"/b","content_base64":"eQ=="}]"#
+            .parse()
+            .unwrap();
+        assert_eq!(w.0[0].path, "/a");
+        assert_eq!(w.0[0].content.as_deref(), Some("x\n"));
+        assert_eq!(w.0[1].content_base64.as_deref(), Some("eQ=="));
+        assert!(r#"[["/a"]]"#.parse::<WriteFiles>().is_err());
+        assert!(r#"[{"path":"/a","bogus":1}]"#.parse::<WriteFiles>().is_err());
+        assert!("nope".parse::<WriteFiles>().is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! `nullspace schema [COMMAND…]`: the command tree as JSON, walked from clap's
+//! own definition so it cannot disagree with the parser.
+
+use std::any::TypeId;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, Args, Command, CommandFactory};
+use nullspace_types::MachineId;
+use serde_json::{json, Value};
+
+use super::{Ctx, Outcome, OK};
+use crate::args::{JsonMap, KeyValue, OctalMode, WriteFiles};
+use crate::cli::Cli;
+use crate::error::CliError;
+use crate::exit;
+use crate::output;
+
+/// Arguments of `schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Only this command and those below it, e.g. `sandbox exec`.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Prints the schema (always JSON).
+pub fn run(_ctx: &Ctx, args: &SchemaArgs) -> Outcome {
+    output::json(&schema(&args.command)?)?;
+    Ok(OK)
+}
+
+/// The schema of the whole tree, or of the subtree at `path`.
+pub fn schema(path: &[String]) -> Result<Value, CliError> {
+    let root = Cli::command();
+    let mut node = &root;
+    for name in path {
+        node = node
+            .get_subcommands()
+            .find(|c| c.get_name() == name || c.get_all_aliases().any(|a| a == name))
+            .ok_or_else(|| CliError::UnknownCommand {
+                path: path.join(" "),
+            })?;
+    }
+    let global: Vec<Value> = root
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(arg_json)
+        .collect();
+    let mut commands = Vec::new();
+    let prefix = path.to_vec();
+    walk(node, &prefix, &mut commands);
+    Ok(json!({
+        "name": root.get_name(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "global_flags": global,
+        "commands": commands,
+        "exit_codes": exit::table_json(),
+        "exec_exit_code": "`sandbox exec` and `quickstart` exit with the command's own exit code when it ran",
+    }))
+}
+
+/// Appends `cmd` (named by `path`) and every command below it.
+fn walk(cmd: &Command, path: &[String], out: &mut Vec<Value>) {
+    let (positionals, flags): (Vec<&Arg>, Vec<&Arg>) = cmd
+        .get_arguments()
+        .filter(|a| !a.is_global_set() && !a.is_hide_set())
+        .partition(|a| a.is_positional());
+    let subcommands: Vec<&str> = cmd.get_subcommands().map(Command::get_name).collect();
+    out.push(json!({
+        "command": path.join(" "),
+        "about": cmd.get_about().map(ToString::to_string),
+        "aliases": cmd.get_all_aliases().collect::<Vec<_>>(),
+        "arguments": positionals.into_iter().map(arg_json).collect::<Vec<_>>(),
+        "flags": flags.into_iter().map(arg_json).collect::<Vec<_>>(),
+        "subcommands": subcommands,
+        "runnable": !cmd.is_subcommand_required_set() || subcommands.is_empty(),
+    }));
+    for sub in cmd.get_subcommands() {
+        let mut child = path.to_vec();
+        child.push(sub.get_name().to_owned());
+        walk(sub, &child, out);
+    }
+}
+
+/// The value type of `arg`, from its action and value parser.
+fn type_name(arg: &Arg) -> &'static str {
+    match arg.get_action() {
+        ArgAction::SetTrue | ArgAction::SetFalse => return "bool",
+        ArgAction::Count => return "count",
+        _ => {}
+    }
+    if !arg.get_possible_values().is_empty() {
+        return "enum";
+    }
+    let id = arg.get_value_parser().type_id();
+    let known: [(TypeId, &'static str); 12] = [
+        (TypeId::of::<String>(), "string"),
+        (TypeId::of::<PathBuf>(), "path"),
+        (TypeId::of::<i64>(), "integer"),
+        (TypeId::of::<u32>(), "integer"),
+        (TypeId::of::<u64>(), "integer"),
+        (TypeId::of::<f64>(), "number"),
+        (TypeId::of::<bool>(), "bool"),
+        (TypeId::of::<MachineId>(), "machine_id"),
+        (TypeId::of::<KeyValue>(), "key_value"),
+        (TypeId::of::<JsonMap>(), "json_object"),
+        (TypeId::of::<OctalMode>(), "octal_mode"),
+        (TypeId::of::<WriteFiles>(), "json_write_files"),
+    ];
+    known
+        .iter()
+        .find(|(t, _)| id == *t)
+        .map_or("string", |(_, name)| name)
+}
+
+fn arg_json(arg: &Arg) -> Value {
+    let repeatable = matches!(arg.get_action(), ArgAction::Append)
+        || arg.get_num_args().is_some_and(|n| n.max_values() > 1);
+    json!({
+        "name": arg.get_id().as_str(),
+        "long": arg.get_long().map(|l| format!("--{l}")),
+        "short": arg.get_short().map(|s| format!("-{s}")),
+        "value_name": arg.get_value_names().and_then(|v| v.first()).map(ToString::to_string),
+        "type": type_name(arg),
+        "required": arg.is_required_set(),
+        "repeatable": repeatable,
+        "default": arg.get_default_values().first().map(|v| v.to_string_lossy().into_owned()),
+        "possible_values": arg.get_possible_values().iter().map(|p| p.get_name().to_owned()).collect::<Vec<_>>(),
+        "after_double_dash": arg.is_last_set(),
+        "help": arg.get_help().map(ToString::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find<'a>(schema: &'a Value, command: &str) -> &'a Value {
+        schema["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["command"] == command)
+            .unwrap_or_else(|| panic!("no {command}"))
+    }
+
+    #[test]
+    fn every_command_is_listed_with_typed_flags() {
+        let s = schema(&[]).unwrap();
+        let exec = find(&s, "sandbox exec");
+        let id = &exec["arguments"][0];
+        assert_eq!(id["name"], "id");
+        assert_eq!(id["type"], "machine_id");
+        assert_eq!(id["required"], true);
+        let flag = |c: &Value, name: &str| {
+            c["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(c["arguments"].as_array().unwrap())
+                .find(|f| f["name"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        assert_eq!(flag(exec, "envs")["type"], "key_value");
+        assert_eq!(flag(exec, "envs")["repeatable"], true);
+        assert_eq!(flag(exec, "timeout")["type"], "number");
+        assert_eq!(flag(exec, "argv")["after_double_dash"], true);
+        let create = find(&s, "sandbox create");
+        assert_eq!(flag(create, "template")["default"], "base");
+        assert_eq!(flag(create, "env_json")["type"], "json_object");
+        let list = find(&s, "sandbox list");
+        assert_eq!(flag(list, "state")["type"], "enum");
+        assert_eq!(flag(list, "all")["type"], "bool");
+        assert_eq!(
+            flag(&find(&s, "sandbox file chmod").clone(), "mode")["type"],
+            "octal_mode"
+        );
+        assert_eq!(find(&s, "sandbox")["aliases"][0], "machine");
+        for c in [
+            "auth login",
+            "auth status",
+            "doctor",
+            "quickstart",
+            "schema",
+            "completion",
+        ] {
+            find(&s, c);
+        }
+        let globals: Vec<&Value> = s["global_flags"].as_array().unwrap().iter().collect();
+        assert!(globals.iter().any(|g| g["long"] == "--json"));
+        assert_eq!(s["exit_codes"].as_array().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn a_subtree_can_be_selected_by_name_or_alias() {
+        let s = schema(&["machine".into(), "file".into()]).unwrap();
+        assert_eq!(s["commands"][0]["command"], "machine file");
+        assert!(schema(&["nope".into()]).is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! The stable exit codes of `nullspace`.
+//!
+//! | code | name            | meaning |
+//! |------|-----------------|---------|
+//! | 0    | ok              | success |
+//! | 1    | unexpected      | an unexpected error (local I/O, a bug) |
+//! | 2    | usage           | invalid command line (unknown flag, bad value) |
+//! | 3    | not_configured  | no API key, or an unreadable configuration file |
+//! | 4    | unauthorized    | the API key was rejected |
+//! | 5    | not_found       | no such machine, file or template |
+//! | 6    | conflict        | the machine is not running, or the request conflicts with its state |
+//! | 7    | invalid_input   | the server rejected the input (validation, missing cwd/command/user, bad path) |
+//! | 8    | timeout         | the command ran past its timeout |
+//! | 9    | server_error    | server or network failure (5xx, unavailable, machine died, connection refused) |
+//!
+//! `sandbox exec` exits with the command's own exit code when the command ran, so
+//! these codes only describe failures to run it.
+
+use nullspace_api::ErrorCode;
+use nullspace_client::ClientError;
+
+/// One documented exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success.
+    Ok,
+    /// 1: an unexpected error.
+    Unexpected,
+    /// 2: invalid command line.
+    Usage,
+    /// 3: no API key or an unreadable configuration.
+    NotConfigured,
+    /// 4: the API key was rejected.
+    Unauthorized,
+    /// 5: no such machine, file or template.
+    NotFound,
+    /// 6: the machine is not running, or a conflict with its state.
+    Conflict,
+    /// 7: the server rejected the input.
+    InvalidInput,
+    /// 8: the command timed out.
+    Timeout,
+    /// 9: server or network failure.
+    Server,
+}
+
+impl Exit {
+    /// Every exit code, in numeric order.
+    pub const ALL: [Exit; 10] = [
+        Exit::Ok,
+        Exit::Unexpected,
+        Exit::Usage,
+        Exit::NotConfigured,
+        Exit::Unauthorized,
+        Exit::NotFound,
+        Exit::Conflict,
+        Exit::InvalidInput,
+        Exit::Timeout,
+        Exit::Server,
+    ];
+
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Unexpected => 1,
+            Exit::Usage => 2,
+            Exit::NotConfigured => 3,
+            Exit::Unauthorized => 4,
+            Exit::NotFound => 5,
+            Exit::Conflict => 6,
+            Exit::InvalidInput => 7,
+            Exit::Timeout => 8,
+            Exit::Server => 9,
+        }
+    }
+
+    /// Stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Ok => "ok",
+            Exit::Unexpected => "unexpected",
+            Exit::Usage => "usage",
+            Exit::NotConfigured => "not_configured",
+            Exit::Unauthorized => "unauthorized",
+            Exit::NotFound => "not_found",
+            Exit::Conflict => "conflict",
+            Exit::InvalidInput => "invalid_input",
+            Exit::Timeout => "timeout",
+            Exit::Server => "server_error",
+        }
+    }
+
+    /// One-line meaning.
+    pub fn description(self) -> &'static str {
+        match self {
+            Exit::Ok => "success",
+            Exit::Unexpected => "an unexpected error (local I/O, a bug)",
+            Exit::Usage => "invalid command line (unknown flag, bad value)",
+            Exit::NotConfigured => "no API key, or an unreadable configuration file",
+            Exit::Unauthorized => "the API key was rejected (unauthorized)",
+            Exit::NotFound => "no such machine, file or template (not_found)",
+            Exit::Conflict => {
+                "the machine is not running, or the request conflicts with its state \
+                 (machine_not_running, conflict, already_exists, not_empty)"
+            }
+            Exit::InvalidInput => {
+                "the server rejected the input (bad_request, validation_error, cwd_not_found, \
+                 command_not_found, user_not_found, path_escapes_root, reserved_path, \
+                 permission_denied, wrong_entry_type, payload_too_large, output_limit_exceeded)"
+            }
+            Exit::Timeout => "the command ran past its timeout (command_timeout)",
+            Exit::Server => {
+                "server or network failure (5xx, internal, unavailable, machine_died, \
+                 rate_limited, connection refused)"
+            }
+        }
+    }
+
+    /// The exit code of an API error code.
+    pub fn for_api_code(code: ErrorCode) -> Exit {
+        use ErrorCode::*;
+        match code {
+            Unauthorized => Exit::Unauthorized,
+            NotFound => Exit::NotFound,
+            MachineNotRunning | Conflict | AlreadyExists | NotEmpty => Exit::Conflict,
+            BadRequest | ValidationError | CwdNotFound | CommandNotFound | UserNotFound
+            | PathEscapesRoot | ReservedPath | PermissionDenied | WrongEntryType
+            | PayloadTooLarge | OutputLimitExceeded => Exit::InvalidInput,
+            CommandTimeout => Exit::Timeout,
+            RateLimited | MachineDied | Unavailable | Internal => Exit::Server,
+        }
+    }
+
+    /// The exit code of an HTTP status without an API error body.
+    pub fn for_status(status: u16) -> Exit {
+        match status {
+            401 | 403 => Exit::Unauthorized,
+            404 => Exit::NotFound,
+            409 => Exit::Conflict,
+            504 => Exit::Timeout,
+            400..=499 => Exit::InvalidInput,
+            _ => Exit::Server,
+        }
+    }
+
+    /// The exit code of a client error.
+    pub fn for_client_error(err: &ClientError) -> Exit {
+        match err {
+            ClientError::Api { code, .. } => Exit::for_api_code(*code),
+            ClientError::Http { status, .. } => Exit::for_status(*status),
+            ClientError::InvalidUrl { .. } => Exit::NotConfigured,
+            ClientError::Transport { .. } | ClientError::Decode { .. } => Exit::Server,
+        }
+    }
+}
+
+/// The exit-code table as JSON (`[{"code","name","description"}]`).
+pub fn table_json() -> serde_json::Value {
+    Exit::ALL
+        .iter()
+        .map(|e| serde_json::json!({"code": e.code(), "name": e.name(), "description": e.description()}))
+        .collect()
+}
+
+/// The exit-code table as text, for `--help`.
+pub fn table_text() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for e in Exit::ALL {
+        text.push_str(&format!(
+            "  {}  {:<15} {}\n",
+            e.code(),
+            e.name(),
+            e.description()
+        ));
+    }
+    text.push_str(
+        "  `sandbox exec` exits with the command's own exit code when the command ran.\n",
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_in_order() {
+        for (i, e) in Exit::ALL.iter().enumerate() {
+            assert_eq!(usize::from(e.code()), i);
+        }
+    }
+
+    #[test]
+    fn api_codes_map_to_their_class() {
+        use ErrorCode::*;
+        let cases = [
+            (Unauthorized, 4),
+            (NotFound, 5),
+            (MachineNotRunning, 6),
+            (Conflict, 6),
+            (AlreadyExists, 6),
+            (NotEmpty, 6),
+            (BadRequest, 7),
+            (ValidationError, 7),
+            (CwdNotFound, 7),
+            (CommandNotFound, 7),
+            (UserNotFound, 7),
+            (PathEscapesRoot, 7),
+            (ReservedPath, 7),
+            (WrongEntryType, 7),
+            (CommandTimeout, 8),
+            (MachineDied, 9),
+            (Unavailable, 9),
+            (Internal, 9),
+        ];
+        for (code, exit) in cases {
+            assert_eq!(Exit::for_api_code(code).code(), exit, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn bare_statuses_map_by_class() {
+        assert_eq!(Exit::for_status(401), Exit::Unauthorized);
+        assert_eq!(Exit::for_status(404), Exit::NotFound);
+        assert_eq!(Exit::for_status(409), Exit::Conflict);
+        assert_eq!(Exit::for_status(418), Exit::InvalidInput);
+        assert_eq!(Exit::for_status(504), Exit::Timeout);
+        assert_eq!(Exit::for_status(502), Exit::Server);
+    }
+
+    #[test]
+    fn table_lists_every_code() {
+        let table = table_json();
+        assert_eq!(table.as_array().unwrap().len(), 10);
+        assert_eq!(table[8]["name"], "timeout");
+        assert!(table_text().contains("sandbox exec"));
+    }
+}

@@ -1,0 +1,198 @@
+//! Writing results: JSON for `--json`, tables and lines for people.
+
+use std::io::Write;
+
+use nullspace_api::{EntryInfo, EntryType, Machine};
+use serde::Serialize;
+
+use crate::error::CliError;
+
+/// Writes `bytes` to standard output as they are.
+pub fn bytes(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(CliError::Stdout)
+}
+
+/// Writes `text` and a newline to standard output.
+pub fn line(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(CliError::Stdout)
+}
+
+/// Writes `value` as pretty JSON to standard output.
+pub fn json(value: &impl Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).expect("API values serialize");
+    line(&text)
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let last = row.len().saturating_sub(1);
+        for (i, cell) in row.iter().enumerate() {
+            if i == last {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        text.push('\n');
+    }
+    text.pop();
+    text
+}
+
+/// `key  value` lines with the keys aligned.
+pub fn fields(pairs: &[(&str, String)]) -> String {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `k=v,k2=v2` (or `-` when empty).
+fn metadata(machine: &Machine) -> String {
+    if machine.metadata.is_empty() {
+        return "-".into();
+    }
+    machine
+        .metadata
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The wire name of a serializable enum value.
+pub fn wire_name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+/// A machine, one field a line.
+pub fn machine(m: &Machine) -> String {
+    fields(&[
+        ("id", m.id.to_string()),
+        ("state", wire_name(&m.state)),
+        ("template", m.template.clone()),
+        ("cpu_count", m.cpu_count.to_string()),
+        ("memory_mb", m.memory_mb.to_string()),
+        ("cwd", m.cwd.clone()),
+        ("metadata", metadata(m)),
+        ("created_at", m.created_at.clone()),
+        ("end_at", m.end_at.clone()),
+    ])
+}
+
+/// Machines as a table.
+pub fn machines(list: &[Machine]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|m| {
+            vec![
+                m.id.to_string(),
+                wire_name(&m.state),
+                m.template.clone(),
+                m.cpu_count.to_string(),
+                m.memory_mb.to_string(),
+                m.created_at.clone(),
+                m.end_at.clone(),
+                metadata(m),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "STATE", "TEMPLATE", "CPUS", "MEM_MB", "CREATED", "ENDS", "METADATA",
+        ],
+        &rows,
+    )
+}
+
+/// One letter of an entry's type, as `ls -l` shows it.
+fn type_letter(kind: EntryType) -> char {
+    match kind {
+        EntryType::File => '-',
+        EntryType::Dir => 'd',
+        EntryType::Symlink => 'l',
+        EntryType::Other => '?',
+    }
+}
+
+/// A file entry, one field a line.
+pub fn entry(e: &EntryInfo) -> String {
+    let mut pairs = vec![
+        ("path", e.path.clone()),
+        ("type", wire_name(&e.kind)),
+        ("size", e.size.to_string()),
+        ("mode", format!("{:04o} ({})", e.mode, e.permissions)),
+        ("owner", format!("{}:{}", e.owner, e.group)),
+        ("modified", e.modified_time.clone()),
+    ];
+    if let Some(target) = &e.symlink_target {
+        pairs.push(("target", target.clone()));
+    }
+    fields(&pairs)
+}
+
+/// File entries as an `ls -l`-like table.
+pub fn entries(list: &[EntryInfo]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|e| {
+            let mut path = e.path.clone();
+            if let Some(target) = &e.symlink_target {
+                path = format!("{path} -> {target}");
+            }
+            vec![
+                format!("{}{}", type_letter(e.kind), e.permissions),
+                format!("{}:{}", e.owner, e.group),
+                e.size.to_string(),
+                e.modified_time.clone(),
+                path,
+            ]
+        })
+        .collect();
+    table(&["MODE", "OWNER", "SIZE", "MODIFIED", "PATH"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let t = table(
+            &["A", "LONGER"],
+            &[
+                vec!["xxxx".into(), "1".into()],
+                vec!["y".into(), "2".into()],
+            ],
+        );
+        assert_eq!(t, "A     LONGER\nxxxx  1\ny     2");
+    }
+
+    #[test]
+    fn fields_align_keys() {
+        assert_eq!(
+            fields(&[("id", "a".into()), ("state", "b".into())]),
+            "id     a\nstate  b"
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! Files of a machine.
+
+use nullspace_api::{
+    ChmodRequest, EntryInfo, ExistsResponse, ListResponse, MkdirRequest, MkdirResponse,
+    RenameRequest, WriteFilesRequest, WriteFilesResponse,
+};
+use nullspace_types::MachineId;
+use reqwest::Method;
+
+use crate::{Client, ClientError};
+
+/// Permission bits as the API spells them: octal text, e.g. `0644`.
+fn octal(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+impl Client {
+    /// `GET /v1/machines/{id}/files`: the file's bytes.
+    pub async fn read_file(&self, id: &MachineId, path: &str) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(
+            &format!("v1/machines/{id}/files"),
+            &[("path", path.to_owned())],
+        )?;
+        let response = self.send(self.request(Method::GET, &url), &url).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.to_string(),
+                source,
+            })?;
+        Ok(bytes.to_vec())
+    }
+
+    /// `PUT /v1/machines/{id}/files`: writes `bytes` atomically, creating parents, owned by
+    /// `user` (default `user`) with permission bits `mode` (e.g. `0o644`).
+    pub async fn write_file(
+        &self,
+        id: &MachineId,
+        path: &str,
+        bytes: Vec<u8>,
+        user: Option<&str>,
+        mode: Option<u32>,
+    ) -> Result<EntryInfo, ClientError> {
+        let mut query = vec![("path", path.to_owned())];
+        if let Some(user) = user {
+            query.push(("user", user.to_owned()));
+        }
+        if let Some(mode) = mode {
+            query.push(("mode", octal(mode)));
+        }
+        let url = self.url(&format!("v1/machines/{id}/files"), &query)?;
+        let builder = self
+            .request(Method::PUT, &url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.json(builder, &url).await
+    }
+
+    /// `POST /v1/machines/{id}/files/batch`: writes several files.
+    pub async fn write_files(
+        &self,
+        id: &MachineId,
+        request: &WriteFilesRequest,
+    ) -> Result<WriteFilesResponse, ClientError> {
+        let url = self.url(&format!("v1/machines/{id}/files/batch"), &[])?;
+        self.json(self.request(Method::POST, &url).json(request), &url)
+            .await
+    }
+
+    /// `GET /v1/machines/{id}/files/list`: entries under `path`, `depth` levels deep
+    /// (server default 1).
+    pub async fn list_files(
+        &self,
+        id: &MachineId,
+        path: &str,
+        depth: Option<u32>,
+    ) -> Result<ListResponse, ClientError> {
+        let mut query = vec![("path", path.to_owned())];
+        if let Some(depth) = depth {
+            query.push(("depth", depth.to_string()));
+        }
+        let url = self.url(&format!("v1/machines/{id}/files/list"), &query)?;
+        self.json(self.request(Method::GET, &url), &url).await
+    }
+
+    /// `GET /v1/machines/{id}/files/exists`.
+    pub async fn exists(&self, id: &MachineId, path: &str) -> Result<bool, ClientError> {
+        let url = self.url(
+            &format!("v1/machines/{id}/files/exists"),
+            &[("path", path.to_owned())],
+        )?;
+        let answer: ExistsResponse = self.json(self.request(Method::GET, &url), &url).await?;
+        Ok(answer.exists)
+    }
+
+    /// `GET /v1/machines/{id}/files/info`.
+    pub async fn file_info(&self, id: &MachineId, path: &str) -> Result<EntryInfo, ClientError> {
+        let url = self.url(
+            &format!("v1/machines/{id}/files/info"),
+            &[("path", path.to_owned())],
+        )?;
+        self.json(self.request(Method::GET, &url), &url).await
+    }
+
+    /// `POST /v1/machines/{id}/files/mkdir`: true if created, false if it was there.
+    pub async fn mkdir(
+        &self,
+        id: &MachineId,
+        path: &str,
+        user: Option<&str>,
+    ) -> Result<bool, ClientError> {
+        let url = self.url(&format!("v1/machines/{id}/files/mkdir"), &[])?;
+        let body = MkdirRequest {
+            path: path.to_owned(),
+            user: user.map(str::to_owned),
+        };
+        let answer: MkdirResponse = self
+            .json(self.request(Method::POST, &url).json(&body), &url)
+            .await?;
+        Ok(answer.created)
+    }
+
+    /// `POST /v1/machines/{id}/files/rename`: the entry at its new path.
+    pub async fn rename(
+        &self,
+        id: &MachineId,
+        source: &str,
+        destination: &str,
+    ) -> Result<EntryInfo, ClientError> {
+        let url = self.url(&format!("v1/machines/{id}/files/rename"), &[])?;
+        let body = RenameRequest {
+            source: source.to_owned(),
+            destination: destination.to_owned(),
+        };
+        self.json(self.request(Method::POST, &url).json(&body), &url)
+            .await
+    }
+
+    /// `POST /v1/machines/{id}/files/chmod`: sets permission bits `mode` (e.g. `0o644`).
+    pub async fn chmod(
+        &self,
+        id: &MachineId,
+        path: &str,
+        mode: u32,
+    ) -> Result<EntryInfo, ClientError> {
+        let url = self.url(&format!("v1/machines/{id}/files/chmod"), &[])?;
+        let body = ChmodRequest {
+            path: path.to_owned(),
+            mode: octal(mode),
+        };
+        self.json(self.request(Method::POST, &url).json(&body), &url)
+            .await
+    }
+
+    /// `DELETE /v1/machines/{id}/files`: removes a file, or a directory (its contents
+    /// too when `recursive`).
+    pub async fn remove(
+        &self,
+        id: &MachineId,
+        path: &str,
+        recursive: bool,
+    ) -> Result<(), ClientError> {
+        let query = [
+            ("path", path.to_owned()),
+            ("recursive", recursive.to_string()),
+        ];
+        let url = self.url(&format!("v1/machines/{id}/files"), &query)?;
+        self.empty(self.request(Method::DELETE, &url), &url).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nullspace_api::WriteFileEntry;
+
+    use super::*;
+    use crate::test_server::{sample_entry, Reply, TestServer};
+
+    fn files_server() -> TestServer {
+        TestServer::start(|r| match r.route().as_str() {
+            "GET /v1/machines/sb_a/files" => Reply::bytes(vec![0u8, 159, 146, 150]),
+            "DELETE /v1/machines/sb_a/files" => Reply::empty(204),
+            "GET /v1/machines/sb_a/files/list" => Reply::json(
+                200,
+                &ListResponse {
+                    entries: vec![sample_entry("/workspace/a")],
+                },
+            ),
+            "GET /v1/machines/sb_a/files/exists" => {
+                Reply::json(200, &ExistsResponse { exists: true })
+            }
+            "POST /v1/machines/sb_a/files/mkdir" => {
+                Reply::json(200, &MkdirResponse { created: false })
+            }
+            "POST /v1/machines/sb_a/files/batch" => Reply::json(
+                200,
+                &WriteFilesResponse {
+                    files: vec![sample_entry("/a")],
+                },
+            ),
+            _ => Reply::json(200, &sample_entry("/workspace/a")),
+        })
+    }
+
+    fn id() -> MachineId {
+        "sb_a".parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn read_returns_raw_bytes_and_encodes_the_path() {
+        let server = files_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let bytes = client.read_file(&id(), "/work space/ä&b").await.unwrap();
+        assert_eq!(bytes, vec![0u8, 159, 146, 150]);
+        assert_eq!(
+            server.last().query_param("path").as_deref(),
+            Some("/work space/ä&b")
+        );
+    }
+
+    #[tokio::test]
+    async fn write_sends_bytes_user_and_octal_mode() {
+        let server = files_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let info = client
+            .write_file(
+                &id(),
+                "/workspace/a",
+                b"hello".to_vec(),
+                Some("root"),
+                Some(0o600),
+            )
+            .await
+            .unwrap();
+        assert_eq!(info.size, 5);
+        let req = server.last();
+        assert_eq!(req.route(), "PUT /v1/machines/sb_a/files");
+        assert_eq!(req.body, b"hello");
+        assert_eq!(req.header("content-type"), Some("application/octet-stream"));
+        assert_eq!(
+            req.query_pairs(),
+            vec![
+                ("path".to_string(), "/workspace/a".to_string()),
+                ("user".to_string(), "root".to_string()),
+                ("mode".to_string(), "0600".to_string()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_other_file_routes() {
+        let server = files_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let batch = WriteFilesRequest {
+            files: vec![WriteFileEntry {
+                path: "/a".into(),
+                content: Some("x".into()),
+                content_base64: None,
+            }],
+            user: None,
+        };
+        assert_eq!(
+            client.write_files(&id(), &batch).await.unwrap().files.len(),
+            1
+        );
+        assert_eq!(
+            client
+                .list_files(&id(), "/workspace", Some(2))
+                .await
+                .unwrap()
+                .entries
+                .len(),
+            1
+        );
+        assert!(client.exists(&id(), "/workspace/a").await.unwrap());
+        client.file_info(&id(), "/workspace/a").await.unwrap();
+        assert!(!client
+            .mkdir(&id(), "/workspace/d", Some("root"))
+            .await
+            .unwrap());
+        client.rename(&id(), "/a", "/b").await.unwrap();
+        client.chmod(&id(), "/a", 0o755).await.unwrap();
+        client.remove(&id(), "/a", false).await.unwrap();
+
+        let reqs = server.requests();
+        let routes: Vec<String> = reqs.iter().map(|r| r.route()).collect();
+        assert_eq!(
+            routes,
+            [
+                "POST /v1/machines/sb_a/files/batch",
+                "GET /v1/machines/sb_a/files/list",
+                "GET /v1/machines/sb_a/files/exists",
+                "GET /v1/machines/sb_a/files/info",
+                "POST /v1/machines/sb_a/files/mkdir",
+                "POST /v1/machines/sb_a/files/rename",
+                "POST /v1/machines/sb_a/files/chmod",
+                "DELETE /v1/machines/sb_a/files",
+            ]
+        );
+        assert_eq!(
+            reqs[0].json(),
+            serde_json::json!({"files":[{"path":"/a","content":"x"}]})
+        );
+        assert_eq!(reqs[1].query, "path=%2Fworkspace&depth=2");
+        assert_eq!(
+            reqs[4].json(),
+            serde_json::json!({"path":"/workspace/d","user":"root"})
+        );
+        assert_eq!(
+            reqs[5].json(),
+            serde_json::json!({"source":"/a","destination":"/b"})
+        );
+        assert_eq!(
+            reqs[6].json(),
+            serde_json::json!({"path":"/a","mode":"0755"})
+        );
+        assert_eq!(reqs[7].query, "path=%2Fa&recursive=false");
+    }
+}

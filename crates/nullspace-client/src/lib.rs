@@ -1,0 +1,20 @@
+//! Async typed client of the Nullspace control plane (`/v1`, `spec/openapi.yaml`).
+//!
+//! The client speaks only in the wire types of `nullspace-api`, so the server, this
+//! client and the CLI share one definition of every body. Each route is one method
+//! on [`Client`]; a failure is a [`ClientError`] that keeps the API's stable
+//! [`ErrorCode`](nullspace_api::ErrorCode) apart from transport and decoding
+//! failures, so callers (the CLI's exit codes in particular) can tell them apart
+//! without parsing messages.
+
+mod client;
+mod commands;
+mod error;
+mod files;
+mod machines;
+#[cfg(any(test, feature = "test-server"))]
+pub mod test_server;
+
+pub use client::{Client, Health};
+pub use error::{code_name, ClientError};
+pub use machines::ListMachines;

@@ -1,0 +1,194 @@
+//! Machines: create, get, list, kill, timeout.
+
+use nullspace_api::{
+    CreateMachineRequest, Machine, MachineList, SetTimeoutRequest, IDEMPOTENCY_HEADER,
+};
+use nullspace_types::{MachineId, MachineState};
+use reqwest::Method;
+
+use crate::{Client, ClientError};
+
+/// Filters and paging of `GET /v1/machines`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListMachines {
+    /// Only machines in this state.
+    pub state: Option<MachineState>,
+    /// Only machines of this template.
+    pub template: Option<String>,
+    /// Only machines whose metadata has every one of these `(key, value)` pairs.
+    pub metadata: Vec<(String, String)>,
+    /// Page size (1..=1000; the server's default is 100).
+    pub limit: Option<u32>,
+    /// Cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl ListMachines {
+    /// The query string pairs of these filters, in a stable order.
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut query = Vec::new();
+        if let Some(state) = self.state {
+            query.push(("state", state_name(state)));
+        }
+        if let Some(template) = &self.template {
+            query.push(("template", template.clone()));
+        }
+        for (k, v) in &self.metadata {
+            query.push(("metadata", format!("{k}={v}")));
+        }
+        if let Some(limit) = self.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(cursor) = &self.cursor {
+            query.push(("cursor", cursor.clone()));
+        }
+        query
+    }
+}
+
+/// The wire name of a state (`running`, `killed`…).
+fn state_name(state: MachineState) -> String {
+    match serde_json::to_value(state) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{state:?}").to_lowercase(),
+    }
+}
+
+impl Client {
+    /// `POST /v1/machines`. An idempotency key goes both in the body and in the
+    /// `Idempotency-Key` header.
+    pub async fn create_machine(
+        &self,
+        request: &CreateMachineRequest,
+    ) -> Result<Machine, ClientError> {
+        let url = self.url("v1/machines", &[])?;
+        let mut builder = self.request(Method::POST, &url).json(request);
+        if let Some(key) = &request.idempotency_key {
+            builder = builder.header(IDEMPOTENCY_HEADER, key);
+        }
+        self.json(builder, &url).await
+    }
+
+    /// `GET /v1/machines/{id}` (killed machines stay visible).
+    pub async fn get_machine(&self, id: &MachineId) -> Result<Machine, ClientError> {
+        let url = self.url(&format!("v1/machines/{id}"), &[])?;
+        self.json(self.request(Method::GET, &url), &url).await
+    }
+
+    /// `GET /v1/machines`: one page, newest first.
+    pub async fn list_machines(&self, filter: &ListMachines) -> Result<MachineList, ClientError> {
+        let url = self.url("v1/machines", &filter.query())?;
+        self.json(self.request(Method::GET, &url), &url).await
+    }
+
+    /// `DELETE /v1/machines/{id}`.
+    pub async fn kill_machine(&self, id: &MachineId) -> Result<(), ClientError> {
+        let url = self.url(&format!("v1/machines/{id}"), &[])?;
+        self.empty(self.request(Method::DELETE, &url), &url).await
+    }
+
+    /// `POST /v1/machines/{id}/timeout`: the machine ends `seconds` from now.
+    pub async fn set_timeout(&self, id: &MachineId, seconds: i64) -> Result<Machine, ClientError> {
+        let url = self.url(&format!("v1/machines/{id}/timeout"), &[])?;
+        let body = SetTimeoutRequest { timeout: seconds };
+        self.json(self.request(Method::POST, &url).json(&body), &url)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{sample_machine, Reply, TestServer};
+
+    fn machines_server() -> TestServer {
+        TestServer::start(|r| match r.route().as_str() {
+            "POST /v1/machines" => Reply::json(201, &sample_machine("sb_new")),
+            "GET /v1/machines" => Reply::json(
+                200,
+                &MachineList {
+                    machines: vec![sample_machine("sb_a")],
+                    next_cursor: Some("c2".into()),
+                },
+            ),
+            "DELETE /v1/machines/sb_a" => Reply::empty(204),
+            _ => Reply::json(200, &sample_machine("sb_a")),
+        })
+    }
+
+    #[tokio::test]
+    async fn create_sends_idempotency_key_in_body_and_header() {
+        let server = machines_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let request = CreateMachineRequest {
+            template: Some("base".into()),
+            idempotency_key: Some("once".into()),
+            timeout: Some(60),
+            ..Default::default()
+        };
+        let machine = client.create_machine(&request).await.unwrap();
+        assert_eq!(machine.id.as_str(), "sb_new");
+        let req = server.last();
+        assert_eq!(req.header("idempotency-key"), Some("once"));
+        assert_eq!(
+            req.json(),
+            serde_json::json!({"template":"base","timeout":60,"idempotency_key":"once"})
+        );
+        assert_eq!(req.header("content-type"), Some("application/json"));
+    }
+
+    #[tokio::test]
+    async fn create_without_key_sends_no_header() {
+        let server = machines_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        client
+            .create_machine(&CreateMachineRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(server.last().header("idempotency-key"), None);
+        assert_eq!(server.last().json(), serde_json::json!({}));
+    }
+
+    #[tokio::test]
+    async fn list_encodes_filters_as_repeated_query_pairs() {
+        let server = machines_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let filter = ListMachines {
+            state: Some(MachineState::Running),
+            template: Some("base".into()),
+            metadata: vec![("team".into(), "eval".into()), ("a b".into(), "c&d".into())],
+            limit: Some(5),
+            cursor: Some("c1".into()),
+        };
+        let page = client.list_machines(&filter).await.unwrap();
+        assert_eq!(page.next_cursor.as_deref(), Some("c2"));
+        let pairs = server.last().query_pairs();
+        let expected: Vec<(String, String)> = [
+            ("state", "running"),
+            ("template", "base"),
+            ("metadata", "team=eval"),
+            ("metadata", "a b=c&d"),
+            ("limit", "5"),
+            ("cursor", "c1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(pairs, expected);
+    }
+
+    #[tokio::test]
+    async fn get_kill_and_timeout_hit_their_routes() {
+        let server = machines_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let id: MachineId = "sb_a".parse().unwrap();
+        client.get_machine(&id).await.unwrap();
+        client.kill_machine(&id).await.unwrap();
+        client.set_timeout(&id, 120).await.unwrap();
+        let reqs = server.requests();
+        assert_eq!(reqs[0].route(), "GET /v1/machines/sb_a");
+        assert_eq!(reqs[1].route(), "DELETE /v1/machines/sb_a");
+        assert_eq!(reqs[2].route(), "POST /v1/machines/sb_a/timeout");
+        assert_eq!(reqs[2].json(), serde_json::json!({"timeout":120}));
+    }
+}

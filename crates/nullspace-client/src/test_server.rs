@@ -1,0 +1,278 @@
+//! A recording HTTP server with canned replies, for tests of code that uses the client
+//! (this crate's and the CLI's). It runs on its own thread and runtime, so it serves
+//! both async tests and tests that drive a separate process.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use nullspace_api::{EntryInfo, EntryType, ErrorBody, ErrorCode, ErrorDetail, Machine};
+use nullspace_types::MachineState;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+/// One request the server received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// HTTP method, upper case.
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// Raw query string (empty if none).
+    pub query: String,
+    /// Headers, names lower case.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The decoded query pairs, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    /// The first value of query parameter `name`.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The body as JSON (`Null` if it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// `"METHOD /path"`, handy for matching routes.
+    pub fn route(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+/// A canned answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`, if any.
+    pub content_type: Option<&'static str>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// `status` with `value` as a JSON body.
+    pub fn json(status: u16, value: &impl Serialize) -> Self {
+        Self {
+            status,
+            content_type: Some("application/json"),
+            body: serde_json::to_vec(value).expect("test reply serializes"),
+        }
+    }
+
+    /// `200` with raw bytes.
+    pub fn bytes(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status: 200,
+            content_type: Some("application/octet-stream"),
+            body: body.into(),
+        }
+    }
+
+    /// `status` with no body (e.g. 204).
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            content_type: None,
+            body: Vec::new(),
+        }
+    }
+
+    /// The API error `code` with its status.
+    pub fn error(code: ErrorCode, message: &str) -> Self {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: message.to_owned(),
+            },
+        };
+        Self::json(code.status(), &body)
+    }
+}
+
+type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
+
+#[derive(Clone)]
+struct Shared {
+    handler: Arc<Handler>,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+/// A running test server; stops when dropped.
+pub struct TestServer {
+    url: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl TestServer {
+    /// Starts a server on a free loopback port answering every request with `handler`.
+    pub fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let shared = Shared {
+            handler: Arc::new(handler),
+            requests: requests.clone(),
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("test server runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                let app = Router::new().fallback(serve).with_state(shared);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .expect("test server runs");
+            });
+        });
+        Self {
+            url,
+            requests,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().expect("requests lock").clone()
+    }
+
+    /// The last request received.
+    pub fn last(&self) -> Recorded {
+        self.requests().pop().expect("at least one request")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(State(shared): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default()
+        .to_vec();
+    let recorded = Recorded {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    let reply = (shared.handler)(&recorded);
+    shared
+        .requests
+        .lock()
+        .expect("requests lock")
+        .push(recorded);
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    if let Some(content_type) = reply.content_type {
+        response = response.header(header::CONTENT_TYPE, content_type);
+    }
+    response
+        .body(Body::from(reply.body))
+        .expect("test response builds")
+}
+
+/// A running `base` machine with id `id`, shaped like the API's.
+pub fn sample_machine(id: &str) -> Machine {
+    Machine {
+        id: id.parse().expect("valid machine id"),
+        template: "base".into(),
+        state: MachineState::Running,
+        cpu_count: 1,
+        memory_mb: 512,
+        metadata: BTreeMap::new(),
+        cwd: "/workspace".into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        end_at: "2026-01-01T00:05:00Z".into(),
+    }
+}
+
+/// A 5-byte `rw-r--r--` file at `path`, shaped like the API's.
+pub fn sample_entry(path: &str) -> EntryInfo {
+    EntryInfo {
+        name: path.rsplit('/').next().unwrap_or(path).to_owned(),
+        path: path.to_owned(),
+        kind: EntryType::File,
+        size: 5,
+        mode: 0o644,
+        permissions: "rw-r--r--".into(),
+        owner: "user".into(),
+        group: "user".into(),
+        modified_time: "2026-01-01T00:00:00Z".into(),
+        symlink_target: None,
+    }
+}
