@@ -79,6 +79,16 @@ async fn main() {
         exec.push(t.elapsed());
         assert_eq!(out.result.exit_code, Some(0));
     }
+    let mut health = Vec::new();
+    for _ in 0..execs {
+        let t = Instant::now();
+        m.agent()
+            .expect("agent")
+            .health(Duration::from_secs(10))
+            .await
+            .expect("health");
+        health.push(t.elapsed());
+    }
     rt.destroy(m.id()).await.expect("destroy");
 
     // Idle machines at once.
@@ -120,6 +130,7 @@ async fn main() {
         "create": create_stats,
         "create_p50_over_floor_p50": round(ratio),
         "exec_true_round_trip": stats(&exec),
+        "agent_health_round_trip": stats(&health),
         "destroy": stats(&destroy),
         "idle_machines": {
             "count": idle,

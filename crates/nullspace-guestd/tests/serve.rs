@@ -103,6 +103,35 @@ fn exec_streams_stdout_stderr_and_exit_code() {
 }
 
 #[test]
+fn exec_child_starts_clean() {
+    let g = Guestd::start("clean");
+    let mut c = g.connect();
+    let argv = |a: &[&str]| ExecRequest {
+        argv: a.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    // Only the three pipes reach the child (3 is ls's own directory).
+    let r = c.call(Op::Exec(argv(&["ls", "/proc/self/fd"])));
+    assert_eq!(r.stdout(), "0\n1\n2\n3\n");
+    // SIGPIPE is back to its default: `yes` ends quietly when `head` leaves.
+    let r = c.call(Op::Exec(shell("yes | head -1")));
+    assert_eq!((r.stdout(), r.stderr()), ("y\n".to_string(), String::new()));
+    assert_eq!(exec_result(r.ok()).exit_code, Some(0));
+    // A process killed by a signal reports it, without an exit code.
+    let res = exec_result(c.call(Op::Exec(shell("kill -KILL $$"))).ok());
+    assert_eq!((res.exit_code, res.signal), (None, Some(libc::SIGKILL)));
+    // The working directory is honoured, and the process leads its group.
+    let mut req = shell("pwd; echo $$; cut -d' ' -f5 /proc/$$/stat");
+    req.cwd = Some(g.dir.to_str().unwrap().into());
+    let r = c.call(Op::Exec(req));
+    let out = r.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], g.dir.to_str().unwrap());
+    assert_eq!(lines[1], lines[2]);
+}
+
+#[test]
 fn exec_runs_as_other_users() {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
     let Some(uid) = passwd
@@ -115,10 +144,19 @@ fn exec_runs_as_other_users() {
     };
     let g = Guestd::start("user");
     let mut c = g.connect();
-    let mut req = shell("id -u; echo $USER");
+    let mut req = shell("id -u; echo $USER; yes | head -1");
     req.user = Some("nobody".into());
     let r = c.call(Op::Exec(req));
-    assert_eq!(r.stdout(), format!("{uid}\nnobody\n"));
+    // SIGPIPE is back to its default there too.
+    assert_eq!(r.stdout(), format!("{uid}\nnobody\ny\n"));
+    assert_eq!(r.stderr(), "");
+    // Only the three pipes reach the process (3 is ls's own directory).
+    let req = ExecRequest {
+        argv: vec!["ls".into(), "/proc/self/fd".into()],
+        user: Some("nobody".into()),
+        ..Default::default()
+    };
+    assert_eq!(c.call(Op::Exec(req)).stdout(), "0\n1\n2\n3\n");
 }
 
 #[test]
@@ -615,4 +653,30 @@ fn reconnect_garbage_and_stray_frames() {
     assert!(matches!(c2.call(Op::Health).ok(), OpResult::Info(_)));
     let res = exec_result(c2.call(Op::Exec(shell("exit 0"))).ok());
     assert_eq!(res.exit_code, Some(0));
+}
+
+/// Exec throughput: `cargo test --release -- --ignored exec_bench --nocapture`
+/// (set `NULLSPACE_GUESTD_BIN` to time another build, e.g. the static one).
+#[test]
+#[ignore]
+fn exec_bench() {
+    let g = Guestd::start("bench");
+    let mut c = g.connect();
+    let req = ExecRequest {
+        argv: vec!["true".into()],
+        ..Default::default()
+    };
+    for _ in 0..10 {
+        c.call(Op::Exec(req.clone())).ok();
+    }
+    let n = 200;
+    let t = Instant::now();
+    for _ in 0..n {
+        assert_eq!(
+            exec_result(c.call(Op::Exec(req.clone())).ok()).exit_code,
+            Some(0)
+        );
+    }
+    let took = t.elapsed();
+    eprintln!("{n} execs of true: {took:?} ({:?} each)", took / n);
 }

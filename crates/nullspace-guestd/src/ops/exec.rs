@@ -1,27 +1,27 @@
 //! `exec`: run a process as a user, stream its output, end with its exit status.
 //!
 //! Everything that can be checked before spawning is (user, working directory,
-//! program), so those failures get precise codes. The child gets a new session
-//! (and so its own process group, whose id is its pid): `signal` frames and the
-//! timeout act on the whole group. Output is read in chunks and queued on the
-//! bounded outbox as it arrives, so memory stays bounded however much is printed.
+//! program), so those failures get precise codes. The child gets its own process
+//! group, whose id is its pid (a new session too when it runs as another user;
+//! see [`super::spawn`]): `signal` frames and the timeout act on the whole group.
+//! Output is read in chunks and queued on the bounded outbox as it arrives, so
+//! memory stays bounded however much is printed.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nullspace_guest_proto::{ExecRequest, ExecResult, GuestMsg, OpResult};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{ChildStdin, Command};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::error::OpError;
 use super::paths::normalize;
+use super::spawn::spawn;
 use super::{CallCtx, Input};
 use crate::serve::outbox::{Outbox, CHUNK};
 use crate::sys;
@@ -158,7 +158,7 @@ pub async fn run(req: ExecRequest, mut ctx: CallCtx) -> Result<OpResult, OpError
     )?;
     let mut child = spawn(&plan, req.stdin)?;
     let started = Instant::now();
-    let pid = child.id().unwrap_or(0);
+    let pid = child.id();
     let pgid = pid as i32;
     ctx.pgid.store(pgid, Ordering::SeqCst);
     let id = ctx.id;
@@ -219,64 +219,6 @@ pub async fn run(req: ExecRequest, mut ctx: CallCtx) -> Result<OpResult, OpError
     }))
 }
 
-fn spawn(plan: &Plan, stdin: bool) -> Result<tokio::process::Child, OpError> {
-    let mut cmd = Command::new(&plan.program);
-    cmd.arg0(&plan.argv[0])
-        .args(&plan.argv[1..])
-        .env_clear()
-        .envs(plan.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&plan.cwd)
-        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(false);
-    // SAFETY: geteuid has no preconditions.
-    let privileged = unsafe { libc::geteuid() } == 0;
-    // SAFETY: geteuid has no preconditions.
-    if !privileged && plan.uid != unsafe { libc::geteuid() } {
-        return Err(OpError::Sys {
-            op: "switch user",
-            source: std::io::Error::from_raw_os_error(libc::EPERM),
-        });
-    }
-    let (uid, gid, groups) = (plan.uid, plan.gid, plan.groups.clone());
-    // SAFETY: getegid has no preconditions.
-    let same_user = uid == unsafe { libc::geteuid() } && gid == unsafe { libc::getegid() };
-    if same_user {
-        // No closure: std can then use posix_spawn (a vfork-style clone), far
-        // cheaper than fork under software emulation. A new process group is
-        // enough for signals and timeouts (there is no controlling terminal).
-        cmd.process_group(0);
-    } else {
-        // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe system calls on data allocated before the fork.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setsid() == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if privileged
-                    && (libc::setgroups(groups.len(), groups.as_ptr()) == -1
-                        || libc::setgid(gid) == -1
-                        || libc::setuid(uid) == -1)
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
-    cmd.spawn().map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT | libc::EACCES | libc::ENOEXEC) => {
-            OpError::CommandNotFound(plan.argv[0].clone())
-        }
-        _ => OpError::Sys {
-            op: "spawn",
-            source: e,
-        },
-    })
-}
-
 /// Wait for the output pumps, until `until` if given. Returns whether all finished;
 /// finished handles are removed so none is polled twice.
 async fn drain(pumps: &mut Vec<JoinHandle<()>>, until: Option<Instant>) -> bool {
@@ -309,7 +251,7 @@ async fn pump<R: AsyncRead + Unpin>(mut pipe: R, out: Outbox, msg: GuestMsg) {
 }
 
 /// Write `input` frames to the child's stdin; close it on `input_end`.
-async fn feed(mut stdin: ChildStdin, mut input: mpsc::Receiver<Input>) {
+async fn feed<W: AsyncWrite + Unpin>(mut stdin: W, mut input: mpsc::Receiver<Input>) {
     while let Some(item) = input.recv().await {
         match item {
             Input::Data(bytes) => {

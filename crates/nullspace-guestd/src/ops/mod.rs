@@ -6,6 +6,7 @@ pub mod exec;
 pub mod files;
 pub mod identity;
 pub mod paths;
+pub mod spawn;
 pub mod tree;
 
 use std::sync::atomic::AtomicI32;
