@@ -180,8 +180,10 @@ impl MachineNet {
             .join(&self.host_veth)
             .exists()
         {
+            // The veth may vanish on its own between the check and the delete.
             let _ = std::process::Command::new("ip")
                 .args(["link", "del", &self.host_veth])
+                .stderr(std::process::Stdio::null())
                 .status();
         }
         slots.give_back(self.slot);
