@@ -13,5 +13,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 ./target/release/nullspace-runtime image build
 ./target/release/nullspace-runtime template build
 cargo test --release --workspace -- --test-threads=2
-scripts/test-python.sh
+scripts/test-against-server.sh
 scripts/check-leaks.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Python SDK: lint, unit tests, and integration tests against a real server with
-# real machines (started here on a free port with its own state, stopped after).
+# Client tests against a real server with real machines (started here on a free
+# port with its own state, stopped after): the Python SDK (lint, unit and
+# integration tests, both flavours) and the CLI's end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/python-env.sh
@@ -22,3 +23,4 @@ export NULLSPACE_TEST_API_URL="http://127.0.0.1:$port"
 NULLSPACE_TEST_API_KEY=$(./target/release/nullspace-server --state-dir "$state" keys create --tenant pytest)
 export NULLSPACE_TEST_API_KEY
 (cd sdks/python && "$py" -m pytest -q -ra tests/integration)
+cargo test --release -p nullspace-cli --test e2e -- --test-threads=1
