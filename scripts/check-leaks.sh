@@ -4,9 +4,15 @@
 set -uo pipefail
 data="${NULLSPACE_DATA_DIR:-/var/lib/nullspace}"
 bad=0
-# The kernel keeps 15 characters of a process name: "qemu-system-x86".
-if pgrep -x qemu-system-x86 >/dev/null; then
-  echo "leak: qemu processes: $(pgrep -x qemu-system-x86 | tr "\n" " ")"; bad=1
+# The kernel keeps 15 characters of a process name: "qemu-system-x86". Zombies
+# (exited VMMs adopted from an earlier server, awaiting PID 1) hold nothing.
+live_qemu=""
+for pid in $(pgrep -x qemu-system-x86); do
+  state=$(sed -E 's/.*\) ([A-Z]).*/\1/' "/proc/$pid/stat" 2>/dev/null || echo gone)
+  case "$state" in Z|X|gone) ;; *) live_qemu="$live_qemu $pid" ;; esac
+done
+if [ -n "$live_qemu" ]; then
+  echo "leak: qemu processes:$live_qemu"; bad=1
 fi
 if ip netns list 2>/dev/null | grep -q '^nullspace-'; then
   echo "leak: namespaces: $(ip netns list | grep '^nullspace-' | tr '\n' ' ')"; bad=1

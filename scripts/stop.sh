@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop the server started by serve.sh (by its recorded pid); it destroys its machines.
+# Stop the server started by serve.sh (by its recorded pid). Its machines keep
+# running; the next start takes them over. Kill machines first to destroy them.
 set -euo pipefail
 data="${NULLSPACE_DATA_DIR:-/var/lib/nullspace}"
 if [ -f "$data/server.pid" ] && kill -0 "$(cat "$data/server.pid")" 2>/dev/null; then

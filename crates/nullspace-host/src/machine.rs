@@ -16,7 +16,8 @@ use crate::netns::MachineNet;
 use crate::teardown::{Teardown, TeardownError};
 
 /// Where a machine came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Restored from a template.
     Template(String),
@@ -25,7 +26,7 @@ pub enum Origin {
 }
 
 /// What a machine was started with (kept to snapshot it later).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Boot {
     /// Guest kernel.
     pub vmlinux: PathBuf,
@@ -230,6 +231,13 @@ impl Machine {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 
+    /// Leave the machine running for a later process to take over: drop the
+    /// teardown steps without running them and let the VMM outlive its handle.
+    pub(crate) fn detach(&self) {
+        drop(self.teardown.lock().expect("teardown lock").take());
+        self.vm.detach();
+    }
+
     /// Next free disk layer number (for snapshots that switch the disk).
     pub(crate) fn next_disk_layer(&self) -> u32 {
         self.disk_layer.fetch_add(1, Ordering::SeqCst) + 1
@@ -239,6 +247,56 @@ impl Machine {
     pub(crate) fn current_disk(&self) -> PathBuf {
         disk_path(&self.dir, self.disk_layer.load(Ordering::SeqCst))
     }
+}
+
+/// File in a machine's directory that records what a later process needs to take
+/// the machine over.
+pub(crate) const RECORD: &str = "machine.json";
+
+/// What is written to [`RECORD`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct MachineRecord {
+    pub(crate) id: MachineId,
+    pub(crate) origin: Origin,
+    pub(crate) hostname: String,
+    pub(crate) net: MachineNet,
+    pub(crate) vmm_pid: u32,
+    pub(crate) boot: Boot,
+    pub(crate) disk_layer: u32,
+    pub(crate) created_unix_ms: u64,
+}
+
+impl Machine {
+    /// Write the machine's record (atomically).
+    pub(crate) fn save_record(&self) -> Result<(), RuntimeError> {
+        let record = MachineRecord {
+            id: self.id.clone(),
+            origin: self.origin.clone(),
+            hostname: self.hostname.clone(),
+            net: self.net.clone(),
+            vmm_pid: self.vm.pid(),
+            boot: self.boot.clone(),
+            disk_layer: self.disk_layer.load(Ordering::SeqCst),
+            created_unix_ms: self
+                .created_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        };
+        let tmp = self.dir.join("machine.json.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(&record).expect("record serializes"),
+        )
+        .map_err(crate::error::io("write machine record", &tmp))?;
+        std::fs::rename(&tmp, self.dir.join(RECORD))
+            .map_err(crate::error::io("write machine record", &tmp))
+    }
+}
+
+/// The record of the machine in `dir`, if it has one.
+pub(crate) fn load_record(dir: &std::path::Path) -> Option<MachineRecord> {
+    serde_json::from_slice(&std::fs::read(dir.join(RECORD)).ok()?).ok()
 }
 
 /// Path of disk layer `n` in a machine directory.

@@ -73,6 +73,11 @@ impl Slots {
         self.used.lock().expect("slots lock").remove(&slot);
     }
 
+    /// Mark `slot` as used (a machine taken over from an earlier process).
+    pub fn claim(&self, slot: u32) {
+        self.used.lock().expect("slots lock").insert(slot);
+    }
+
     /// Number of slots in use.
     pub fn in_use(&self) -> usize {
         self.used.lock().expect("slots lock").len()
@@ -86,7 +91,7 @@ fn veth_addrs(slot: u32) -> (Ipv4Addr, Ipv4Addr) {
 }
 
 /// A machine's network namespace and its devices.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MachineNet {
     /// Namespace name (under `/run/netns`).
     pub name: String,

@@ -48,11 +48,14 @@ fn creator_pid(netns: &str) -> Option<u32> {
     rest.split_once('x')?.0.parse().ok()
 }
 
-/// Delete pooled namespaces whose creating process is gone (after a crash);
-/// returns their names.
-pub async fn reap_orphans() -> Vec<String> {
+/// Delete pooled namespaces whose creating process is gone (after a crash),
+/// except those in `keep` (machines to take over); returns their names.
+pub async fn reap_orphans(keep: &std::collections::HashSet<String>) -> Vec<String> {
     let mut reaped = Vec::new();
     for name in crate::netns::leftover_namespaces() {
+        if keep.contains(&name) {
+            continue;
+        }
         let Some(pid) = creator_pid(&name) else {
             continue;
         };

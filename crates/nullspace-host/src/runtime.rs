@@ -13,7 +13,7 @@ use crate::config::RuntimeConfig;
 use crate::disk::{create_overlay, flatten_onto};
 use crate::error::{io, RuntimeError};
 use crate::image::ImageArtifacts;
-use crate::machine::{disk_path, new_identity, Boot, Machine, Origin};
+use crate::machine::{disk_path, load_record, new_identity, Boot, Machine, Origin};
 use crate::netns::{self, Slots, GUEST_MAC, TAP};
 use crate::netpool::NetPool;
 use crate::snapshot::SnapshotInfo;
@@ -69,7 +69,15 @@ impl Runtime {
             std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         }
         netns::setup_host_egress().await;
-        for name in crate::netpool::reap_orphans().await {
+        let recorded: std::collections::HashSet<String> = std::fs::read_dir(cfg.machines_dir())
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| load_record(&e.path()))
+                    .map(|r| r.net.name)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for name in crate::netpool::reap_orphans(&recorded).await {
             tracing::warn!(netns = %name, "removed a namespace left by a process that died");
         }
         let slots = netns::process_slots();
@@ -295,12 +303,99 @@ impl Runtime {
             created_at: SystemTime::now(),
             max_output: self.cfg.max_output_bytes,
         });
+        if let Err(e) = machine.save_record() {
+            let _ = machine.run_teardown().await;
+            return Err(e);
+        }
         self.machines
             .lock()
             .expect("machines lock")
             .insert(id, machine.clone());
         tokio::spawn(watch(Arc::downgrade(&machine)));
         Ok(machine)
+    }
+
+    /// Take over machine `id` left running by an earlier process (from the record
+    /// in its directory): adopt its VMM, reconnect to its agent.
+    pub async fn adopt(&self, id: &MachineId) -> Result<Arc<Machine>, RuntimeError> {
+        let dir = self.cfg.machines_dir().join(id.as_str());
+        let record = load_record(&dir).ok_or_else(|| RuntimeError::MachineNotFound(id.clone()))?;
+        let vm: Arc<dyn Vm> = self.backend.adopt(record.vmm_pid, &dir).await?.into();
+        let agent = match Agent::connect(&vm.agent_socket(), RESTORE_TIMEOUT).await {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = vm.destroy().await;
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = agent.health(RESTORE_TIMEOUT).await {
+            let _ = vm.destroy().await;
+            return Err(e.into());
+        }
+        self.slots.claim(record.net.slot);
+        let mut teardown = Teardown::default();
+        {
+            let dir = dir.clone();
+            teardown.push("remove machine directory", async move {
+                tokio::fs::remove_dir_all(&dir)
+                    .await
+                    .map_err(|e| format!("{}: {e}", dir.display()))
+            });
+        }
+        {
+            let (net, slots) = (record.net.clone(), self.slots.clone());
+            teardown.push("delete machine network", async move {
+                net.delete(&slots).await.map_err(|e| e.to_string())
+            });
+        }
+        {
+            let vm = vm.clone();
+            teardown.push("stop VMM", async move {
+                vm.destroy().await.map_err(|e| e.to_string())
+            });
+        }
+        let machine = Arc::new(Machine {
+            id: id.clone(),
+            origin: record.origin,
+            hostname: record.hostname,
+            dir,
+            vm,
+            agent,
+            net: record.net,
+            boot: record.boot,
+            state: Mutex::new(MachineState::Running),
+            teardown: Mutex::new(Some(teardown)),
+            disk_layer: record.disk_layer.into(),
+            created_at: SystemTime::UNIX_EPOCH + Duration::from_millis(record.created_unix_ms),
+            max_output: self.cfg.max_output_bytes,
+        });
+        self.machines
+            .lock()
+            .expect("machines lock")
+            .insert(id.clone(), machine.clone());
+        tokio::spawn(watch(Arc::downgrade(&machine)));
+        tracing::info!(machine = %id, "took over a machine left running by an earlier process");
+        Ok(machine)
+    }
+
+    /// Remove what an earlier process left of machine `id` that cannot be taken
+    /// over: its VMM (found by command line), its namespace and its directory.
+    pub async fn discard(&self, id: &MachineId) {
+        let dir = self.cfg.machines_dir().join(id.as_str());
+        if let Some(pid) = find_vmm(id.as_str()) {
+            // SAFETY: kill(2) on a pid whose command line names this machine's VMM.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            for _ in 0..200 {
+                if find_vmm(id.as_str()).is_none() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        if let Some(record) = load_record(&dir) {
+            let _ = record.net.delete(&self.slots).await;
+        }
+        let _ = tokio::fs::remove_dir_all(&dir).await;
     }
 
     /// The machine with `id`.
@@ -331,6 +426,21 @@ impl Runtime {
         *machine.state.lock().expect("state lock") = MachineState::Killed;
         self.machines.lock().expect("machines lock").remove(id);
         Ok(result?)
+    }
+
+    /// Stop tracking every machine and leave them running, for a later process
+    /// to take over ([`Runtime::adopt`]).
+    pub fn detach_all(&self) {
+        let machines: Vec<_> = self
+            .machines
+            .lock()
+            .expect("machines lock")
+            .drain()
+            .collect();
+        for (id, m) in machines {
+            m.detach();
+            tracing::info!(machine = %id, "left running for the next start");
+        }
     }
 
     /// Destroy every machine; returns the failures.
@@ -366,6 +476,7 @@ impl Runtime {
             let pause_ms = stopped.elapsed().as_millis() as u64;
             saved?;
             resumed?;
+            machine.save_record()?;
             flatten_onto(&frozen, &machine.boot.base_disk, &dir.join("disk.qcow2")).await?;
             let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
             let info = SnapshotInfo {
@@ -427,6 +538,21 @@ impl Drop for Runtime {
         }
         self.pool.close_blocking();
     }
+}
+
+/// Pid of the live (not zombie) VMM whose `-name` is `name`.
+pub(crate) fn find_vmm(name: &str) -> Option<u32> {
+    let needle = format!("\0-name\0{name}\0");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let zombie = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+        (cmdline.contains("qemu-system") && cmdline.contains(&needle) && !zombie).then_some(pid)
+    })
 }
 
 /// Watch a machine's VMM; when it dies on its own, release the machine.

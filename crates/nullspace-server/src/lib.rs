@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub fake_node: bool,
     /// Sustained requests per second per tenant.
     pub rate_per_second: f64,
+    /// Destroy machines when the server stops (else they keep running and the
+    /// next start takes them over).
+    pub destroy_on_exit: bool,
 }
 
 /// Why the server could not start.
@@ -102,7 +105,7 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     writeln!(f, "{secret}")
 }
 
-/// Start everything and serve until SIGINT/SIGTERM; then destroy every machine.
+/// Start everything and serve until SIGINT/SIGTERM.
 pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(|source| StartError::Io {
         what: format!("create {}", cfg.data_dir.display()),
@@ -132,7 +135,6 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
             path.display()
         );
     }
-    recovery::recover(&store, &cfg.data_dir).await?;
     let node: Arc<dyn node::Node> = if cfg.fake_node {
         Arc::new(node::FakeNode::default())
     } else {
@@ -146,6 +148,14 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
         let base = runtime.ensure_template("base", &image).await?;
         Arc::new(node::HostNode::new(runtime, vec![base]))
     };
+    let recovered = recovery::recover(&store, node.as_ref()).await?;
+    if recovered != recovery::Recovered::default() {
+        tracing::info!(
+            adopted = recovered.adopted,
+            failed = recovered.failed,
+            "machines of the previous run"
+        );
+    }
     let state = AppState {
         store,
         node: node.clone(),
@@ -160,9 +170,14 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
     let served = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await;
-    tracing::info!("shutting down: destroying machines");
-    recovery::stop_all(&state).await;
-    node.shutdown().await;
+    if cfg.destroy_on_exit {
+        tracing::info!("shutting down: destroying machines");
+        recovery::stop_all(&state).await;
+        node.shutdown().await;
+    } else {
+        tracing::info!("shutting down: machines keep running and are taken over at the next start");
+        node.detach();
+    }
     served.map_err(|source| StartError::Io {
         what: "serve".into(),
         source,

@@ -39,6 +39,19 @@ struct ServeArgs {
     /// Sustained requests per second allowed per tenant.
     #[arg(long, default_value_t = 200.0)]
     rate: f64,
+    /// What a stop does with running machines: keep them (the next start takes
+    /// them over) or destroy them.
+    #[arg(long, value_enum, default_value_t = OnExit::Keep)]
+    on_exit: OnExit,
+}
+
+/// What a stop does with running machines.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnExit {
+    /// Keep them running; the next start takes them over.
+    Keep,
+    /// Destroy them.
+    Destroy,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +106,7 @@ async fn main() -> ExitCode {
             guestd: cli.serve.guestd,
             fake_node: cli.serve.fake_node,
             rate_per_second: cli.serve.rate,
+            destroy_on_exit: cli.serve.on_exit == OnExit::Destroy,
         })
         .await
         .map_err(|e| e.to_string()),

@@ -47,6 +47,10 @@ struct Server {
 
 impl Server {
     fn start(state: &Path, port: Option<u16>) -> Server {
+        Self::start_with(state, port, "destroy")
+    }
+
+    fn start_with(state: &Path, port: Option<u16>, on_exit: &str) -> Server {
         let port = port.unwrap_or_else(|| {
             TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -67,6 +71,7 @@ impl Server {
                 "--guestd",
                 guestd().to_str().unwrap(),
             ])
+            .args(["--on-exit", on_exit])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -447,5 +452,72 @@ fn restart_in_the_middle_of_a_create_leaves_nothing() {
     assert_eq!(s, 201, "{m}");
     drop(server);
     assert!(no_vmm_named(m["id"].as_str().unwrap()));
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[test]
+fn running_machines_survive_server_restarts_and_crashes() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIP: server take-over test: {why}");
+        return;
+    }
+    let state = temp_state("takeover");
+    let mut server = Server::start_with(&state, None, "keep");
+    let key = server.key("takeover");
+    let (s, m) = call(
+        "POST",
+        &format!("{}/v1/machines", server.url),
+        &key,
+        Some(json!({"timeout": 600})),
+    );
+    assert_eq!(s, 201, "{m}");
+    let id = m["id"].as_str().unwrap().to_owned();
+    let run = |url: &str, cmd: &str| {
+        call(
+            "POST",
+            &format!("{url}/v1/machines/{id}/commands"),
+            &key,
+            Some(json!({"command": cmd})),
+        )
+    };
+    let (_, r) = run(&server.url, "echo kept > /workspace/state.txt; nohup sh -c 'while true; do date +%s%N > /tmp/tick; sleep 0.2; done' >/dev/null 2>&1 & echo $!");
+    let bg_pid = r["stdout"].as_str().unwrap().trim().to_owned();
+    let port = server.port;
+
+    // A graceful restart keeps the machine; the next start takes it over.
+    server.stop(libc::SIGTERM);
+    assert!(
+        !no_vmm_named(&id),
+        "the VM keeps running while no server runs"
+    );
+    let mut server = Server::start_with(&state, Some(port), "keep");
+    let (s, r) = call(
+        "GET",
+        &format!("{}/v1/machines/{id}", server.url),
+        &key,
+        None,
+    );
+    assert_eq!((s, r["state"].as_str()), (200, Some("running")), "{r}");
+    let (_, r) = run(
+        &server.url,
+        &format!("cat /workspace/state.txt; kill -0 {bg_pid} && echo alive"),
+    );
+    assert_eq!(r["stdout"], "kept\nalive\n", "{r}");
+
+    // So does a crash.
+    server.stop(libc::SIGKILL);
+    let server = Server::start_with(&state, Some(port), "keep");
+    let (_, r) = run(&server.url, "cat /workspace/state.txt");
+    assert_eq!(r["stdout"], "kept\n", "{r}");
+    let (s, _) = call(
+        "DELETE",
+        &format!("{}/v1/machines/{id}", server.url),
+        &key,
+        None,
+    );
+    assert_eq!(s, 204);
+    assert!(no_vmm_named(&id));
+    assert!(!data_dir().join("machines").join(&id).exists());
+    drop(server);
     let _ = std::fs::remove_dir_all(&state);
 }

@@ -22,6 +22,9 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// Start a VM: boot its kernel or restore its saved state.
     async fn start(&self, spec: VmSpec) -> Result<Box<dyn Vm>, VmmError>;
+    /// Take over a VM started by an earlier process: `pid` serving the VM whose
+    /// sockets live in `dir`.
+    async fn adopt(&self, pid: u32, dir: &Path) -> Result<Box<dyn Vm>, VmmError>;
 }
 
 /// A running VM.
@@ -46,4 +49,6 @@ pub trait Vm: Send + Sync {
     fn is_alive(&self) -> bool;
     /// Stop the VMM process and wait for it; idempotent.
     async fn destroy(&self) -> Result<(), VmmError>;
+    /// Let the VMM outlive this handle (a later process takes it over).
+    fn detach(&self);
 }

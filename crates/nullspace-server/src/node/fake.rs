@@ -155,9 +155,17 @@ impl Node for FakeNode {
         })
     }
 
+    async fn adopt(&self, id: &MachineId) -> Result<u32, RuntimeError> {
+        Err(RuntimeError::MachineNotFound(id.clone()))
+    }
+
+    async fn discard(&self, _id: &MachineId) {}
+
     fn is_alive(&self, id: &MachineId) -> bool {
         self.machines.lock().expect("lock").contains(id)
     }
+
+    fn detach(&self) {}
 
     async fn shutdown(&self) {
         self.machines.lock().expect("lock").clear();

@@ -87,10 +87,22 @@ impl Node for HostNode {
         m.check(r).await
     }
 
+    async fn adopt(&self, id: &MachineId) -> Result<u32, RuntimeError> {
+        Ok(self.runtime.adopt(id).await?.vmm_pid())
+    }
+
+    async fn discard(&self, id: &MachineId) {
+        self.runtime.discard(id).await;
+    }
+
     fn is_alive(&self, id: &MachineId) -> bool {
         self.machine(id)
             .map(|m| m.state() == MachineState::Running)
             .unwrap_or(false)
+    }
+
+    fn detach(&self) {
+        self.runtime.detach_all();
     }
 
     async fn shutdown(&self) {

@@ -54,8 +54,14 @@ pub trait Node: Send + Sync {
     ) -> Result<EntryInfo, RuntimeError>;
     /// Any other file operation.
     async fn file_op(&self, id: &MachineId, op: Op) -> Result<OpResult, RuntimeError>;
+    /// Take over machine `id` left running by an earlier server; returns its VMM pid.
+    async fn adopt(&self, id: &MachineId) -> Result<u32, RuntimeError>;
+    /// Remove whatever an earlier server left of machine `id`.
+    async fn discard(&self, id: &MachineId);
     /// Whether the machine's VM is alive on this node.
     fn is_alive(&self, id: &MachineId) -> bool;
     /// Destroy every machine (server shutdown).
     async fn shutdown(&self);
+    /// Leave every machine running for the next server to take over.
+    fn detach(&self);
 }

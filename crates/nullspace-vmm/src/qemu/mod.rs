@@ -88,4 +88,8 @@ impl Backend for QemuBackend {
     async fn start(&self, spec: VmSpec) -> Result<Box<dyn Vm>, VmmError> {
         Ok(Box::new(vm::QemuVm::start(&self.cfg, spec).await?))
     }
+
+    async fn adopt(&self, pid: u32, dir: &std::path::Path) -> Result<Box<dyn Vm>, VmmError> {
+        Ok(Box::new(vm::QemuVm::adopt(pid, dir).await?))
+    }
 }

@@ -26,6 +26,8 @@ pub(super) struct QemuVm {
     dir: PathBuf,
     pid: u32,
     child: std::sync::Mutex<Option<Child>>,
+    /// Adopted from an earlier process: not our child, watched through /proc.
+    foreign: std::sync::atomic::AtomicBool,
     qmp: Qmp,
     ops: Mutex<()>,
 }
@@ -122,6 +124,32 @@ impl QemuVm {
             dir: spec.dir,
             pid,
             child: std::sync::Mutex::new(Some(child)),
+            foreign: std::sync::atomic::AtomicBool::new(false),
+            qmp,
+            ops: Mutex::new(()),
+        })
+    }
+
+    /// Take over a QEMU process started by an earlier process (not our child):
+    /// check it is QEMU serving `dir`, and connect to its control socket.
+    pub(super) async fn adopt(pid: u32, dir: &Path) -> Result<Self, VmmError> {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if !foreign_alive(pid)
+            || !cmdline.contains("qemu-system")
+            || !cmdline.contains(&*dir.to_string_lossy())
+        {
+            return Err(VmmError::Exited {
+                status: format!("pid {pid} is not the VMM of {}", dir.display()),
+                console_tail: String::new(),
+            });
+        }
+        let qmp = Qmp::connect(&dir.join(QMP_SOCK), START_TIMEOUT).await?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            pid,
+            child: std::sync::Mutex::new(None),
+            foreign: std::sync::atomic::AtomicBool::new(true),
             qmp,
             ops: Mutex::new(()),
         })
@@ -140,6 +168,36 @@ impl QemuVm {
         }
         Ok(self.qmp.execute(command, args).await?)
     }
+}
+
+/// Whether process `pid` (not our child) is alive and not a zombie.
+fn foreign_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            // The state follows the parenthesised command name.
+            stat.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+}
+
+/// Stop an adopted VMM: ask it to quit, then kill it by pid.
+async fn destroy_foreign(qmp: &Qmp, pid: u32) -> Result<(), VmmError> {
+    let _ = tokio::time::timeout(QUIT_TIMEOUT, qmp.execute("quit", Value::Null)).await;
+    let deadline = Instant::now() + QUIT_TIMEOUT;
+    while foreign_alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if foreign_alive(pid) {
+        // SAFETY: kill(2) on the pid of the VMM this handle adopted; it is still
+        // alive (checked just above), so the pid has not been reused.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        while foreign_alive(pid) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    Ok(())
 }
 
 fn check_exists(what: &'static str, path: &Path) -> Result<(), VmmError> {
@@ -202,7 +260,14 @@ impl Vm for QemuVm {
         .map(drop)
     }
 
+    fn detach(&self) {
+        self.detach_child();
+    }
+
     fn is_alive(&self) -> bool {
+        if self.foreign.load(std::sync::atomic::Ordering::SeqCst) {
+            return foreign_alive(self.pid);
+        }
         let mut guard = self.child.lock().expect("child lock");
         match guard.as_mut() {
             Some(child) => matches!(child.try_wait(), Ok(None)),
@@ -211,6 +276,12 @@ impl Vm for QemuVm {
     }
 
     async fn destroy(&self) -> Result<(), VmmError> {
+        if self
+            .foreign
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return destroy_foreign(&self.qmp, self.pid).await;
+        }
         let child = self.child.lock().expect("child lock").take();
         let Some(mut child) = child else {
             return Ok(());
@@ -230,6 +301,15 @@ impl Vm for QemuVm {
             source,
         })?;
         Ok(())
+    }
+}
+
+impl QemuVm {
+    fn detach_child(&self) {
+        // Dropping the handle without `kill_on_drop` leaves the process running.
+        drop(self.child.lock().expect("child lock").take());
+        self.foreign
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
