@@ -264,12 +264,24 @@ pub(crate) struct MachineRecord {
     pub(crate) boot: Boot,
     pub(crate) disk_layer: u32,
     pub(crate) created_unix_ms: u64,
+    /// Saved to [`PAUSE_STATE`] with no VMM running.
+    #[serde(default)]
+    pub(crate) paused: bool,
 }
+
+/// File in a paused machine's directory holding its memory and device state.
+pub(crate) const PAUSE_STATE: &str = "pause.state";
 
 impl Machine {
     /// Write the machine's record (atomically).
     pub(crate) fn save_record(&self) -> Result<(), RuntimeError> {
+        self.write_record(false)
+    }
+
+    /// Write the machine's record, saying whether it is paused.
+    pub(crate) fn write_record(&self, paused: bool) -> Result<(), RuntimeError> {
         let record = MachineRecord {
+            paused,
             id: self.id.clone(),
             origin: self.origin.clone(),
             hostname: self.hostname.clone(),

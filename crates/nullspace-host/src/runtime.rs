@@ -13,7 +13,7 @@ use crate::config::RuntimeConfig;
 use crate::disk::{create_overlay, flatten_onto};
 use crate::error::{io, RuntimeError};
 use crate::image::ImageArtifacts;
-use crate::machine::{disk_path, load_record, new_identity, Boot, Machine, Origin};
+use crate::machine::{disk_path, load_record, new_identity, Boot, Machine, Origin, PAUSE_STATE};
 use crate::netns::{self, Slots, GUEST_MAC, TAP};
 use crate::netpool::NetPool;
 use crate::snapshot::SnapshotInfo;
@@ -46,6 +46,9 @@ impl std::fmt::Debug for Runtime {
 struct Source<'a> {
     origin: Origin,
     boot: Boot,
+    /// Resume in place: the machine's directory and disk exist and must survive
+    /// a failed start; the hostname and disk layer are kept.
+    resume: Option<(String, u32)>,
     /// Seed overlay to copy, or none to create a new overlay over `boot.base_disk`.
     overlay_seed: Option<&'a Path>,
     memory: Memory,
@@ -132,6 +135,7 @@ impl Runtime {
         self.start_machine(
             id,
             Source {
+                resume: None,
                 origin: Origin::Template(template.name.clone()),
                 boot: Boot {
                     vmlinux: template.vmlinux.clone(),
@@ -159,6 +163,7 @@ impl Runtime {
         self.start_machine(
             MachineId::random(),
             Source {
+                resume: None,
                 origin: Origin::Snapshot(id.clone()),
                 boot: Boot {
                     vmlinux: snap.vmlinux.clone(),
@@ -186,16 +191,25 @@ impl Runtime {
         let dir = self.cfg.machines_dir().join(id.as_str());
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let mut teardown = Teardown::default();
-        {
+        let remove_dir = {
             let dir = dir.clone();
-            teardown.push("remove machine directory", async move {
+            async move {
                 tokio::fs::remove_dir_all(&dir)
                     .await
                     .map_err(|e| format!("{}: {e}", dir.display()))
-            });
+            }
+        };
+        // A resumed machine's directory holds its only copy: keep it if the resume fails.
+        let mut remove_dir = Some(remove_dir);
+        if src.resume.is_none() {
+            teardown.push("remove machine directory", remove_dir.take().expect("once"));
         }
-        let disk = disk_path(&dir, 0);
+        let layer = src.resume.as_ref().map_or(0, |(_, l)| *l);
+        let disk = disk_path(&dir, layer);
         let prepare_disk = async {
+            if src.resume.is_some() {
+                return Ok(());
+            }
             match src.overlay_seed {
                 Some(seed) => tokio::fs::copy(seed, &disk)
                     .await
@@ -260,7 +274,10 @@ impl Runtime {
                 vm.destroy().await.map_err(|e| e.to_string())
             });
         }
-        let hostname = format!("ns-{}", id.body());
+        let hostname = src
+            .resume
+            .as_ref()
+            .map_or_else(|| format!("ns-{}", id.body()), |(h, _)| h.clone());
         let greeted = async {
             let agent = Agent::connect(&vm.agent_socket(), RESTORE_TIMEOUT).await?;
             tracing::debug!(ms = t0.elapsed().as_millis() as u64, "agent connected");
@@ -288,6 +305,9 @@ impl Runtime {
                 });
             }
         };
+        if let Some(remove_dir) = remove_dir {
+            teardown.push_final("remove machine directory", remove_dir);
+        }
         let machine = Arc::new(Machine {
             id: id.clone(),
             origin: src.origin,
@@ -299,7 +319,7 @@ impl Runtime {
             boot: src.boot,
             state: Mutex::new(MachineState::Running),
             teardown: Mutex::new(Some(teardown)),
-            disk_layer: Default::default(),
+            disk_layer: layer.into(),
             created_at: SystemTime::now(),
             max_output: self.cfg.max_output_bytes,
         });
@@ -312,6 +332,68 @@ impl Runtime {
             .expect("machines lock")
             .insert(id, machine.clone());
         tokio::spawn(watch(Arc::downgrade(&machine)));
+        Ok(machine)
+    }
+
+    /// Pause a running machine: save its memory, processes and devices to its
+    /// directory, stop its VMM and free its network. Its disk is kept as is.
+    pub async fn pause(&self, id: &MachineId) -> Result<(), RuntimeError> {
+        let machine = self.machine(id)?;
+        machine.transition(MachineState::Pausing, "pause")?;
+        let state_file = machine.dir.join(PAUSE_STATE);
+        let saved = async {
+            machine.vm.pause().await?;
+            machine.vm.save(&state_file, SaveMode::Full).await?;
+            machine.write_record(true)
+        }
+        .await;
+        if let Err(e) = saved {
+            let _ = machine.vm.resume().await;
+            let _ = machine.write_record(false);
+            let _ = machine.transition(MachineState::Running, "abandon pause");
+            return Err(e);
+        }
+        // From here the files on disk are the machine: stop the VMM, free the network.
+        drop(machine.teardown.lock().expect("teardown lock").take());
+        machine.vm.destroy().await?;
+        machine.net.delete(&self.slots).await?;
+        machine.transition(MachineState::Paused, "finish pause")?;
+        self.machines.lock().expect("machines lock").remove(id);
+        Ok(())
+    }
+
+    /// Whether machine `id` is paused on this host.
+    pub fn is_paused(&self, id: &MachineId) -> bool {
+        load_record(&self.cfg.machines_dir().join(id.as_str())).is_some_and(|r| r.paused)
+    }
+
+    /// Resume a paused machine in place (same id, hostname and disk; fresh
+    /// entropy and clock). A running machine is returned as is.
+    pub async fn resume(&self, id: &MachineId) -> Result<Arc<Machine>, RuntimeError> {
+        if let Ok(m) = self.machine(id) {
+            return Ok(m);
+        }
+        let dir = self.cfg.machines_dir().join(id.as_str());
+        let record = load_record(&dir)
+            .filter(|r| r.paused)
+            .ok_or_else(|| RuntimeError::MachineNotFound(id.clone()))?;
+        let state = dir.join(PAUSE_STATE);
+        let machine = self
+            .start_machine(
+                id.clone(),
+                Source {
+                    resume: Some((record.hostname.clone(), record.disk_layer)),
+                    origin: record.origin.clone(),
+                    boot: record.boot.clone(),
+                    overlay_seed: None,
+                    memory: Memory::Anonymous,
+                    state: &state,
+                    mode: SaveMode::Full,
+                },
+            )
+            .await?;
+        // The memory lives in the VM again; the saved copy is stale from here on.
+        let _ = std::fs::remove_file(&state);
         Ok(machine)
     }
 
@@ -561,7 +643,11 @@ async fn watch(machine: std::sync::Weak<Machine>) {
         tokio::time::sleep(WATCH_INTERVAL).await;
         let Some(m) = machine.upgrade() else { return };
         match m.state() {
-            MachineState::Killing | MachineState::Killed | MachineState::Failed => return,
+            MachineState::Killing
+            | MachineState::Killed
+            | MachineState::Failed
+            | MachineState::Paused => return,
+            MachineState::Pausing | MachineState::Resuming => {}
             _ if !m.vm.is_alive() => {
                 if let Err(e) = m.fail().await {
                     tracing::warn!(machine = %m.id(), error = %e, "cleanup after VMM death");

@@ -32,6 +32,14 @@ impl Teardown {
         self.steps.push((name, Box::pin(step)));
     }
 
+    /// Add a step that runs after every other step (at the bottom of the stack).
+    pub fn push_final<F>(&mut self, name: &'static str, step: F)
+    where
+        F: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.steps.insert(0, (name, Box::pin(step)));
+    }
+
     /// Number of steps pending.
     pub fn len(&self) -> usize {
         self.steps.len()
