@@ -4,8 +4,11 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use nullspace_api::{CommandResult, ErrorCode, ListResponse, MachineList, WriteFilesResponse};
+use nullspace_api::{
+    CommandResult, ErrorCode, ListResponse, Machine, MachineList, WriteFilesResponse,
+};
 use nullspace_client::test_server::{sample_entry, sample_machine, Recorded, Reply, TestServer};
+use nullspace_types::MachineState;
 use serde_json::{json, Value};
 
 const KEY: &str = "ns_live_testkey1234";
@@ -100,6 +103,17 @@ fn api(r: &Recorded) -> Reply {
             Reply::json(200, &sample_machine("sb_a"))
         }
         ("DELETE", "/v1/machines/sb_a") | ("DELETE", "/v1/machines/sb_new") => Reply::empty(204),
+        ("POST", "/v1/machines/sb_a/pause") => Reply::json(
+            200,
+            &Machine {
+                state: MachineState::Paused,
+                ..sample_machine("sb_a")
+            },
+        ),
+        ("POST", "/v1/machines/sb_a/resume") => Reply::json(200, &sample_machine("sb_a")),
+        ("POST", "/v1/machines/sb_dead/pause") | ("POST", "/v1/machines/sb_dead/resume") => {
+            Reply::error(ErrorCode::MachineNotRunning, "machine sb_dead is killed")
+        }
         ("POST", "/v1/machines/sb_dead/commands") => {
             Reply::error(ErrorCode::MachineNotRunning, "machine sb_dead is killed")
         }
@@ -533,6 +547,68 @@ fn kill_timeout_and_quickstart() {
     );
     let run_body = &server.requests()[routes.len() - 2];
     assert_eq!(run_body.json()["args"], json!(["python3", "--version"]));
+}
+
+#[test]
+fn pause_and_resume() {
+    let server = TestServer::start(api);
+    let r = run(&server, &["sandbox", "pause", "sb_a"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "paused sb_a\n");
+    assert_eq!(server.last().route(), "POST /v1/machines/sb_a/pause");
+    assert!(server.last().body.is_empty());
+
+    let r = run(&server, &["sandbox", "pause", "sb_a", "--json"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.json()["id"], "sb_a");
+    assert_eq!(r.json()["state"], "paused");
+
+    let r = run(&server, &["machine", "hibernate", "sb_a"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(server.last().route(), "POST /v1/machines/sb_a/pause");
+
+    let r = run(&server, &["sandbox", "resume", "sb_a"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "resumed sb_a\n");
+    assert_eq!(server.last().route(), "POST /v1/machines/sb_a/resume");
+
+    let r = run(&server, &["sandbox", "resume", "sb_a", "--json"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.json()["state"], "running");
+
+    let r = run(&server, &["sandbox", "list", "--state", "paused"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(pairs(&server.last()), [pair("state", "paused")]);
+
+    // 409 machine_not_running -> 6, 404 -> 5, bad id -> usage (2)
+    for (args, status, code) in [
+        (
+            &["sandbox", "pause", "sb_dead"][..],
+            6,
+            "machine_not_running",
+        ),
+        (
+            &["sandbox", "resume", "sb_dead"][..],
+            6,
+            "machine_not_running",
+        ),
+        (&["sandbox", "pause", "sb_missing"][..], 5, "not_found"),
+        (&["sandbox", "resume", "sb_missing"][..], 5, "not_found"),
+    ] {
+        let r = run(&server, args);
+        assert_eq!(r.status, status, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.trim_end().ends_with(&format!("({code})")),
+            "{}",
+            r.stderr
+        );
+        let mut json_args = args.to_vec();
+        json_args.push("--json");
+        let r = run(&server, &json_args);
+        assert_eq!(r.status, status);
+        assert_eq!(r.error_json()["error"]["code"], code);
+    }
+    assert_eq!(run(&server, &["sandbox", "pause", "not-an-id"]).status, 2);
 }
 
 #[test]

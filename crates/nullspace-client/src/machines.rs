@@ -1,4 +1,4 @@
-//! Machines: create, get, list, kill, timeout.
+//! Machines: create, get, list, kill, timeout, pause, resume.
 
 use nullspace_api::{
     CreateMachineRequest, Machine, MachineList, SetTimeoutRequest, IDEMPOTENCY_HEADER,
@@ -87,6 +87,22 @@ impl Client {
         self.empty(self.request(Method::DELETE, &url), &url).await
     }
 
+    /// `POST /v1/machines/{id}/pause`: save memory, processes and devices to disk and
+    /// stop the VM. Answers the machine in state `paused`; `machine_not_running` (409)
+    /// when it is not running.
+    pub async fn pause_machine(&self, id: &MachineId) -> Result<Machine, ClientError> {
+        let url = self.url(&format!("v1/machines/{id}/pause"), &[])?;
+        self.json(self.request(Method::POST, &url), &url).await
+    }
+
+    /// `POST /v1/machines/{id}/resume`: restore a paused machine with its processes and
+    /// files. Answers the machine in state `running` (a running machine as is);
+    /// `machine_not_running` (409) when it was killed.
+    pub async fn resume_machine(&self, id: &MachineId) -> Result<Machine, ClientError> {
+        let url = self.url(&format!("v1/machines/{id}/resume"), &[])?;
+        self.json(self.request(Method::POST, &url), &url).await
+    }
+
     /// `POST /v1/machines/{id}/timeout`: the machine ends `seconds` from now.
     pub async fn set_timeout(&self, id: &MachineId, seconds: i64) -> Result<Machine, ClientError> {
         let url = self.url(&format!("v1/machines/{id}/timeout"), &[])?;
@@ -100,6 +116,7 @@ impl Client {
 mod tests {
     use super::*;
     use crate::test_server::{sample_machine, Reply, TestServer};
+    use nullspace_api::ErrorCode;
 
     fn machines_server() -> TestServer {
         TestServer::start(|r| match r.route().as_str() {
@@ -112,6 +129,17 @@ mod tests {
                 },
             ),
             "DELETE /v1/machines/sb_a" => Reply::empty(204),
+            "POST /v1/machines/sb_a/pause" => Reply::json(
+                200,
+                &Machine {
+                    state: MachineState::Paused,
+                    ..sample_machine("sb_a")
+                },
+            ),
+            "POST /v1/machines/sb_gone/pause" | "POST /v1/machines/sb_gone/resume" => {
+                Reply::error(ErrorCode::MachineNotRunning, "machine sb_gone is killed")
+            }
+            "POST /v1/machines/sb_none/pause" => Reply::error(ErrorCode::NotFound, "no machine"),
             _ => Reply::json(200, &sample_machine("sb_a")),
         })
     }
@@ -190,5 +218,37 @@ mod tests {
         assert_eq!(reqs[1].route(), "DELETE /v1/machines/sb_a");
         assert_eq!(reqs[2].route(), "POST /v1/machines/sb_a/timeout");
         assert_eq!(reqs[2].json(), serde_json::json!({"timeout":120}));
+    }
+
+    #[tokio::test]
+    async fn pause_and_resume_hit_their_routes() {
+        let server = machines_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let id: MachineId = "sb_a".parse().unwrap();
+        let paused = client.pause_machine(&id).await.unwrap();
+        assert_eq!(paused.state, MachineState::Paused);
+        let resumed = client.resume_machine(&id).await.unwrap();
+        assert_eq!(resumed.state, MachineState::Running);
+        let reqs = server.requests();
+        assert_eq!(reqs[0].route(), "POST /v1/machines/sb_a/pause");
+        assert_eq!(reqs[1].route(), "POST /v1/machines/sb_a/resume");
+        assert!(reqs.iter().all(|r| r.body.is_empty()));
+        assert_eq!(reqs[0].header("authorization"), Some("Bearer k"));
+    }
+
+    #[tokio::test]
+    async fn pause_and_resume_errors_keep_their_codes() {
+        let server = machines_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let gone: MachineId = "sb_gone".parse().unwrap();
+        for err in [
+            client.pause_machine(&gone).await.unwrap_err(),
+            client.resume_machine(&gone).await.unwrap_err(),
+        ] {
+            assert_eq!(err.code(), Some(ErrorCode::MachineNotRunning), "{err}");
+        }
+        let none: MachineId = "sb_none".parse().unwrap();
+        let err = client.pause_machine(&none).await.unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
     }
 }

@@ -287,3 +287,115 @@ async def test_repr_does_not_leak_key(flavour: Flavour) -> None:
     machine = await flavour.machine()
     assert MACHINE_ID in repr(machine)
     assert API_KEY not in repr(machine.config)
+
+
+# -- pause / resume -------------------------------------------------------------
+
+
+async def test_pause(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    flavour.api.on("POST", f"{BASE}/pause", machine_json(state="paused"))
+    info = await maybe(machine.pause())
+    assert (flavour.api.last.method, flavour.api.last.path) == ("POST", f"{BASE}/pause")
+    assert flavour.api.last.body == b""
+    assert isinstance(info, MachineInfo)
+    assert info.state == "paused" and info.is_paused and not info.is_running
+    assert machine.info.state == "paused"
+
+
+async def test_hibernate_is_pause(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    flavour.api.on("POST", f"{BASE}/pause", machine_json(state="paused"))
+    info = await maybe(machine.hibernate())
+    assert (flavour.api.last.method, flavour.api.last.path) == ("POST", f"{BASE}/pause")
+    assert info.state == "paused"
+
+
+async def test_resume(flavour: Flavour) -> None:
+    machine = await flavour.machine()  # connect would resume a paused one itself
+    flavour.api.on("POST", f"{BASE}/resume", machine_json(state="running"))
+    info = await maybe(machine.resume())
+    assert (flavour.api.last.method, flavour.api.last.path) == ("POST", f"{BASE}/resume")
+    assert info.state == "running"
+    assert machine.info.state == "running"
+
+
+@pytest.mark.parametrize("route", ["pause", "resume"])
+async def test_pause_resume_not_running_409(flavour: Flavour, route: str) -> None:
+    machine = await flavour.machine()
+    flavour.api.on(
+        "POST", f"{BASE}/{route}", response=error_response(409, "machine_not_running", "nope")
+    )
+    with pytest.raises(MachineError) as info:
+        await maybe(getattr(machine, route)())
+    assert info.value.code == "machine_not_running"
+    assert info.value.status == 409
+
+
+@pytest.mark.parametrize("route", ["pause", "resume"])
+async def test_pause_resume_missing_404(flavour: Flavour, route: str) -> None:
+    flavour.api.on("POST", f"{BASE}/{route}", response=error_response(404, "not_found"))
+    with pytest.raises(NotFoundError):
+        await maybe(getattr(flavour.Machine, f"{route}_by_id")(MACHINE_ID, **flavour.conn()))
+
+
+async def test_pause_and_resume_by_id(flavour: Flavour) -> None:
+    flavour.api.on("POST", f"{BASE}/pause", machine_json(state="paused"))
+    flavour.api.on("POST", f"{BASE}/resume", machine_json(state="running"))
+    info = await maybe(flavour.Machine.pause_by_id(MACHINE_ID, **flavour.conn()))
+    assert (flavour.api.last.method, flavour.api.last.path) == ("POST", f"{BASE}/pause")
+    assert info.state == "paused"
+    info = await maybe(flavour.Machine.resume_by_id(MACHINE_ID, **flavour.conn()))
+    assert (flavour.api.last.method, flavour.api.last.path) == ("POST", f"{BASE}/resume")
+    assert info.state == "running"
+
+
+async def test_connect_resumes_paused(flavour: Flavour) -> None:
+    flavour.api.on("GET", BASE, machine_json(state="paused"))
+    flavour.api.on("POST", f"{BASE}/resume", machine_json(state="running"))
+    machine = await maybe(flavour.Machine.connect(MACHINE_ID, **flavour.conn()))
+    assert [(r.method, r.path) for r in flavour.api.requests] == [
+        ("GET", BASE),
+        ("POST", f"{BASE}/resume"),
+    ]
+    assert machine.info.state == "running"
+    flavour.api.on("POST", f"{BASE}/commands", result_json(stdout="hi\n"))
+    assert (await maybe(machine.commands.run("echo hi"))).stdout == "hi\n"
+    await maybe(machine.close())
+
+
+async def test_connect_resume_failure_raises(flavour: Flavour) -> None:
+    flavour.api.on("GET", BASE, machine_json(state="paused"))
+    flavour.api.on("POST", f"{BASE}/resume", response=error_response(409, "machine_not_running"))
+    with pytest.raises(MachineError):
+        await maybe(flavour.Machine.connect(MACHINE_ID, **flavour.conn()))
+
+
+@pytest.mark.parametrize("state", ["pausing", "resuming"])
+async def test_connect_transitional_states_raise(flavour: Flavour, state: str) -> None:
+    flavour.api.on("GET", BASE, machine_json(state=state))
+    with pytest.raises(MachineError) as info:
+        await maybe(flavour.Machine.connect(MACHINE_ID, **flavour.conn()))
+    assert state in info.value.message
+    assert [r.method for r in flavour.api.requests] == ["GET"]
+
+
+async def test_get_info_by_id_does_not_resume(flavour: Flavour) -> None:
+    flavour.api.on("GET", BASE, machine_json(state="paused"))
+    info = await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    assert info.state == "paused"
+    assert [(r.method, r.path) for r in flavour.api.requests] == [("GET", BASE)]
+
+
+async def test_commands_on_paused_machine_raise(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    flavour.api.on("POST", f"{BASE}/commands", response=error_response(409, "machine_not_running"))
+    with pytest.raises(MachineError):
+        await maybe(machine.commands.run("echo hi"))
+
+
+@pytest.mark.parametrize("state", ["pausing", "paused", "resuming"])
+def test_new_states_parse(state: str) -> None:
+    info = MachineInfo.model_validate(machine_json(state=state))
+    assert info.state == state
+    assert not info.is_running

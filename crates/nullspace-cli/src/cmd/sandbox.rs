@@ -34,6 +34,12 @@ pub enum SandboxCommand {
     Exec(ExecArgs),
     /// Kill a machine; nothing of it is left.
     Kill(IdArg),
+    /// Pause a running machine: memory, processes and devices are saved to disk and the
+    /// VM stops (no CPU, no RAM; the disk is kept).
+    #[command(visible_alias = "hibernate")]
+    Pause(IdArg),
+    /// Resume a paused machine with its processes and files (a running one is left as is).
+    Resume(IdArg),
     /// Change when a machine ends.
     Timeout(TimeoutArgs),
     /// Read, write and manage files of a machine.
@@ -107,6 +113,12 @@ pub enum StateArg {
     Running,
     /// Briefly paused for a snapshot.
     Snapshotting,
+    /// Being saved to disk.
+    Pausing,
+    /// Saved to disk; resumable.
+    Paused,
+    /// Being restored from its paused state.
+    Resuming,
     /// Being torn down.
     Killing,
     /// Gone.
@@ -121,6 +133,9 @@ impl From<StateArg> for MachineState {
             StateArg::Starting => MachineState::Starting,
             StateArg::Running => MachineState::Running,
             StateArg::Snapshotting => MachineState::Snapshotting,
+            StateArg::Pausing => MachineState::Pausing,
+            StateArg::Paused => MachineState::Paused,
+            StateArg::Resuming => MachineState::Resuming,
             StateArg::Killing => MachineState::Killing,
             StateArg::Killed => MachineState::Killed,
             StateArg::Failed => MachineState::Failed,
@@ -228,6 +243,14 @@ pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Outcome {
             }
             Ok(OK)
         }
+        SandboxCommand::Pause(IdArg { id }) => {
+            let machine = ctx.client()?.pause_machine(&id).await?;
+            show_transition(ctx, "paused", &machine)
+        }
+        SandboxCommand::Resume(IdArg { id }) => {
+            let machine = ctx.client()?.resume_machine(&id).await?;
+            show_transition(ctx, "resumed", &machine)
+        }
         SandboxCommand::Timeout(TimeoutArgs {
             command: TimeoutCommand::Set(args),
         }) => {
@@ -242,6 +265,16 @@ pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Outcome {
         }
         SandboxCommand::File(args) => file::run(ctx, args).await,
     }
+}
+
+/// `paused sb_…` / `resumed sb_…` (or the machine as JSON with `--json`).
+fn show_transition(ctx: &Ctx, done: &str, machine: &Machine) -> Outcome {
+    if ctx.json() {
+        output::json(machine)?;
+    } else {
+        output::line(&format!("{done} {}", machine.id))?;
+    }
+    Ok(OK)
 }
 
 fn show_machine(ctx: &Ctx, machine: &Machine) -> Outcome {
@@ -430,6 +463,31 @@ mod tests {
         assert!(Cli::try_parse_from(["nullspace", "sandbox", "timeout", "set", "sb_a"]).is_err());
         assert!(
             Cli::try_parse_from(["nullspace", "sandbox", "timeout", "set", "sb_a", "0"]).is_err()
+        );
+    }
+
+    #[test]
+    fn pause_resume_and_new_states_parse() {
+        let SandboxCommand::Pause(IdArg { id }) = sandbox(&["pause", "sb_a"]) else {
+            panic!()
+        };
+        assert_eq!(id.as_str(), "sb_a");
+        assert!(matches!(
+            sandbox(&["hibernate", "sb_a"]),
+            SandboxCommand::Pause(_)
+        ));
+        assert!(matches!(
+            sandbox(&["resume", "sb_a"]),
+            SandboxCommand::Resume(_)
+        ));
+        assert!(Cli::try_parse_from(["nullspace", "sandbox", "pause"]).is_err());
+        assert!(Cli::try_parse_from(["nullspace", "sandbox", "resume", "nope"]).is_err());
+        let SandboxCommand::List(args) = sandbox(&["list", "--state", "paused"]) else {
+            panic!()
+        };
+        assert_eq!(
+            args.state.map(MachineState::from),
+            Some(MachineState::Paused)
         );
     }
 

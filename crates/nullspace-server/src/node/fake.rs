@@ -63,6 +63,14 @@ impl Node for FakeNode {
         Ok(0)
     }
 
+    async fn pause(&self, id: &MachineId) -> Result<(), RuntimeError> {
+        self.check(id)
+    }
+
+    async fn resume(&self, id: &MachineId) -> Result<u32, RuntimeError> {
+        self.check(id).map(|()| 0)
+    }
+
     async fn kill(&self, id: &MachineId) -> Result<(), RuntimeError> {
         self.check(id)?;
         self.machines.lock().expect("lock").remove(id);

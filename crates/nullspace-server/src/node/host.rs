@@ -50,8 +50,23 @@ impl Node for HostNode {
         Ok(m.vmm_pid())
     }
 
+    async fn pause(&self, id: &MachineId) -> Result<(), RuntimeError> {
+        self.runtime.pause(id).await
+    }
+
+    async fn resume(&self, id: &MachineId) -> Result<u32, RuntimeError> {
+        Ok(self.runtime.resume(id).await?.vmm_pid())
+    }
+
     async fn kill(&self, id: &MachineId) -> Result<(), RuntimeError> {
-        self.runtime.destroy(id).await
+        match self.runtime.destroy(id).await {
+            // Paused machines have no live handle: remove their files.
+            Err(RuntimeError::MachineNotFound(_)) if self.runtime.is_paused(id) => {
+                self.runtime.discard(id).await;
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     async fn exec(

@@ -33,6 +33,10 @@ pub trait Node: Send + Sync {
     fn template(&self, name: &str) -> Option<TemplateShape>;
     /// Create machine `id` from template `name`; returns the VMM pid.
     async fn create(&self, id: MachineId, template: &str) -> Result<u32, RuntimeError>;
+    /// Pause a running machine (saved to disk, no VMM while paused).
+    async fn pause(&self, id: &MachineId) -> Result<(), RuntimeError>;
+    /// Resume a paused machine; returns its VMM pid.
+    async fn resume(&self, id: &MachineId) -> Result<u32, RuntimeError>;
     /// Destroy a machine (nothing of it may remain).
     async fn kill(&self, id: &MachineId) -> Result<(), RuntimeError>;
     /// Run a command and collect its output.

@@ -2,6 +2,7 @@
 
 mod commands;
 mod files;
+mod lifecycle;
 pub(crate) mod machines;
 mod meta;
 
@@ -34,6 +35,8 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             "/v1/machines/{id}/timeout",
             post(machines::set_timeout),
         ),
+        ("post", "/v1/machines/{id}/pause", post(lifecycle::pause)),
+        ("post", "/v1/machines/{id}/resume", post(lifecycle::resume)),
         ("post", "/v1/machines/{id}/commands", post(commands::run)),
         ("get", "/v1/machines/{id}/files", get(files::read)),
         (

@@ -175,6 +175,18 @@ def set_machine_timeout(machine_id: str, timeout: int) -> Operation[MachineInfo]
     )
 
 
+def pause_machine(machine_id: str) -> Operation[MachineInfo]:
+    """Save memory, processes and devices to disk and stop the VM; the answer has state
+    ``paused``. 409 ``machine_not_running`` when it is not running."""
+    return Operation(RequestSpec("POST", _machine_path(machine_id, "/pause")), _model(MachineInfo))
+
+
+def resume_machine(machine_id: str) -> Operation[MachineInfo]:
+    """Restore a paused machine; the answer has state ``running`` (a running machine is
+    returned as is). 409 ``machine_not_running`` when it was killed."""
+    return Operation(RequestSpec("POST", _machine_path(machine_id, "/resume")), _model(MachineInfo))
+
+
 @dataclass(frozen=True)
 class MachinePage:
     machines: list[MachineInfo]
@@ -212,6 +224,11 @@ def list_machines(
     if cursor is not None:
         params.append(("cursor", cursor))
     return Operation(RequestSpec("GET", "/v1/machines", params=params), _decode_page)
+
+
+def needs_resume(info: MachineInfo) -> bool:
+    """``connect`` resumes a paused machine instead of refusing it."""
+    return info.state == "paused"
 
 
 def ensure_running(info: MachineInfo) -> MachineInfo:

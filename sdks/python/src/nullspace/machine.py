@@ -127,12 +127,16 @@ class Machine:
         request_timeout: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> Machine:
-        """Attach to a running machine; raises :class:`~nullspace.MachineError` when it
-        is not running and :class:`~nullspace.NotFoundError` when it does not exist."""
+        """Attach to a running machine, resuming it first when it is paused; raises
+        :class:`~nullspace.MachineError` when it is not running (killed, failed, ...) and
+        :class:`~nullspace.NotFoundError` when it does not exist."""
         op = _ops.get_machine(machine_id)
         sender = _open(api_key, api_url, base_url, request_timeout, transport)
         try:
-            info = _ops.ensure_running(sender.send(op))
+            info = sender.send(op)
+            if _ops.needs_resume(info):
+                info = sender.send(_ops.resume_machine(machine_id))
+            info = _ops.ensure_running(info)
         except BaseException:
             sender.close()
             raise
@@ -167,6 +171,38 @@ class Machine:
     ) -> bool:
         """Kill a machine: ``True`` if killed now, ``False`` if it was already gone."""
         op = _ops.kill_machine(machine_id)
+        with _open(api_key, api_url, base_url, request_timeout, transport) as sender:
+            return sender.send(op)
+
+    @classmethod
+    def pause_by_id(
+        cls,
+        machine_id: str,
+        *,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        base_url: str | None = None,
+        request_timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> MachineInfo:
+        """Pause a machine (state ``paused``); see :meth:`pause`."""
+        op = _ops.pause_machine(machine_id)
+        with _open(api_key, api_url, base_url, request_timeout, transport) as sender:
+            return sender.send(op)
+
+    @classmethod
+    def resume_by_id(
+        cls,
+        machine_id: str,
+        *,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        base_url: str | None = None,
+        request_timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> MachineInfo:
+        """Resume a paused machine (state ``running``); see :meth:`resume`."""
+        op = _ops.resume_machine(machine_id)
         with _open(api_key, api_url, base_url, request_timeout, transport) as sender:
             return sender.send(op)
 
@@ -252,6 +288,24 @@ class Machine:
     def set_timeout(self, seconds: int) -> MachineInfo:
         """Kill the machine ``seconds`` from now instead (returns the new ``end_at``)."""
         self._info = self._transport.send(_ops.set_machine_timeout(self.id, seconds))
+        return self._info
+
+    def pause(self) -> MachineInfo:
+        """Pause the machine: memory, processes and devices are saved to disk and the VM
+        stops (no CPU or RAM while paused; the disk is kept). Commands and files raise
+        :class:`~nullspace.MachineError` until :meth:`resume` (or :meth:`connect`).
+        Raises :class:`~nullspace.MachineError` when the machine is not running."""
+        self._info = self._transport.send(_ops.pause_machine(self.id))
+        return self._info
+
+    def hibernate(self) -> MachineInfo:
+        """Alias of :meth:`pause`."""
+        return self.pause()
+
+    def resume(self) -> MachineInfo:
+        """Resume a paused machine with its processes and files (a running machine is
+        returned as is). Raises :class:`~nullspace.MachineError` when it was killed."""
+        self._info = self._transport.send(_ops.resume_machine(self.id))
         return self._info
 
     def kill(self) -> bool:

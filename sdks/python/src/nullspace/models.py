@@ -20,7 +20,9 @@ __all__ = [
 ]
 
 MachineState = str
-"""One of ``starting``, ``running``, ``snapshotting``, ``killing``, ``killed``, ``failed``."""
+"""One of ``starting``, ``running``, ``snapshotting``, ``pausing``, ``paused``,
+``resuming``, ``killing``, ``killed``, ``failed`` (a plain ``str``, so states added by a
+newer server still parse)."""
 
 
 class _Response(BaseModel):
@@ -53,6 +55,10 @@ class MachineInfo(_Response):
     @property
     def is_running(self) -> bool:
         return self.state == "running"
+
+    @property
+    def is_paused(self) -> bool:
+        return self.state == "paused"
 
 
 SandboxInfo = MachineInfo
