@@ -509,6 +509,46 @@ fn running_machines_survive_server_restarts_and_crashes() {
     let server = Server::start_with(&state, Some(port), "keep");
     let (_, r) = run(&server.url, "cat /workspace/state.txt");
     assert_eq!(r["stdout"], "kept\n", "{r}");
+
+    // A paused machine survives a restart and resumes with its processes.
+    let (s, r) = call(
+        "POST",
+        &format!("{}/v1/machines/{id}/pause", server.url),
+        &key,
+        None,
+    );
+    assert_eq!((s, r["state"].as_str()), (200, Some("paused")), "{r}");
+    assert!(no_vmm_named(&id), "a paused machine has no VMM");
+    let mut server = server;
+    server.stop(libc::SIGTERM);
+    let server = Server::start_with(&state, Some(port), "keep");
+    let (_, r) = call(
+        "GET",
+        &format!("{}/v1/machines/{id}", server.url),
+        &key,
+        None,
+    );
+    assert_eq!(r["state"], "paused", "{r}");
+    let (s, r) = call(
+        "POST",
+        &format!("{}/v1/machines/{id}/resume", server.url),
+        &key,
+        None,
+    );
+    assert_eq!((s, r["state"].as_str()), (200, Some("running")), "{r}");
+    let (_, r) = run(
+        &server.url,
+        &format!("cat /workspace/state.txt; kill -0 {bg_pid} && echo alive"),
+    );
+    assert_eq!(r["stdout"], "kept\nalive\n", "{r}");
+    let (s, _) = call(
+        "POST",
+        &format!("{}/v1/machines/{id}/pause", server.url),
+        &key,
+        None,
+    );
+    assert_eq!(s, 200);
+    // Killing a paused machine removes its files.
     let (s, _) = call(
         "DELETE",
         &format!("{}/v1/machines/{id}", server.url),
