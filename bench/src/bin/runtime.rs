@@ -79,6 +79,41 @@ async fn main() {
         exec.push(t.elapsed());
         assert_eq!(out.result.exit_code, Some(0));
     }
+    // Pause and resume (to the first command answered) of the same machine.
+    let (mut pause, mut resume) = (Vec::new(), Vec::new());
+    let mut paused_disk = 0u64;
+    let id = m.id().clone();
+    let dir = m.dir().to_owned();
+    for _ in 0..arg("--pauses", 5) {
+        let t = Instant::now();
+        rt.pause(&id).await.expect("pause");
+        pause.push(t.elapsed());
+        paused_disk = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|md| {
+                        use std::os::unix::fs::MetadataExt;
+                        md.blocks() * 512
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        let t = Instant::now();
+        let resumed = rt.resume(&id).await.expect("resume");
+        resumed
+            .exec(
+                ExecRequest {
+                    argv: vec!["true".into()],
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .expect("exec after resume");
+        resume.push(t.elapsed());
+    }
+    let m = rt.machine(&id).expect("resumed machine");
     let mut health = Vec::new();
     for _ in 0..execs {
         let t = Instant::now();
@@ -131,6 +166,9 @@ async fn main() {
         "create_p50_over_floor_p50": round(ratio),
         "exec_true_round_trip": stats(&exec),
         "agent_health_round_trip": stats(&health),
+        "pause": stats(&pause),
+        "resume_to_first_command": stats(&resume),
+        "disk_per_paused_machine_mib": round(paused_disk as f64 / 1048576.0),
         "destroy": stats(&destroy),
         "idle_machines": {
             "count": idle,
