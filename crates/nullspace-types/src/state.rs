@@ -72,6 +72,9 @@ mod tests {
         assert!(Running.can_become(Pausing) && Pausing.can_become(Paused));
         assert!(Paused.can_become(Resuming) && Resuming.can_become(Running));
         assert!(Paused.can_become(Killing));
-        assert!(!Paused.can_become(Running), "a resume goes through Resuming");
+        assert!(
+            !Paused.can_become(Running),
+            "a resume goes through Resuming"
+        );
     }
 }
