@@ -17,7 +17,7 @@ async fn five_pause_resume_cycles_keep_files_and_a_running_counter() {
     let hostname = m.hostname().to_owned();
     let (code, _, err) = common::sh(
         &m,
-        "nohup sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.2; done' >/dev/null 2>&1 & echo $! > /tmp/counter.pid",
+        "nohup sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.2; done' >/dev/null 2>&1 & echo $! > /tmp/counter.pid",
     )
     .await;
     assert_eq!(code, 0, "{err}");

@@ -16,7 +16,7 @@ async fn processes_and_files_survive_snapshot_and_restores_diverge() {
     let (code, _, err) = common::sh(
         &src,
         "echo kept > /workspace/state.txt; \
-         nohup sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.2; done' >/dev/null 2>&1 & \
+         nohup sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.2; done' >/dev/null 2>&1 & \
          echo $! > /tmp/counter.pid",
     )
     .await;

@@ -14,7 +14,9 @@ from ..conftest import maybe
 from .conftest import Flavour
 
 COUNTER = (
-    "nohup sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.2; done'"
+    "nohup sh -c 'i=0; while true; do i=$((i+1)); "
+    # Written aside and renamed, so a reader never sees a half-written file.
+    "echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.2; done'"
     " >/dev/null 2>&1 & echo $!"
 )
 
