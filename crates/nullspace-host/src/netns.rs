@@ -109,17 +109,31 @@ impl MachineNet {
 
     /// Create the namespace, tap, veth pair, routes and NAT for machine `key`.
     pub async fn create(slots: &Slots, key: &str) -> Result<Self, NetError> {
-        let slot = slots.take()?;
-        let net = MachineNet {
-            name: format!("{NETNS_PREFIX}{key}"),
-            slot,
-            host_veth: format!("nsv{slot}"),
-        };
-        match net.setup().await {
-            Ok(()) => Ok(net),
-            Err(e) => {
-                let _ = net.delete(slots).await;
-                Err(e)
+        let mut attempt = 0;
+        loop {
+            let slot = slots.take()?;
+            let net = MachineNet {
+                name: format!("{NETNS_PREFIX}{key}"),
+                slot,
+                host_veth: format!("nsv{slot}"),
+            };
+            match net.setup().await {
+                Ok(()) => return Ok(net),
+                // Another process took the same slot between our check and the
+                // veth's creation: the veth is theirs, so remove only our
+                // namespace and try another slot.
+                Err(NetError::Cmd(e)) if e.detail.contains("File exists") && attempt < 8 => {
+                    attempt += 1;
+                    if net.path().exists() {
+                        let _ = run("ip", ["netns", "del", &net.name], None, None).await;
+                    }
+                    slots.give_back(slot);
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                }
+                Err(e) => {
+                    let _ = net.delete(slots).await;
+                    return Err(e);
+                }
             }
         }
     }
