@@ -34,6 +34,10 @@ pub enum ErrorCode {
     MachineNotRunning,
     /// 409: the request conflicts with the current state.
     Conflict,
+    /// 409: the snapshot is used by a machine (running or paused) started from it.
+    SnapshotInUse,
+    /// 409: saved state (a paused machine's or a snapshot's) failed its size or checksum check.
+    StateCorrupt,
     /// 413: the body is larger than the server accepts.
     PayloadTooLarge,
     /// 429: too many requests.
@@ -77,7 +81,8 @@ impl ErrorCode {
             Unauthorized => 401,
             ReservedPath | PermissionDenied => 403,
             NotFound => 404,
-            MachineNotRunning | Conflict | AlreadyExists | NotEmpty => 409,
+            MachineNotRunning | Conflict | AlreadyExists | NotEmpty | SnapshotInUse
+            | StateCorrupt => 409,
             PayloadTooLarge | OutputLimitExceeded => 413,
             ValidationError | CwdNotFound | CommandNotFound | UserNotFound | PathEscapesRoot
             | WrongEntryType => 422,

@@ -9,6 +9,7 @@ mod commands;
 mod error;
 mod files;
 mod machines;
+mod snapshots;
 
 pub use commands::{CommandResult, RunCommandRequest};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
@@ -17,8 +18,12 @@ pub use files::{
     RenameRequest, WriteFileEntry, WriteFilesRequest, WriteFilesResponse,
 };
 pub use machines::{
-    CreateMachineRequest, Machine, MachineList, SetTimeoutRequest, DEFAULT_TEMPLATE,
+    CreateMachineRequest, Machine, MachineList, SetTimeoutRequest, TimeoutAction, DEFAULT_TEMPLATE,
     DEFAULT_TIMEOUT_SECS, MAX_TIMEOUT_SECS,
+};
+pub use snapshots::{
+    CreateSnapshotRequest, ForkRequest, ForkResponse, MachineMetrics, Snapshot, SnapshotList,
+    MAX_FORK_COUNT,
 };
 
 /// Header carrying an idempotency key on create requests.

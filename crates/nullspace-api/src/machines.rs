@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use nullspace_types::{MachineId, MachineState};
+use nullspace_types::{MachineId, MachineState, SnapshotId};
 use serde::{Deserialize, Serialize};
 
 /// Template used when a create names none.
@@ -40,6 +40,37 @@ pub struct CreateMachineRequest {
     /// Repeating a create with the same key returns the same machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Start from this reusable snapshot instead of a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<SnapshotId>,
+    /// What happens when the timeout is reached (default `kill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_action: Option<TimeoutAction>,
+    /// Wake the machine when a request reaches it while paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_resume: Option<bool>,
+}
+
+/// What happens to a machine when its timeout is reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutAction {
+    /// Destroy it.
+    #[default]
+    Kill,
+    /// Pause it (memory, processes and disk kept on disk); `hibernate` is an alias.
+    #[serde(alias = "hibernate")]
+    Pause,
+}
+
+impl TimeoutAction {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kill => "kill",
+            Self::Pause => "pause",
+        }
+    }
 }
 
 /// A machine as the API shows it.
@@ -61,8 +92,16 @@ pub struct Machine {
     pub cwd: String,
     /// Creation time (RFC 3339, UTC).
     pub created_at: String,
-    /// When the machine will be (or was) destroyed (RFC 3339, UTC).
+    /// When the timeout is reached (RFC 3339, UTC).
     pub end_at: String,
+    /// What happens when the timeout is reached.
+    pub timeout_action: TimeoutAction,
+    /// Whether a request to the paused machine wakes it.
+    pub auto_resume: bool,
+    /// Snapshot it was started from, if any.
+    pub snapshot_id: Option<SnapshotId>,
+    /// Machine it was forked from, if any.
+    pub forked_from: Option<MachineId>,
 }
 
 /// Body of `GET /v1/machines`.
@@ -78,8 +117,11 @@ pub struct MachineList {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetTimeoutRequest {
-    /// Seconds from now until the machine is destroyed.
+    /// Seconds from now until the timeout is reached.
     pub timeout: i64,
+    /// What happens then (unchanged when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<TimeoutAction>,
 }
 
 #[cfg(test)]
@@ -94,5 +136,17 @@ mod tests {
         let ok: CreateMachineRequest =
             serde_json::from_str(r#"{"template":"base","timeout":60}"#).unwrap();
         assert_eq!(ok.timeout, Some(60));
+    }
+
+    #[test]
+    fn hibernate_is_pause() {
+        let r: SetTimeoutRequest =
+            serde_json::from_str(r#"{"timeout":5,"action":"hibernate"}"#).unwrap();
+        assert_eq!(r.action, Some(TimeoutAction::Pause));
+        assert_eq!(
+            serde_json::to_string(&TimeoutAction::Pause).unwrap(),
+            "\"pause\""
+        );
+        assert!(serde_json::from_str::<TimeoutAction>("\"sleep\"").is_err());
     }
 }

@@ -156,6 +156,10 @@ pub async fn create(
         cwd,
         timeout_secs: timeout,
         idempotency_key,
+        timeout_action: req.timeout_action.unwrap_or_default(),
+        auto_resume: req.auto_resume.unwrap_or(false),
+        snapshot_id: None,
+        forked_from: None,
     };
     let id = MachineId::random();
     let store = state.store.clone();

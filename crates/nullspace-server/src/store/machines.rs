@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use nullspace_types::{MachineId, MachineState};
+use nullspace_api::TimeoutAction;
+use nullspace_types::{MachineId, MachineState, SnapshotId};
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{now, rfc3339, Store, StoreError};
@@ -36,6 +37,14 @@ pub struct MachineRow {
     pub end_at_unix: i64,
     /// Pid of the VMM process, once running.
     pub vmm_pid: Option<u32>,
+    /// What happens at the timeout.
+    pub timeout_action: TimeoutAction,
+    /// Whether requests wake the machine when paused.
+    pub auto_resume: bool,
+    /// Snapshot it was started from.
+    pub snapshot_id: Option<SnapshotId>,
+    /// Machine it was forked from.
+    pub forked_from: Option<MachineId>,
 }
 
 impl MachineRow {
@@ -51,6 +60,10 @@ impl MachineRow {
             cwd: self.cwd.clone(),
             created_at: self.created_at.clone(),
             end_at: rfc3339(self.end_at_unix),
+            timeout_action: self.timeout_action,
+            auto_resume: self.auto_resume,
+            snapshot_id: self.snapshot_id.clone(),
+            forked_from: self.forked_from.clone(),
         }
     }
 }
@@ -76,6 +89,14 @@ pub struct NewMachine {
     pub timeout_secs: i64,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
+    /// What happens at the timeout.
+    pub timeout_action: TimeoutAction,
+    /// Whether requests wake the machine when paused.
+    pub auto_resume: bool,
+    /// Snapshot it starts from.
+    pub snapshot_id: Option<SnapshotId>,
+    /// Machine it is forked from.
+    pub forked_from: Option<MachineId>,
 }
 
 /// Filters of a list.
@@ -93,9 +114,10 @@ pub struct ListFilter {
     pub before_seq: Option<i64>,
 }
 
-const COLUMNS: &str = "seq, id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd, created_at, end_at_unix, vmm_pid";
+const COLUMNS: &str = "seq, id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd, created_at, end_at_unix, vmm_pid, timeout_action, auto_resume, snapshot_id, forked_from";
 
-fn state_str(s: MachineState) -> String {
+/// Wire name of a state, as stored.
+pub(crate) fn state_str(s: MachineState) -> String {
     serde_json::to_value(s)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -107,6 +129,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
     let state: String = r.get(4)?;
     let metadata: String = r.get(7)?;
     let envs: String = r.get(8)?;
+    let action: String = r.get(13)?;
+    let snapshot: Option<String> = r.get(15)?;
+    let forked: Option<String> = r.get(16)?;
     let build = || -> Result<MachineRow, StoreError> {
         Ok(MachineRow {
             seq: r.get(0)?,
@@ -122,6 +147,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
             created_at: r.get(10)?,
             end_at_unix: r.get(11)?,
             vmm_pid: r.get(12)?,
+            timeout_action: serde_json::from_value(serde_json::Value::String(action.clone()))?,
+            auto_resume: r.get(14)?,
+            snapshot_id: snapshot
+                .map(|s| s.parse())
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("snapshot id"))?,
+            forked_from: forked
+                .map(|s| s.parse())
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("machine id"))?,
         })
     };
     Ok(build())
@@ -152,8 +187,9 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO machines (id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd,
-                    created_at, end_at, end_at_unix, idempotency_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    created_at, end_at, end_at_unix, idempotency_key, timeout_action, auto_resume,
+                    snapshot_id, forked_from)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 params![
                     id.as_str(),
                     m.tenant_id,
@@ -168,6 +204,10 @@ impl Store {
                     rfc3339(now_unix + m.timeout_secs),
                     now_unix + m.timeout_secs,
                     m.idempotency_key,
+                    m.timeout_action.as_str(),
+                    m.auto_resume,
+                    m.snapshot_id.as_ref().map(|s| s.as_str()),
+                    m.forked_from.as_ref().map(|s| s.as_str()),
                 ],
             )?;
             let row = tx.query_row(
@@ -270,6 +310,53 @@ impl Store {
         })
     }
 
+    /// Set what happens at a machine's timeout.
+    pub fn set_timeout_action(
+        &self,
+        id: &MachineId,
+        action: TimeoutAction,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE machines SET timeout_action = ?2 WHERE id = ?1",
+                params![id.as_str(), action.as_str()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Move a machine from state `from` to `to`; false if it was not in `from`
+    /// (another request got there first).
+    pub fn swap_state(
+        &self,
+        id: &MachineId,
+        from: MachineState,
+        to: MachineState,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let n = c.execute(
+                "UPDATE machines SET state = ?3 WHERE id = ?1 AND state = ?2",
+                params![id.as_str(), state_str(from), state_str(to)],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Machines (not killed or failed) started from snapshot `id`.
+    pub fn snapshot_users(&self, id: &SnapshotId) -> Result<Vec<MachineId>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id FROM machines WHERE snapshot_id = ?1 AND state NOT IN ('killed', 'failed')",
+            )?;
+            let rows = stmt.query_map([id.as_str()], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r?.parse().map_err(|_| StoreError::Corrupt("machine id"))?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Running machines whose end time has passed.
     pub fn expired(&self, now_unix: i64) -> Result<Vec<MachineRow>, StoreError> {
         self.rows_where("state = 'running' AND end_at_unix <= ?1", now_unix)
@@ -278,7 +365,7 @@ impl Store {
     /// Machines that were starting or running (for recovery after a restart).
     pub fn live_machines(&self) -> Result<Vec<MachineRow>, StoreError> {
         self.rows_where(
-            "state IN ('starting', 'running', 'snapshotting', 'killing') AND ?1 = ?1",
+            "state IN ('starting', 'running', 'snapshotting', 'pausing', 'resuming', 'killing') AND ?1 = ?1",
             0,
         )
     }
@@ -314,6 +401,10 @@ mod tests {
             cwd: "/workspace".into(),
             timeout_secs: 300,
             idempotency_key: key.map(str::to_owned),
+            timeout_action: TimeoutAction::Kill,
+            auto_resume: false,
+            snapshot_id: None,
+            forked_from: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod keys;
 mod machines;
+mod snapshots;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,7 @@ use rusqlite::Connection;
 
 pub use keys::{hash_key, ApiKeyRecord, NewKey};
 pub use machines::{ListFilter, MachineRow, NewMachine};
+pub use snapshots::{NewSnapshot, SnapshotFilter, SnapshotRow};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +28,8 @@ pub enum StoreError {
 }
 
 /// Migrations, applied in order; the index is the schema version.
-const MIGRATIONS: &[&str] = &["CREATE TABLE tenants (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE tenants (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         created_at TEXT NOT NULL
@@ -60,7 +63,29 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE tenants (
     CREATE UNIQUE INDEX machines_idem ON machines(tenant_id, idempotency_key)
         WHERE idempotency_key IS NOT NULL;
     CREATE INDEX machines_tenant ON machines(tenant_id, seq);
-    CREATE INDEX machines_running_end ON machines(state, end_at_unix);"];
+    CREATE INDEX machines_running_end ON machines(state, end_at_unix);",
+    "ALTER TABLE machines ADD COLUMN timeout_action TEXT NOT NULL DEFAULT 'kill';
+    ALTER TABLE machines ADD COLUMN auto_resume INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE machines ADD COLUMN snapshot_id TEXT;
+    ALTER TABLE machines ADD COLUMN forked_from TEXT;
+    CREATE INDEX machines_snapshot ON machines(snapshot_id) WHERE snapshot_id IS NOT NULL;
+    CREATE TABLE snapshots (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        machine_id TEXT NOT NULL,
+        template TEXT NOT NULL,
+        cpu_count INTEGER NOT NULL,
+        memory_mb INTEGER NOT NULL,
+        metadata TEXT NOT NULL,
+        envs TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        source_stall_ms INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX snapshots_tenant ON snapshots(tenant_id, seq);",
+];
 
 /// The database, shared by request handlers.
 #[derive(Clone)]
