@@ -52,7 +52,7 @@ pub struct SnapshotList {
 }
 
 /// Body of `POST /v1/machines/{id}/fork`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForkRequest {
     /// Number of children (1..=16, default 1).

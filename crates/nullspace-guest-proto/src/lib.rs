@@ -14,7 +14,7 @@ mod msg;
 pub use frame::{decode, encode, DecodeError, Frame, MAGIC, MAX_DATA, MAX_HEADER};
 pub use msg::{
     CallId, EntryInfo, EntryKind, ErrorCode, ExecRequest, ExecResult, GuestError, GuestInfo,
-    GuestMsg, HostMsg, Identity, Op, OpResult, Owner,
+    GuestMetrics, GuestMsg, HostMsg, Identity, Op, OpResult, Owner,
 };
 
 /// Name of the virtio-serial port the agent listens on.

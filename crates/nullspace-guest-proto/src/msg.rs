@@ -61,6 +61,12 @@ pub enum Op {
     },
     /// Liveness and facts about the guest.
     Health,
+    /// CPU, memory and disk use (CPU sampled over `sample_ms`).
+    Metrics {
+        /// Length of the CPU sample in milliseconds (at most 1000).
+        #[serde(default)]
+        sample_ms: u64,
+    },
     /// Run a process.
     Exec(ExecRequest),
     /// Read a file; its bytes come as `data` frames.
@@ -250,12 +256,31 @@ pub struct GuestInfo {
     pub identity_generation: u64,
 }
 
+/// Resource use inside the guest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuestMetrics {
+    /// Online vCPUs.
+    pub cpu_count: u32,
+    /// CPU busy over the sample, percent of all vCPUs.
+    pub cpu_used_pct: f64,
+    /// `MemTotal`, bytes.
+    pub mem_total_bytes: u64,
+    /// `MemTotal - MemAvailable`, bytes.
+    pub mem_used_bytes: u64,
+    /// Size of the root filesystem, bytes.
+    pub disk_total_bytes: u64,
+    /// Used bytes of the root filesystem.
+    pub disk_used_bytes: u64,
+}
+
 /// What a finished call returns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum OpResult {
     /// For `hello` and `health`.
     Info(GuestInfo),
+    /// For `metrics`.
+    Metrics(GuestMetrics),
     /// For `exec`.
     Exec(ExecResult),
     /// For `list`.

@@ -64,6 +64,22 @@ pub enum RuntimeError {
     /// Cleanup left failures behind.
     #[error(transparent)]
     Teardown(#[from] TeardownError),
+    /// Saved state failed its size or checksum check.
+    #[error("saved state is damaged: {path}: {reason}")]
+    StateCorrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
+    /// The snapshot is used by machines started from it.
+    #[error("snapshot {id} is used by {machines}")]
+    SnapshotInUse {
+        /// The snapshot.
+        id: SnapshotId,
+        /// Machines (running or paused) started from it.
+        machines: String,
+    },
     /// A host file operation failed.
     #[error("{what} {path}: {source}")]
     Io {
@@ -98,6 +114,8 @@ impl RuntimeError {
             RuntimeError::Cmd(_) => "host_command_failed",
             RuntimeError::Teardown(_) => "teardown_failed",
             RuntimeError::Io { .. } => "io_error",
+            RuntimeError::StateCorrupt { .. } => "state_corrupt",
+            RuntimeError::SnapshotInUse { .. } => "snapshot_in_use",
         }
     }
 }

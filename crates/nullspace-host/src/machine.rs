@@ -23,6 +23,8 @@ pub enum Origin {
     Template(String),
     /// Restored from a snapshot.
     Snapshot(nullspace_types::SnapshotId),
+    /// Forked from a running machine.
+    Fork(MachineId),
 }
 
 /// What a machine was started with (kept to snapshot it later).
@@ -267,6 +269,9 @@ pub(crate) struct MachineRecord {
     /// Saved to [`PAUSE_STATE`] with no VMM running.
     #[serde(default)]
     pub(crate) paused: bool,
+    /// Sizes and checksums of the paused state and disk layers.
+    #[serde(default)]
+    pub(crate) pause_seals: Vec<crate::integrity::FileSeal>,
 }
 
 /// File in a paused machine's directory holding its memory and device state.
@@ -275,13 +280,17 @@ pub(crate) const PAUSE_STATE: &str = "pause.state";
 impl Machine {
     /// Write the machine's record (atomically).
     pub(crate) fn save_record(&self) -> Result<(), RuntimeError> {
-        self.write_record(false)
+        self.write_record(None)
     }
 
-    /// Write the machine's record, saying whether it is paused.
-    pub(crate) fn write_record(&self, paused: bool) -> Result<(), RuntimeError> {
+    /// Write the machine's record; `pause_seals` says it is paused, with these files.
+    pub(crate) fn write_record(
+        &self,
+        pause_seals: Option<Vec<crate::integrity::FileSeal>>,
+    ) -> Result<(), RuntimeError> {
         let record = MachineRecord {
-            paused,
+            paused: pause_seals.is_some(),
+            pause_seals: pause_seals.unwrap_or_default(),
             id: self.id.clone(),
             origin: self.origin.clone(),
             hostname: self.hostname.clone(),
@@ -309,6 +318,20 @@ impl Machine {
 /// The record of the machine in `dir`, if it has one.
 pub(crate) fn load_record(dir: &std::path::Path) -> Option<MachineRecord> {
     serde_json::from_slice(&std::fs::read(dir.join(RECORD)).ok()?).ok()
+}
+
+/// Names of the disk layers in a machine directory (`disk.qcow2`, `disk-N.qcow2`).
+pub(crate) fn disk_layers(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("disk") && n.ends_with(".qcow2"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// Path of disk layer `n` in a machine directory.

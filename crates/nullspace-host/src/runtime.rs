@@ -13,7 +13,9 @@ use crate::config::RuntimeConfig;
 use crate::disk::{create_overlay, flatten_onto};
 use crate::error::{io, RuntimeError};
 use crate::image::ImageArtifacts;
-use crate::machine::{disk_path, load_record, new_identity, Boot, Machine, Origin, PAUSE_STATE};
+use crate::machine::{
+    disk_layers, disk_path, load_record, new_identity, Boot, Machine, Origin, PAUSE_STATE,
+};
 use crate::netns::{self, Slots, GUEST_MAC, TAP};
 use crate::netpool::NetPool;
 use crate::snapshot::SnapshotInfo;
@@ -40,6 +42,15 @@ impl std::fmt::Debug for Runtime {
             .field("data_dir", &self.cfg.data_dir)
             .finish_non_exhaustive()
     }
+}
+
+/// The children of a fork and how long the source was stopped.
+#[derive(Debug)]
+pub struct Fork {
+    /// The children, running, in the order of the ids asked for.
+    pub children: Vec<Arc<Machine>>,
+    /// How long the source machine was stopped, in ms.
+    pub stall_ms: u64,
 }
 
 /// What a machine is restored from.
@@ -159,9 +170,19 @@ impl Runtime {
 
     /// Create a machine from snapshot `id`, with its own identity.
     pub async fn restore_snapshot(&self, id: &SnapshotId) -> Result<Arc<Machine>, RuntimeError> {
+        self.restore_snapshot_as(MachineId::random(), id).await
+    }
+
+    /// Create machine `machine` from snapshot `id` (its files are checked first).
+    pub async fn restore_snapshot_as(
+        &self,
+        machine: MachineId,
+        id: &SnapshotId,
+    ) -> Result<Arc<Machine>, RuntimeError> {
         let snap = SnapshotInfo::load(&self.cfg.snapshots_dir(), id)?;
+        snap.verify()?;
         self.start_machine(
-            MachineId::random(),
+            machine,
             Source {
                 resume: None,
                 origin: Origin::Snapshot(id.clone()),
@@ -344,12 +365,15 @@ impl Runtime {
         let saved = async {
             machine.vm.pause().await?;
             machine.vm.save(&state_file, SaveMode::Full).await?;
-            machine.write_record(true)
+            let mut files = vec![PAUSE_STATE.to_owned()];
+            files.extend(disk_layers(&machine.dir));
+            let seals = crate::integrity::seal(&machine.dir, &files)?;
+            machine.write_record(Some(seals))
         }
         .await;
         if let Err(e) = saved {
             let _ = machine.vm.resume().await;
-            let _ = machine.write_record(false);
+            let _ = machine.write_record(None);
             let _ = machine.transition(MachineState::Running, "abandon pause");
             return Err(e);
         }
@@ -377,6 +401,7 @@ impl Runtime {
         let record = load_record(&dir)
             .filter(|r| r.paused)
             .ok_or_else(|| RuntimeError::MachineNotFound(id.clone()))?;
+        crate::integrity::verify(&dir, &record.pause_seals)?;
         let state = dir.join(PAUSE_STATE);
         let machine = self
             .start_machine(
@@ -536,14 +561,13 @@ impl Runtime {
         errors
     }
 
-    /// Snapshot a running machine (it keeps running): RAM, devices and disk.
-    pub async fn snapshot(&self, id: &MachineId) -> Result<SnapshotInfo, RuntimeError> {
-        let machine = self.machine(id)?;
+    /// Save running machine `id` into `dir` (it keeps running): memory and devices
+    /// to `state`, its disk flattened over the template disk to `disk.qcow2`. The
+    /// machine is stopped only while its memory is saved; returns that time in ms.
+    async fn capture(&self, machine: &Machine, dir: &Path) -> Result<u64, RuntimeError> {
         machine.transition(MachineState::Snapshotting, "snapshot")?;
-        let snap_id = SnapshotId::random();
-        let dir = self.cfg.snapshots_dir().join(snap_id.as_str());
         let result = async {
-            std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+            std::fs::create_dir_all(dir).map_err(io("create", dir))?;
             let frozen = machine.current_disk();
             let next = disk_path(&machine.dir, machine.next_disk_layer());
             let stopped = Instant::now();
@@ -555,12 +579,40 @@ impl Runtime {
             }
             .await;
             let resumed = machine.vm.resume().await;
-            let pause_ms = stopped.elapsed().as_millis() as u64;
+            let stall_ms = stopped.elapsed().as_millis() as u64;
             saved?;
             resumed?;
             machine.save_record()?;
             flatten_onto(&frozen, &machine.boot.base_disk, &dir.join("disk.qcow2")).await?;
-            let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            Ok(stall_ms)
+        }
+        .await;
+        let _ = machine.transition(MachineState::Running, "finish snapshot");
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(dir);
+            if !machine.vm.is_alive() {
+                let _ = machine.fail().await;
+            }
+        }
+        result
+    }
+
+    /// Snapshot a running machine (it keeps running): RAM, devices and disk.
+    pub async fn snapshot(&self, id: &MachineId) -> Result<SnapshotInfo, RuntimeError> {
+        self.snapshot_as(SnapshotId::random(), id).await
+    }
+
+    /// Snapshot running machine `id` as snapshot `snap_id`.
+    pub async fn snapshot_as(
+        &self,
+        snap_id: SnapshotId,
+        id: &MachineId,
+    ) -> Result<SnapshotInfo, RuntimeError> {
+        let machine = self.machine(id)?;
+        let dir = self.cfg.snapshots_dir().join(snap_id.as_str());
+        let pause_ms = self.capture(&machine, &dir).await?;
+        let sealed = async {
+            let seals = crate::integrity::seal(&dir, &["state".into(), "disk.qcow2".into()])?;
             let info = SnapshotInfo {
                 id: snap_id.clone(),
                 source: id.clone(),
@@ -574,22 +626,72 @@ impl Runtime {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map(|d| d.as_millis() as u64)
                     .unwrap_or(0),
-                state_bytes: size(&dir.join("state")),
-                disk_bytes: size(&dir.join("disk.qcow2")),
+                state_bytes: allocated(&dir.join("state")),
+                disk_bytes: allocated(&dir.join("disk.qcow2")),
                 pause_ms,
+                seals,
             };
             info.save()?;
             Ok(info)
         }
         .await;
-        let _ = machine.transition(MachineState::Running, "finish snapshot");
-        if result.is_err() {
+        if sealed.is_err() {
             let _ = std::fs::remove_dir_all(&dir);
-            if !machine.vm.is_alive() {
-                let _ = machine.fail().await;
+        }
+        sealed
+    }
+
+    /// Fork running machine `id` into children with ids `children`: each restores
+    /// the source's running state with its own identity, disk and network. The
+    /// source keeps running; it is stopped only while its memory is saved. All
+    /// children start or none does.
+    pub async fn fork(
+        &self,
+        id: &MachineId,
+        children: Vec<MachineId>,
+    ) -> Result<Fork, RuntimeError> {
+        let source = self.machine(id)?;
+        let dir = self
+            .cfg
+            .snapshots_dir()
+            .join(format!(".fork-{}", MachineId::random().body()));
+        let stall_ms = self.capture(&source, &dir).await?;
+        let (state, disk) = (dir.join("state"), dir.join("disk.qcow2"));
+        let started = futures_util::future::join_all(children.into_iter().map(|child| {
+            self.start_machine(
+                child,
+                Source {
+                    resume: None,
+                    origin: Origin::Fork(id.clone()),
+                    boot: source.boot.clone(),
+                    overlay_seed: Some(&disk),
+                    memory: Memory::Anonymous,
+                    state: &state,
+                    mode: SaveMode::Full,
+                },
+            )
+        }))
+        .await;
+        // Children hold their own copy of the disk and their memory: the files can go.
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        let mut ok = Vec::new();
+        let mut failed = None;
+        for r in started {
+            match r {
+                Ok(m) => ok.push(m),
+                Err(e) => failed = failed.or(Some(e)),
             }
         }
-        result
+        if let Some(e) = failed {
+            for m in ok {
+                let _ = self.destroy(m.id()).await;
+            }
+            return Err(e);
+        }
+        Ok(Fork {
+            children: ok,
+            stall_ms,
+        })
     }
 
     /// Facts about snapshot `id`.
@@ -597,10 +699,52 @@ impl Runtime {
         SnapshotInfo::load(&self.cfg.snapshots_dir(), id)
     }
 
-    /// Delete snapshot `id` and its files.
+    /// Delete snapshot `id` and its files; refused while a machine (running or
+    /// paused) started from it exists, since its disk is layered on the snapshot's.
     pub fn delete_snapshot(&self, id: &SnapshotId) -> Result<(), RuntimeError> {
         let info = SnapshotInfo::load(&self.cfg.snapshots_dir(), id)?;
+        let users: Vec<String> = std::fs::read_dir(self.cfg.machines_dir())
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| load_record(&e.path()))
+                    .filter(|r| r.origin == Origin::Snapshot(id.clone()))
+                    .map(|r| r.id.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !users.is_empty() {
+            return Err(RuntimeError::SnapshotInUse {
+                id: id.clone(),
+                machines: users.join(", "),
+            });
+        }
         std::fs::remove_dir_all(&info.dir).map_err(io("remove snapshot", &info.dir))
+    }
+
+    /// After a crash in the middle of a pause or a resume: if machine `id`'s saved
+    /// state is complete and intact, stop whatever VMM is left of it, free its
+    /// network and keep it paused (true); otherwise false.
+    pub async fn recover_paused(&self, id: &MachineId) -> bool {
+        let dir = self.cfg.machines_dir().join(id.as_str());
+        let Some(record) = load_record(&dir).filter(|r| r.paused) else {
+            return false;
+        };
+        if let Err(e) = crate::integrity::verify(&dir, &record.pause_seals) {
+            tracing::warn!(machine = %id, error = %e, "paused state cannot be used");
+            return false;
+        }
+        if let Some(pid) = find_vmm(id.as_str()) {
+            // SAFETY: kill(2) on a pid whose command line names this machine's VMM.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            for _ in 0..200 {
+                if find_vmm(id.as_str()).is_none() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        let _ = record.net.delete(&self.slots).await;
+        true
     }
 }
 
@@ -620,6 +764,14 @@ impl Drop for Runtime {
         }
         self.pool.close_blocking();
     }
+}
+
+/// Bytes a (possibly sparse) file takes on disk.
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| m.blocks() * 512)
+        .unwrap_or(0)
 }
 
 /// Pid of the live (not zombie) VMM whose `-name` is `name`.

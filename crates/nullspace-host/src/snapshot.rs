@@ -34,6 +34,9 @@ pub struct SnapshotInfo {
     pub disk_bytes: u64,
     /// How long the source machine was stopped.
     pub pause_ms: u64,
+    /// Sizes and checksums of `state` and `disk.qcow2`, checked before each use.
+    #[serde(default)]
+    pub seals: Vec<crate::integrity::FileSeal>,
 }
 
 impl SnapshotInfo {
@@ -44,6 +47,16 @@ impl SnapshotInfo {
     /// Disk (qcow2 backed by the template disk).
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk.qcow2")
+    }
+
+    /// Check the files against their seals (size and checksum).
+    pub fn verify(&self) -> Result<(), RuntimeError> {
+        crate::integrity::verify(&self.dir, &self.seals)
+    }
+
+    /// Bytes the snapshot takes on disk.
+    pub fn size_bytes(&self) -> u64 {
+        self.state_bytes + self.disk_bytes
     }
 
     /// Write the manifest (last, atomically: it marks the snapshot complete).

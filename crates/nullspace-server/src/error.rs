@@ -88,6 +88,8 @@ impl From<RuntimeError> for ApiError {
                 AgentError::Protocol(_) => ErrorCode::Internal,
             },
             RuntimeError::Net(_) => ErrorCode::Unavailable,
+            RuntimeError::StateCorrupt { .. } => ErrorCode::StateCorrupt,
+            RuntimeError::SnapshotInUse { .. } => ErrorCode::SnapshotInUse,
             _ => ErrorCode::Internal,
         };
         // Guest errors already say what failed; strip the layers' prefixes.

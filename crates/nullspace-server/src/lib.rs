@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod lifecycle;
 pub mod node;
 mod reaper;
 pub mod recovery;
@@ -153,6 +154,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
         tracing::info!(
             adopted = recovered.adopted,
             failed = recovered.failed,
+            paused = recovered.paused,
             "machines of the previous run"
         );
     }

@@ -5,7 +5,8 @@
 //! reconnected, so a restart (or a crash) of the server loses nothing. A machine
 //! that cannot be taken over (its VM died, or it was still `starting` when the
 //! previous run ended) has whatever is left of it removed and is marked `failed`
-//! with a note. At a stop, machines are kept running unless the server was told
+//! with a note. A machine caught in the middle of a pause or a resume stays
+//! paused when its saved state is complete and passes its checks. At a stop, machines are kept running unless the server was told
 //! to destroy them.
 
 use nullspace_types::MachineState;
@@ -24,13 +25,27 @@ pub struct Recovered {
     pub adopted: usize,
     /// Machines marked failed.
     pub failed: usize,
+    /// Machines kept paused after an interrupted pause or resume.
+    pub paused: usize,
 }
 
 /// Take over or clean up every machine left live by a previous run.
 pub async fn recover(store: &Store, node: &dyn Node) -> Result<Recovered, StoreError> {
     let mut done = Recovered::default();
     for row in store.live_machines()? {
-        if row.state == MachineState::Running {
+        if matches!(row.state, MachineState::Pausing | MachineState::Resuming)
+            && node.recover_paused(&row.id).await
+        {
+            store.set_state(
+                &row.id,
+                MachineState::Paused,
+                None,
+                Some("kept paused after an interrupted pause or resume"),
+            )?;
+            done.paused += 1;
+            continue;
+        }
+        if matches!(row.state, MachineState::Running | MachineState::Resuming) {
             match node.adopt(&row.id).await {
                 Ok(pid) => {
                     store.set_state(&row.id, MachineState::Running, Some(pid), None)?;

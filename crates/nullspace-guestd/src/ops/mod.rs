@@ -5,6 +5,7 @@ pub mod error;
 pub mod exec;
 pub mod files;
 pub mod identity;
+pub mod metrics;
 pub mod paths;
 pub mod spawn;
 pub mod tree;
@@ -57,6 +58,7 @@ pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
     match op {
         Op::Hello { identity } => identity::hello(&ctx.state, identity).await,
         Op::Health => Ok(OpResult::Info(ctx.state.info())),
+        Op::Metrics { sample_ms } => metrics::run(sample_ms).await,
         Op::Exec(req) => exec::run(req, ctx).await,
         Op::ReadFile {
             path,

@@ -72,6 +72,7 @@ pub fn run(state: &GuestState, op: Op) -> Result<OpResult, OpError> {
         }
         Op::Hello { .. }
         | Op::Health
+        | Op::Metrics { .. }
         | Op::Exec(_)
         | Op::ReadFile { .. }
         | Op::WriteFile { .. } => Err(OpError::Internal("not a directory-level call")),

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nullspace_guest_proto::{
-    decode, encode, CallId, Frame, GuestError, GuestInfo, GuestMsg, HostMsg, Identity, Op, OpResult,
+    decode, encode, CallId, Frame, GuestError, GuestInfo, GuestMetrics, GuestMsg, HostMsg,
+    Identity, Op, OpResult,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -205,6 +206,22 @@ impl Agent {
     pub async fn health(&self, timeout: Duration) -> Result<GuestInfo, AgentError> {
         match self.request("health", Op::Health, timeout).await? {
             (OpResult::Info(info), _) => Ok(info),
+            (other, _) => Err(AgentError::Protocol(format!("{other:?}"))),
+        }
+    }
+}
+
+impl Agent {
+    /// CPU (sampled over `sample`), memory and disk use inside the guest.
+    pub async fn metrics(&self, sample: Duration) -> Result<GuestMetrics, AgentError> {
+        let op = Op::Metrics {
+            sample_ms: sample.as_millis() as u64,
+        };
+        match self
+            .request("metrics", op, sample + Duration::from_secs(10))
+            .await?
+        {
+            (OpResult::Metrics(m), _) => Ok(m),
             (other, _) => Err(AgentError::Protocol(format!("{other:?}"))),
         }
     }

@@ -1,24 +1,29 @@
 //! A node that starts nothing: it answers commands with their own text and keeps
 //! files in memory. For fast tests of the HTTP layer only.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use nullspace_guest_proto::{
-    EntryInfo, EntryKind, ErrorCode, ExecRequest, ExecResult, GuestError, Op, OpResult,
+    EntryInfo, EntryKind, ErrorCode, ExecRequest, ExecResult, GuestError, GuestMetrics, Op,
+    OpResult,
 };
 use nullspace_host::agent::{AgentError, ExecOutput, WriteOptions};
 use nullspace_host::RuntimeError;
-use nullspace_types::MachineId;
+use nullspace_types::{MachineId, SnapshotId};
 
-use super::{Node, TemplateShape};
+use super::{Node, SnapshotFacts, TemplateShape};
+
+/// Files of one fake machine or snapshot.
+type Files = BTreeMap<String, Vec<u8>>;
 
 /// The do-nothing node.
 #[derive(Debug, Default)]
 pub struct FakeNode {
     machines: Mutex<HashSet<MachineId>>,
     files: Mutex<BTreeMap<(MachineId, String), Vec<u8>>>,
+    snapshots: Mutex<HashMap<SnapshotId, Files>>,
 }
 
 fn guest(code: ErrorCode, msg: &str) -> RuntimeError {
@@ -40,6 +45,24 @@ fn entry(path: &str, size: usize) -> EntryInfo {
 }
 
 impl FakeNode {
+    fn files_of(&self, id: &MachineId) -> Files {
+        self.files
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|((m, _), _)| m == id)
+            .map(|((_, p), d)| (p.clone(), d.clone()))
+            .collect()
+    }
+
+    fn start_with(&self, id: &MachineId, files: Files) {
+        self.machines.lock().expect("lock").insert(id.clone());
+        let mut all = self.files.lock().expect("lock");
+        for (p, d) in files {
+            all.insert((id.clone(), p), d);
+        }
+    }
+
     fn check(&self, id: &MachineId) -> Result<(), RuntimeError> {
         if self.machines.lock().expect("lock").contains(id) {
             Ok(())
@@ -61,6 +84,76 @@ impl Node for FakeNode {
     async fn create(&self, id: MachineId, _template: &str) -> Result<u32, RuntimeError> {
         self.machines.lock().expect("lock").insert(id);
         Ok(0)
+    }
+
+    async fn create_from_snapshot(
+        &self,
+        id: MachineId,
+        snapshot: &SnapshotId,
+    ) -> Result<u32, RuntimeError> {
+        let files = self
+            .snapshots
+            .lock()
+            .expect("lock")
+            .get(snapshot)
+            .cloned()
+            .ok_or_else(|| RuntimeError::SnapshotNotFound(snapshot.clone()))?;
+        self.start_with(&id, files);
+        Ok(0)
+    }
+
+    async fn fork(
+        &self,
+        id: &MachineId,
+        children: Vec<MachineId>,
+    ) -> Result<(Vec<u32>, u64), RuntimeError> {
+        self.check(id)?;
+        let files = self.files_of(id);
+        for c in &children {
+            self.start_with(c, files.clone());
+        }
+        Ok((vec![0; children.len()], 0))
+    }
+
+    async fn snapshot(
+        &self,
+        id: &MachineId,
+        snapshot: SnapshotId,
+    ) -> Result<SnapshotFacts, RuntimeError> {
+        self.check(id)?;
+        let files = self.files_of(id);
+        let size_bytes = files.values().map(|d| d.len() as u64).sum();
+        self.snapshots.lock().expect("lock").insert(snapshot, files);
+        Ok(SnapshotFacts {
+            size_bytes,
+            stall_ms: 0,
+        })
+    }
+
+    async fn delete_snapshot(&self, snapshot: &SnapshotId) -> Result<(), RuntimeError> {
+        self.snapshots
+            .lock()
+            .expect("lock")
+            .remove(snapshot)
+            .map(drop)
+            .ok_or_else(|| RuntimeError::SnapshotNotFound(snapshot.clone()))
+    }
+
+    async fn metrics(&self, id: &MachineId) -> Result<GuestMetrics, RuntimeError> {
+        self.check(id)?;
+        let used: u64 = self.files_of(id).values().map(|d| d.len() as u64).sum();
+        Ok(GuestMetrics {
+            cpu_count: 1,
+            cpu_used_pct: 0.0,
+            mem_total_bytes: 512 << 20,
+            mem_used_bytes: 64 << 20,
+            disk_total_bytes: 4 << 30,
+            disk_used_bytes: used,
+        })
+    }
+
+    async fn recover_paused(&self, _id: &MachineId) -> bool {
+        false
     }
 
     async fn pause(&self, id: &MachineId) -> Result<(), RuntimeError> {

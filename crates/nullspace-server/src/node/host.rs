@@ -4,12 +4,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use nullspace_guest_proto::{EntryInfo, ExecRequest, Op, OpResult};
+use nullspace_guest_proto::{EntryInfo, ExecRequest, GuestMetrics, Op, OpResult};
 use nullspace_host::agent::{ExecOutput, WriteOptions};
 use nullspace_host::{Machine, Runtime, RuntimeError, Template};
-use nullspace_types::{MachineId, MachineState};
+use nullspace_types::{MachineId, MachineState, SnapshotId};
 
-use super::{Node, TemplateShape};
+use super::{Node, SnapshotFacts, TemplateShape};
+
+/// How long the CPU of a machine is sampled for its metrics.
+const METRICS_SAMPLE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Machines on this host, through [`Runtime`].
 pub struct HostNode {
@@ -48,6 +51,56 @@ impl Node for HostNode {
             })?;
         let m = self.runtime.create_machine_as(id, t).await?;
         Ok(m.vmm_pid())
+    }
+
+    async fn create_from_snapshot(
+        &self,
+        id: MachineId,
+        snapshot: &SnapshotId,
+    ) -> Result<u32, RuntimeError> {
+        Ok(self
+            .runtime
+            .restore_snapshot_as(id, snapshot)
+            .await?
+            .vmm_pid())
+    }
+
+    async fn fork(
+        &self,
+        id: &MachineId,
+        children: Vec<MachineId>,
+    ) -> Result<(Vec<u32>, u64), RuntimeError> {
+        let fork = self.runtime.fork(id, children).await?;
+        Ok((
+            fork.children.iter().map(|m| m.vmm_pid()).collect(),
+            fork.stall_ms,
+        ))
+    }
+
+    async fn snapshot(
+        &self,
+        id: &MachineId,
+        snapshot: SnapshotId,
+    ) -> Result<SnapshotFacts, RuntimeError> {
+        let info = self.runtime.snapshot_as(snapshot, id).await?;
+        Ok(SnapshotFacts {
+            size_bytes: info.size_bytes(),
+            stall_ms: info.pause_ms,
+        })
+    }
+
+    async fn delete_snapshot(&self, snapshot: &SnapshotId) -> Result<(), RuntimeError> {
+        self.runtime.delete_snapshot(snapshot)
+    }
+
+    async fn metrics(&self, id: &MachineId) -> Result<GuestMetrics, RuntimeError> {
+        let m = self.machine(id)?;
+        let r = m.agent()?.metrics(METRICS_SAMPLE).await;
+        m.check(r).await
+    }
+
+    async fn recover_paused(&self, id: &MachineId) -> bool {
+        self.runtime.recover_paused(id).await
     }
 
     async fn pause(&self, id: &MachineId) -> Result<(), RuntimeError> {

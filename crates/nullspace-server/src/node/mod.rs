@@ -9,10 +9,10 @@ mod fake;
 mod host;
 
 use async_trait::async_trait;
-use nullspace_guest_proto::{EntryInfo, ExecRequest, Op, OpResult};
+use nullspace_guest_proto::{EntryInfo, ExecRequest, GuestMetrics, Op, OpResult};
 use nullspace_host::agent::{ExecOutput, WriteOptions};
 use nullspace_host::RuntimeError;
-use nullspace_types::MachineId;
+use nullspace_types::{MachineId, SnapshotId};
 
 pub use fake::FakeNode;
 pub use host::HostNode;
@@ -26,6 +26,15 @@ pub struct TemplateShape {
     pub memory_mb: u64,
 }
 
+/// What a node reports about a snapshot it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotFacts {
+    /// Bytes on disk.
+    pub size_bytes: u64,
+    /// How long the source was stopped, ms.
+    pub stall_ms: u64,
+}
+
 /// A host that runs machines.
 #[async_trait]
 pub trait Node: Send + Sync {
@@ -33,6 +42,32 @@ pub trait Node: Send + Sync {
     fn template(&self, name: &str) -> Option<TemplateShape>;
     /// Create machine `id` from template `name`; returns the VMM pid.
     async fn create(&self, id: MachineId, template: &str) -> Result<u32, RuntimeError>;
+    /// Create machine `id` from snapshot `snapshot` (files checked first); returns the VMM pid.
+    async fn create_from_snapshot(
+        &self,
+        id: MachineId,
+        snapshot: &SnapshotId,
+    ) -> Result<u32, RuntimeError>;
+    /// Fork running machine `id` into `children` (all start or none); returns
+    /// their VMM pids and how long the source was stopped (ms).
+    async fn fork(
+        &self,
+        id: &MachineId,
+        children: Vec<MachineId>,
+    ) -> Result<(Vec<u32>, u64), RuntimeError>;
+    /// Snapshot running machine `id` as `snapshot` (it keeps running).
+    async fn snapshot(
+        &self,
+        id: &MachineId,
+        snapshot: SnapshotId,
+    ) -> Result<SnapshotFacts, RuntimeError>;
+    /// Delete a snapshot's files (refused while machines use it).
+    async fn delete_snapshot(&self, snapshot: &SnapshotId) -> Result<(), RuntimeError>;
+    /// CPU, memory and disk use inside a running machine.
+    async fn metrics(&self, id: &MachineId) -> Result<GuestMetrics, RuntimeError>;
+    /// After a crash mid-pause or mid-resume: keep the machine paused if its saved
+    /// state is intact (true), else false.
+    async fn recover_paused(&self, id: &MachineId) -> bool;
     /// Pause a running machine (saved to disk, no VMM while paused).
     async fn pause(&self, id: &MachineId) -> Result<(), RuntimeError>;
     /// Resume a paused machine; returns its VMM pid.

@@ -6,7 +6,7 @@ use nullspace_api::{CommandResult, ErrorCode, RunCommandRequest};
 use nullspace_guest_proto::ExecRequest;
 use nullspace_types::MachineState;
 
-use super::machines::{load_running, parse_id};
+use super::machines::parse_id;
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -25,7 +25,7 @@ pub async fn run(
     ApiJson(req): ApiJson<RunCommandRequest>,
 ) -> ApiResult<Json<CommandResult>> {
     let id = parse_id(&id)?;
-    let row = load_running(&state, &tenant, &id).await?;
+    let row = crate::lifecycle::running(&state, &tenant, &id).await?;
     let (argv, shell) = match (req.command, req.args) {
         (Some(c), None) if !c.trim().is_empty() => (Vec::new(), Some(c)),
         (None, Some(a)) if !a.is_empty() => (a, None),

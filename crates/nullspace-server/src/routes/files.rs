@@ -17,7 +17,7 @@ use nullspace_types::MachineId;
 use serde::Deserialize;
 
 use super::commands::DEFAULT_USER;
-use super::machines::{load_running, parse_id};
+use super::machines::parse_id;
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
@@ -122,7 +122,7 @@ fn unexpected(r: OpResult) -> ApiError {
 
 async fn running(state: &AppState, tenant: &Tenant, id: &str) -> ApiResult<MachineId> {
     let id = parse_id(id)?;
-    load_running(state, tenant, &id).await?;
+    crate::lifecycle::running(state, tenant, &id).await?;
     Ok(id)
 }
 

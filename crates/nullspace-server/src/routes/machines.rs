@@ -36,29 +36,8 @@ pub async fn load(state: &AppState, tenant: &Tenant, id: &MachineId) -> ApiResul
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("machine {id} not found")))
 }
 
-/// The tenant's machine `id`, which must be running.
-pub async fn load_running(
-    state: &AppState,
-    tenant: &Tenant,
-    id: &MachineId,
-) -> ApiResult<MachineRow> {
-    let row = load(state, tenant, id).await?;
-    if row.state != MachineState::Running {
-        return Err(ApiError::new(
-            ErrorCode::MachineNotRunning,
-            format!(
-                "machine {id} is {}",
-                serde_json::to_value(row.state)
-                    .unwrap_or_default()
-                    .as_str()
-                    .unwrap_or("?")
-            ),
-        ));
-    }
-    Ok(row)
-}
-
-fn validate_timeout(field: &str, t: i64) -> ApiResult<i64> {
+/// Check a timeout in seconds.
+pub(crate) fn validate_timeout(field: &str, t: i64) -> ApiResult<i64> {
     if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
         return Err(ApiError::field(
             field,
@@ -68,7 +47,11 @@ fn validate_timeout(field: &str, t: i64) -> ApiResult<i64> {
     Ok(t)
 }
 
-fn validate_map(field: &str, m: &std::collections::BTreeMap<String, String>) -> ApiResult<()> {
+/// Check a metadata or envs map.
+pub(crate) fn validate_map(
+    field: &str,
+    m: &std::collections::BTreeMap<String, String>,
+) -> ApiResult<()> {
     if m.len() > 64 {
         return Err(ApiError::field(field, "at most 64 entries"));
     }
@@ -90,16 +73,32 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(req): ApiJson<CreateMachineRequest>,
 ) -> ApiResult<(StatusCode, Json<Machine>)> {
-    let template = req
-        .template
-        .clone()
-        .unwrap_or_else(|| DEFAULT_TEMPLATE.to_owned());
-    let shape = state.node.template(&template).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::NotFound,
-            format!("template {template:?} not found"),
-        )
-    })?;
+    let snapshot = match &req.snapshot_id {
+        Some(s) => Some(super::snapshots::load_snapshot(&state, &tenant, s).await?),
+        None => None,
+    };
+    let template = match (&snapshot, &req.template) {
+        (Some(s), Some(t)) if *t != s.template => {
+            return Err(ApiError::field(
+                "template",
+                format!("snapshot {} is of template {}, got {t}", s.id, s.template),
+            ))
+        }
+        (Some(s), _) => s.template.clone(),
+        (None, t) => t.clone().unwrap_or_else(|| DEFAULT_TEMPLATE.to_owned()),
+    };
+    let shape = match &snapshot {
+        Some(s) => crate::node::TemplateShape {
+            cpu_count: s.cpu_count,
+            memory_mb: s.memory_mb,
+        },
+        None => state.node.template(&template).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("template {template:?} not found"),
+            )
+        })?,
+    };
     if let Some(c) = req.cpu_count.filter(|c| *c != shape.cpu_count) {
         return Err(ApiError::field(
             "cpu_count",
@@ -115,7 +114,17 @@ pub async fn create(
     let timeout = validate_timeout("timeout", req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS))?;
     validate_map("metadata", &req.metadata)?;
     validate_map("envs", &req.envs)?;
-    let cwd = req.cwd.clone().unwrap_or_else(|| "/workspace".into());
+    let cwd = req
+        .cwd
+        .clone()
+        .or_else(|| snapshot.as_ref().map(|s| s.cwd.clone()))
+        .unwrap_or_else(|| "/workspace".into());
+    // A machine from a snapshot keeps the source's environment unless overridden.
+    let mut envs = snapshot
+        .as_ref()
+        .map(|s| s.envs.clone())
+        .unwrap_or_default();
+    envs.extend(req.envs.clone());
     if !cwd.starts_with('/') {
         return Err(ApiError::field("cwd", "must be an absolute path"));
     }
@@ -152,13 +161,13 @@ pub async fn create(
         cpu_count: shape.cpu_count,
         memory_mb: shape.memory_mb,
         metadata: req.metadata,
-        envs: req.envs,
+        envs,
         cwd,
         timeout_secs: timeout,
         idempotency_key,
         timeout_action: req.timeout_action.unwrap_or_default(),
         auto_resume: req.auto_resume.unwrap_or(false),
-        snapshot_id: None,
+        snapshot_id: req.snapshot_id.clone(),
         forked_from: None,
     };
     let id = MachineId::random();
@@ -171,7 +180,11 @@ pub async fn create(
         let row = wait_started(&state, &tenant, &row.id).await?;
         return Ok((StatusCode::OK, Json(row.to_api())));
     }
-    match state.node.create(id.clone(), &template).await {
+    let created = match &req.snapshot_id {
+        Some(snap) => state.node.create_from_snapshot(id.clone(), snap).await,
+        None => state.node.create(id.clone(), &template).await,
+    };
+    match created {
         Ok(pid) => {
             state
                 .store
@@ -184,6 +197,9 @@ pub async fn create(
             state
                 .store
                 .set_state(&id, MachineState::Failed, None, Some(&err.message))?;
+            if err.code == ErrorCode::StateCorrupt {
+                return Err(err);
+            }
             Err(ApiError::new(
                 if err.code == ErrorCode::Internal {
                     ErrorCode::Unavailable
@@ -276,7 +292,7 @@ pub async fn list(
 }
 
 /// Decode `a=b&c=d` (percent-decoding, `+` as space).
-fn parse_query(q: &str) -> ApiResult<Vec<(String, String)>> {
+pub(crate) fn parse_query(q: &str) -> ApiResult<Vec<(String, String)>> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
@@ -360,9 +376,21 @@ pub async fn set_timeout(
     ApiJson(req): ApiJson<SetTimeoutRequest>,
 ) -> ApiResult<Json<Machine>> {
     let id = parse_id(&id)?;
-    load_running(&state, &tenant, &id).await?;
+    let row = load(&state, &tenant, &id).await?;
+    if !matches!(row.state, MachineState::Running | MachineState::Paused) {
+        return Err(ApiError::new(
+            ErrorCode::MachineNotRunning,
+            format!(
+                "machine {id} is {}; only running or paused machines have a timeout",
+                crate::store::state_str(row.state)
+            ),
+        ));
+    }
     let t = validate_timeout("timeout", req.timeout)?;
     state.store.set_end(&id, t)?;
+    if let Some(action) = req.action {
+        state.store.set_timeout_action(&id, action)?;
+    }
     Ok(Json(load(&state, &tenant, &id).await?.to_api()))
 }
 

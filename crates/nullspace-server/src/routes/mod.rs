@@ -5,6 +5,7 @@ mod files;
 mod lifecycle;
 pub(crate) mod machines;
 mod meta;
+mod snapshots;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put, MethodRouter};
@@ -37,6 +38,16 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ),
         ("post", "/v1/machines/{id}/pause", post(lifecycle::pause)),
         ("post", "/v1/machines/{id}/resume", post(lifecycle::resume)),
+        ("post", "/v1/machines/{id}/fork", post(lifecycle::fork)),
+        ("get", "/v1/machines/{id}/metrics", get(lifecycle::metrics)),
+        (
+            "post",
+            "/v1/machines/{id}/snapshots",
+            post(snapshots::create),
+        ),
+        ("get", "/v1/snapshots", get(snapshots::list)),
+        ("get", "/v1/snapshots/{id}", get(snapshots::get)),
+        ("delete", "/v1/snapshots/{id}", delete(snapshots::delete)),
         ("post", "/v1/machines/{id}/commands", post(commands::run)),
         ("get", "/v1/machines/{id}/files", get(files::read)),
         (

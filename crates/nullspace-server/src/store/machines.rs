@@ -237,6 +237,19 @@ impl Store {
         })
     }
 
+    /// A machine of any tenant (internal use: reaper, recovery).
+    pub fn machine_by_id(&self, id: &MachineId) -> Result<Option<MachineRow>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM machines WHERE id = ?1"),
+                params![id.as_str()],
+                from_row,
+            )
+            .optional()?
+            .transpose()
+        })
+    }
+
     /// One page of a tenant's machines, newest first; the bool says whether more follow.
     pub fn list_machines(
         &self,

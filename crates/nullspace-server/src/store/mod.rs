@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use keys::{hash_key, ApiKeyRecord, NewKey};
+pub(crate) use machines::state_str;
 pub use machines::{ListFilter, MachineRow, NewMachine};
 pub use snapshots::{NewSnapshot, SnapshotFilter, SnapshotRow};
 
