@@ -64,9 +64,9 @@ pub async fn recover(store: &Store, node: &dyn Node) -> Result<Recovered, StoreE
     Ok(done)
 }
 
-/// Kill every live machine (a stop with `--on-exit destroy`).
+/// Kill every machine, running or paused (a stop with `--on-exit destroy`).
 pub async fn stop_all(state: &AppState) {
-    let Ok(rows) = state.store.live_machines() else {
+    let Ok(rows) = state.store.held_machines() else {
         return;
     };
     for row in rows {

@@ -383,6 +383,14 @@ impl Store {
         )
     }
 
+    /// Machines that hold anything on the host: live ones and paused ones.
+    pub fn held_machines(&self) -> Result<Vec<MachineRow>, StoreError> {
+        self.rows_where(
+            "state IN ('starting', 'running', 'snapshotting', 'pausing', 'paused', 'resuming', 'killing') AND ?1 = ?1",
+            0,
+        )
+    }
+
     fn rows_where(&self, cond: &str, arg: i64) -> Result<Vec<MachineRow>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM machines WHERE {cond}"))?;
