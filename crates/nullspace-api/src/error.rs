@@ -28,7 +28,7 @@ pub enum ErrorCode {
     ValidationError,
     /// 401: no API key, or an unknown or revoked one.
     Unauthorized,
-    /// 404: no such machine (or not this tenant's), file or template.
+    /// 404: no such machine or snapshot (or not this tenant's), file or template.
     NotFound,
     /// 409: the machine is not running (killed, failed).
     MachineNotRunning,

@@ -61,7 +61,7 @@ pub struct ForkRequest {
     /// Labels of the children (default: the source's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
-    /// Seconds until the children's timeout (default: the source's default, 300).
+    /// Seconds until the children's timeout (1..=2592000, default 300).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
 }
