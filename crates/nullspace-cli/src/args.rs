@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use nullspace_api::WriteFileEntry;
+use clap::ValueEnum;
+use nullspace_api::{TimeoutAction, WriteFileEntry};
+use nullspace_types::{IdError, MachineId, SnapshotId};
 
 /// Why an argument value is invalid.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,54 @@ pub enum ArgError {
         "expected a JSON list of [path, content] pairs or {{\"path\",\"content\"}} objects: {0}"
     )]
     WriteFiles(#[source] serde_json::Error),
+    /// Neither a machine id nor a snapshot id.
+    #[error("expected a machine id (sb_…) or a snapshot id (snap_…): {0}")]
+    MachineOrSnapshot(#[source] IdError),
+}
+
+/// What happens when a machine's timeout is reached (`--on-timeout`, `--action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnTimeout {
+    /// Destroy the machine.
+    Kill,
+    /// Pause it: memory, processes and disk are kept on disk, no CPU or RAM is used.
+    Pause,
+    /// Same as pause.
+    Hibernate,
+}
+
+impl From<OnTimeout> for TimeoutAction {
+    fn from(action: OnTimeout) -> Self {
+        match action {
+            OnTimeout::Kill => TimeoutAction::Kill,
+            OnTimeout::Pause | OnTimeout::Hibernate => TimeoutAction::Pause,
+        }
+    }
+}
+
+/// A machine id (`sb_…`) or a snapshot id (`snap_…`), as `sandbox resume` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MachineOrSnapshot {
+    /// A machine to resume in place.
+    Machine(MachineId),
+    /// A snapshot to start a new machine from.
+    Snapshot(SnapshotId),
+}
+
+impl FromStr for MachineOrSnapshot {
+    type Err = ArgError;
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        let machine_err = match s.parse::<MachineId>() {
+            Ok(machine) => return Ok(MachineOrSnapshot::Machine(machine)),
+            Err(err) => err,
+        };
+        match s.parse::<SnapshotId>() {
+            Ok(snapshot) => Ok(MachineOrSnapshot::Snapshot(snapshot)),
+            // Report what is wrong with the kind of id it looks like.
+            Err(err) if s.starts_with(SnapshotId::PREFIX) => Err(ArgError::MachineOrSnapshot(err)),
+            Err(_) => Err(ArgError::MachineOrSnapshot(machine_err)),
+        }
+    }
 }
 
 /// A `KEY=VALUE` pair (`--env`, `--metadata`).
@@ -170,6 +220,32 @@ mod tests {
         assert_eq!(merged["TRACE"], "0");
         assert_eq!(merged["MODE"], "test");
         assert_eq!(merged.len(), 4);
+    }
+
+    #[test]
+    fn timeout_actions_map_hibernate_to_pause() {
+        assert_eq!(TimeoutAction::from(OnTimeout::Kill), TimeoutAction::Kill);
+        assert_eq!(TimeoutAction::from(OnTimeout::Pause), TimeoutAction::Pause);
+        assert_eq!(
+            TimeoutAction::from(OnTimeout::Hibernate),
+            TimeoutAction::Pause
+        );
+    }
+
+    #[test]
+    fn machine_or_snapshot_ids() {
+        assert!(matches!(
+            "sb_abc".parse::<MachineOrSnapshot>().unwrap(),
+            MachineOrSnapshot::Machine(id) if id.as_str() == "sb_abc"
+        ));
+        assert!(matches!(
+            "snap_abc".parse::<MachineOrSnapshot>().unwrap(),
+            MachineOrSnapshot::Snapshot(id) if id.as_str() == "snap_abc"
+        ));
+        for bad in ["", "abc", "snap_", "sb_A", "tpl_abc"] {
+            let err = bad.parse::<MachineOrSnapshot>().unwrap_err();
+            assert!(err.to_string().contains("snap_"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cmd::{auth, completion, quickstart, sandbox, schema};
+use crate::cmd::{auth, completion, quickstart, sandbox, schema, snapshot};
 
 /// Command line of Nullspace microVMs: machines, commands and files.
 #[derive(Debug, Parser)]
@@ -39,9 +39,11 @@ pub enum Command {
     Doctor,
     /// Create a machine, run `python3 --version` in it and kill it.
     Quickstart(quickstart::QuickstartArgs),
-    /// Create, list, inspect and kill machines; run commands; manage files.
+    /// Create, list, inspect, fork and kill machines; run commands; manage files.
     #[command(visible_alias = "machine")]
     Sandbox(sandbox::SandboxArgs),
+    /// Create, list, inspect and delete reusable snapshots of machines.
+    Snapshot(snapshot::SnapshotArgs),
     /// Print every command, its arguments and flags, and the exit codes, as JSON.
     Schema(schema::SchemaArgs),
     /// Print a shell completion script.

@@ -7,8 +7,8 @@
 //! | 2    | usage           | invalid command line (unknown flag, bad value) |
 //! | 3    | not_configured  | no API key, or an unreadable configuration file |
 //! | 4    | unauthorized    | the API key was rejected |
-//! | 5    | not_found       | no such machine, file or template |
-//! | 6    | conflict        | the machine is not running, or the request conflicts with its state |
+//! | 5    | not_found       | no such machine, snapshot, file or template |
+//! | 6    | conflict        | the machine is not running, or the request conflicts with its state (a snapshot in use, corrupt saved state) |
 //! | 7    | invalid_input   | the server rejected the input (validation, missing cwd/command/user, bad path) |
 //! | 8    | timeout         | the command ran past its timeout |
 //! | 9    | server_error    | server or network failure (5xx, unavailable, machine died, connection refused) |
@@ -32,9 +32,10 @@ pub enum Exit {
     NotConfigured,
     /// 4: the API key was rejected.
     Unauthorized,
-    /// 5: no such machine, file or template.
+    /// 5: no such machine, snapshot, file or template.
     NotFound,
-    /// 6: the machine is not running, or a conflict with its state.
+    /// 6: the machine is not running, or a conflict with its state (snapshot in use, corrupt
+    /// saved state).
     Conflict,
     /// 7: the server rejected the input.
     InvalidInput,
@@ -99,10 +100,11 @@ impl Exit {
             Exit::Usage => "invalid command line (unknown flag, bad value)",
             Exit::NotConfigured => "no API key, or an unreadable configuration file",
             Exit::Unauthorized => "the API key was rejected (unauthorized)",
-            Exit::NotFound => "no such machine, file or template (not_found)",
+            Exit::NotFound => "no such machine, snapshot, file or template (not_found)",
             Exit::Conflict => {
                 "the machine is not running, or the request conflicts with its state \
-                 (machine_not_running, conflict, already_exists, not_empty)"
+                 (machine_not_running, conflict, already_exists, not_empty, snapshot_in_use, \
+                 state_corrupt)"
             }
             Exit::InvalidInput => {
                 "the server rejected the input (bad_request, validation_error, cwd_not_found, \
@@ -123,7 +125,8 @@ impl Exit {
         match code {
             Unauthorized => Exit::Unauthorized,
             NotFound => Exit::NotFound,
-            MachineNotRunning | Conflict | AlreadyExists | NotEmpty => Exit::Conflict,
+            MachineNotRunning | Conflict | AlreadyExists | NotEmpty | SnapshotInUse
+            | StateCorrupt => Exit::Conflict,
             BadRequest | ValidationError | CwdNotFound | CommandNotFound | UserNotFound
             | PathEscapesRoot | ReservedPath | PermissionDenied | WrongEntryType
             | PayloadTooLarge | OutputLimitExceeded => Exit::InvalidInput,
@@ -201,6 +204,8 @@ mod tests {
             (Conflict, 6),
             (AlreadyExists, 6),
             (NotEmpty, 6),
+            (SnapshotInUse, 6),
+            (StateCorrupt, 6),
             (BadRequest, 7),
             (ValidationError, 7),
             (CwdNotFound, 7),

@@ -1,5 +1,7 @@
 //! Writing results: JSON for `--json`, tables and lines for people.
 
+use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::io::Write;
 
 use nullspace_api::{EntryInfo, EntryType, Machine};
@@ -65,12 +67,11 @@ pub fn fields(pairs: &[(&str, String)]) -> String {
 }
 
 /// `k=v,k2=v2` (or `-` when empty).
-fn metadata(machine: &Machine) -> String {
-    if machine.metadata.is_empty() {
+pub fn labels(metadata: &BTreeMap<String, String>) -> String {
+    if metadata.is_empty() {
         return "-".into();
     }
-    machine
-        .metadata
+    metadata
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
@@ -94,10 +95,35 @@ pub fn machine(m: &Machine) -> String {
         ("cpu_count", m.cpu_count.to_string()),
         ("memory_mb", m.memory_mb.to_string()),
         ("cwd", m.cwd.clone()),
-        ("metadata", metadata(m)),
+        ("metadata", labels(&m.metadata)),
         ("created_at", m.created_at.clone()),
         ("end_at", m.end_at.clone()),
+        ("timeout_action", m.timeout_action.as_str().to_owned()),
+        ("auto_resume", m.auto_resume.to_string()),
+        ("snapshot_id", or_dash(m.snapshot_id.as_ref())),
+        ("forked_from", or_dash(m.forked_from.as_ref())),
     ])
+}
+
+/// A byte count in binary units: `512 B`, `1.5 KiB`, `64.0 MiB`, `4.0 GiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    // Precision loss above 2^53 bytes does not show at one decimal.
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `value`, or `-` when there is none.
+pub fn or_dash(value: Option<&impl Display>) -> String {
+    value.map_or_else(|| "-".into(), ToString::to_string)
 }
 
 /// Machines as a table.
@@ -113,7 +139,7 @@ pub fn machines(list: &[Machine]) -> String {
                 m.memory_mb.to_string(),
                 m.created_at.clone(),
                 m.end_at.clone(),
-                metadata(m),
+                labels(&m.metadata),
             ]
         })
         .collect();
@@ -186,6 +212,16 @@ mod tests {
             ],
         );
         assert_eq!(t, "A     LONGER\nxxxx  1\ny     2");
+    }
+
+    #[test]
+    fn sizes_use_binary_units() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(64 << 20), "64.0 MiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+        assert_eq!(size(u64::MAX), "16384.0 PiB");
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! Drives the real `nullspace` binary against a recording fake server.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod support;
 
 use nullspace_api::{
     CommandResult, ErrorCode, ListResponse, Machine, MachineList, WriteFilesResponse,
@@ -10,76 +8,7 @@ use nullspace_api::{
 use nullspace_client::test_server::{sample_entry, sample_machine, Recorded, Reply, TestServer};
 use nullspace_types::MachineState;
 use serde_json::{json, Value};
-
-const KEY: &str = "ns_live_testkey1234";
-
-/// What one run of the binary did.
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-
-    fn error_json(&self) -> Value {
-        serde_json::from_str(self.stderr.trim())
-            .unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {}", self.stderr))
-    }
-}
-
-/// A run with `HOME` and the working directory in `dir`, no NULLSPACE_* variables but
-/// `env`, and `stdin` on standard input.
-fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nullspace"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("HOME", dir)
-        .env_remove("NULLSPACE_API_KEY")
-        .env_remove("NULLSPACE_API_URL")
-        .env("NULLSPACE_DATA_DIR", dir.join("data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start nullspace");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        status: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// A run against `server` with the test key in the environment.
-fn run(server: &TestServer, args: &[&str]) -> Run {
-    run_stdin(server, args, "")
-}
-
-fn run_stdin(server: &TestServer, args: &[&str], stdin: &str) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    run_in(
-        dir.path(),
-        &[
-            ("NULLSPACE_API_URL", server.url()),
-            ("NULLSPACE_API_KEY", KEY),
-        ],
-        args,
-        stdin,
-    )
-}
+use support::{pair, pairs, run, run_in, run_stdin, KEY};
 
 /// The fake API: just enough routes, shaped like the spec.
 fn api(r: &Recorded) -> Reply {
@@ -159,14 +88,6 @@ fn api(r: &Recorded) -> Reply {
         }
         _ => Reply::error(ErrorCode::NotFound, &format!("no {}", r.route())),
     }
-}
-
-fn pairs(r: &Recorded) -> Vec<(String, String)> {
-    r.query_pairs()
-}
-
-fn pair(k: &str, v: &str) -> (String, String) {
-    (k.to_owned(), v.to_owned())
 }
 
 #[test]

@@ -25,7 +25,16 @@ fn target() -> Option<(String, String)> {
 
 /// Runs `nullspace args` with `stdin`; returns (status, stdout, stderr).
 fn ns(target: &(String, String), args: &[&str], stdin: &str) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
+    try_ns(target, args, stdin).unwrap_or_else(|e| panic!("cannot run nullspace {args:?}: {e}"))
+}
+
+/// [`ns`] that reports a failure to run the binary instead of panicking.
+fn try_ns(
+    target: &(String, String),
+    args: &[&str],
+    stdin: &str,
+) -> std::io::Result<(i32, String, String)> {
+    let dir = tempfile::tempdir()?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_nullspace"))
         .args(args)
         .current_dir(dir.path())
@@ -35,20 +44,45 @@ fn ns(target: &(String, String), args: &[&str], stdin: &str) -> (i32, String, St
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
+        .spawn()?;
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    Ok((
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    ))
+}
+
+/// Machines and snapshots a test made; when dropped (also on a failed assertion) the
+/// machines are killed, then the snapshots deleted.
+struct Cleanup<'a> {
+    target: &'a (String, String),
+    machines: Vec<String>,
+    snapshots: Vec<String>,
+}
+
+impl<'a> Cleanup<'a> {
+    fn new(target: &'a (String, String)) -> Self {
+        Self {
+            target,
+            machines: Vec::new(),
+            snapshots: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for id in self.machines.iter().rev() {
+            let _ = try_ns(self.target, &["sandbox", "kill", id], "");
+        }
+        for id in &self.snapshots {
+            let _ = try_ns(self.target, &["snapshot", "delete", id], "");
+        }
+    }
 }
 
 fn json(text: &str) -> Value {
@@ -155,4 +189,110 @@ fn unknown_machine_is_not_found() {
     );
     assert_eq!(status, 5, "{err}");
     assert_eq!(json(err.trim())["error"]["code"], "not_found");
+}
+
+#[test]
+fn fork_snapshot_restore_and_metrics() {
+    let Some(t) = target() else { return };
+    let mut made = Cleanup::new(&t);
+    let (status, out, err) = ns(
+        &t,
+        &[
+            "sandbox",
+            "create",
+            "--timeout",
+            "300",
+            "--metadata",
+            "test=e2e-lifecycle",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(status, 0, "{err}");
+    let source = json(&out)["id"].as_str().unwrap().to_owned();
+    made.machines.push(source.clone());
+    let path = "/workspace/lifecycle.txt";
+    let (status, _, err) = ns(&t, &["sandbox", "file", "write", &source, path], "kept");
+    assert_eq!(status, 0, "{err}");
+
+    let (status, out, err) = ns(
+        &t,
+        &["sandbox", "fork", &source, "--count", "2", "--json"],
+        "",
+    );
+    assert_eq!(status, 0, "{err}");
+    let forked = json(&out);
+    let children: Vec<String> = forked["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    made.machines.extend(children.iter().cloned());
+    assert_eq!(children.len(), 2, "{out}");
+    assert_eq!(forked["machines"][0]["forked_from"], source.as_str());
+    assert!(forked["source_stall_ms"].is_u64(), "{out}");
+    let (status, out, err) = ns(
+        &t,
+        &["sandbox", "exec", &children[1], "--", "cat", path],
+        "",
+    );
+    assert_eq!((status, out.as_str()), (0, "kept"), "{err}");
+
+    let (status, out, err) = ns(
+        &t,
+        &[
+            "snapshot",
+            "create",
+            &source,
+            "--metadata",
+            "test=e2e",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(status, 0, "{err}");
+    let snapshot = json(&out)["id"].as_str().unwrap().to_owned();
+    made.snapshots.push(snapshot.clone());
+    assert_eq!(json(&out)["machine_id"], source.as_str());
+
+    let (status, out, err) = ns(
+        &t,
+        &[
+            "sandbox",
+            "create",
+            "--snapshot-id",
+            &snapshot,
+            "--timeout",
+            "120",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(status, 0, "{err}");
+    let restored = json(&out)["id"].as_str().unwrap().to_owned();
+    made.machines.push(restored.clone());
+    assert_eq!(json(&out)["snapshot_id"], snapshot.as_str());
+    let (status, out, err) = ns(&t, &["sandbox", "exec", &restored, "--", "cat", path], "");
+    assert_eq!((status, out.as_str()), (0, "kept"), "{err}");
+
+    let (status, _, err) = ns(&t, &["snapshot", "delete", &snapshot], "");
+    assert_eq!(status, 6, "a machine started from it exists: {err}");
+    assert!(err.contains("snapshot_in_use"), "{err}");
+    let (status, _, err) = ns(&t, &["sandbox", "kill", &restored], "");
+    assert_eq!(status, 0, "{err}");
+    made.machines.retain(|id| *id != restored);
+    let (status, _, err) = ns(&t, &["snapshot", "delete", &snapshot], "");
+    assert_eq!(status, 0, "{err}");
+    made.snapshots.clear();
+    let (status, _, err) = ns(&t, &["snapshot", "get", &snapshot], "");
+    assert_eq!(status, 5, "{err}");
+
+    let (status, out, err) = ns(&t, &["sandbox", "metrics", &source, "--json"], "");
+    assert_eq!(status, 0, "{err}");
+    let metrics = json(&out);
+    assert!(metrics["cpu_count"].as_u64().unwrap() >= 1, "{out}");
+    assert!(metrics["mem_total_bytes"].as_u64().unwrap() > 0, "{out}");
+    assert!(metrics["disk_total_bytes"].as_u64().unwrap() > 0, "{out}");
+    assert!(metrics["cpu_used_pct"].is_number(), "{out}");
 }

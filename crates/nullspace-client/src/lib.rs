@@ -12,9 +12,11 @@ mod commands;
 mod error;
 mod files;
 mod machines;
+mod snapshots;
 #[cfg(any(test, feature = "test-server"))]
 pub mod test_server;
 
 pub use client::{Client, Health};
 pub use error::{code_name, ClientError};
 pub use machines::ListMachines;
+pub use snapshots::ListSnapshots;

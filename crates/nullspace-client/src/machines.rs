@@ -1,7 +1,8 @@
-//! Machines: create, get, list, kill, timeout, pause, resume.
+//! Machines: create, get, list, kill, timeout, pause, resume, metrics.
 
 use nullspace_api::{
-    CreateMachineRequest, Machine, MachineList, SetTimeoutRequest, IDEMPOTENCY_HEADER,
+    CreateMachineRequest, Machine, MachineList, MachineMetrics, SetTimeoutRequest, TimeoutAction,
+    IDEMPOTENCY_HEADER,
 };
 use nullspace_types::{MachineId, MachineState};
 use reqwest::Method;
@@ -103,19 +104,36 @@ impl Client {
         self.json(self.request(Method::POST, &url), &url).await
     }
 
-    /// `POST /v1/machines/{id}/timeout`: the machine ends `seconds` from now.
-    pub async fn set_timeout(&self, id: &MachineId, seconds: i64) -> Result<Machine, ClientError> {
+    /// `POST /v1/machines/{id}/timeout`: the timeout is reached `seconds` from now, and
+    /// then `action` happens (`None` keeps the machine's current action).
+    pub async fn set_timeout(
+        &self,
+        id: &MachineId,
+        seconds: i64,
+        action: Option<TimeoutAction>,
+    ) -> Result<Machine, ClientError> {
         let url = self.url(&format!("v1/machines/{id}/timeout"), &[])?;
-        let body = SetTimeoutRequest { timeout: seconds };
+        let body = SetTimeoutRequest {
+            timeout: seconds,
+            action,
+        };
         self.json(self.request(Method::POST, &url).json(&body), &url)
             .await
+    }
+
+    /// `GET /v1/machines/{id}/metrics`: one sample of CPU, memory and disk use and the
+    /// uptime. `machine_not_running` (409) unless the machine runs (or is paused with
+    /// auto-resume).
+    pub async fn machine_metrics(&self, id: &MachineId) -> Result<MachineMetrics, ClientError> {
+        let url = self.url(&format!("v1/machines/{id}/metrics"), &[])?;
+        self.json(self.request(Method::GET, &url), &url).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_server::{sample_machine, Reply, TestServer};
+    use crate::test_server::{sample_machine, sample_metrics, Reply, TestServer};
     use nullspace_api::ErrorCode;
 
     fn machines_server() -> TestServer {
@@ -140,6 +158,10 @@ mod tests {
                 Reply::error(ErrorCode::MachineNotRunning, "machine sb_gone is killed")
             }
             "POST /v1/machines/sb_none/pause" => Reply::error(ErrorCode::NotFound, "no machine"),
+            "GET /v1/machines/sb_a/metrics" => Reply::json(200, &sample_metrics()),
+            "GET /v1/machines/sb_gone/metrics" => {
+                Reply::error(ErrorCode::MachineNotRunning, "machine sb_gone is killed")
+            }
             _ => Reply::json(200, &sample_machine("sb_a")),
         })
     }
@@ -212,12 +234,54 @@ mod tests {
         let id: MachineId = "sb_a".parse().unwrap();
         client.get_machine(&id).await.unwrap();
         client.kill_machine(&id).await.unwrap();
-        client.set_timeout(&id, 120).await.unwrap();
+        client.set_timeout(&id, 120, None).await.unwrap();
+        client
+            .set_timeout(&id, 60, Some(TimeoutAction::Pause))
+            .await
+            .unwrap();
         let reqs = server.requests();
         assert_eq!(reqs[0].route(), "GET /v1/machines/sb_a");
         assert_eq!(reqs[1].route(), "DELETE /v1/machines/sb_a");
         assert_eq!(reqs[2].route(), "POST /v1/machines/sb_a/timeout");
         assert_eq!(reqs[2].json(), serde_json::json!({"timeout":120}));
+        assert_eq!(
+            reqs[3].json(),
+            serde_json::json!({"timeout":60,"action":"pause"})
+        );
+    }
+
+    #[tokio::test]
+    async fn create_sends_the_lifecycle_fields() {
+        let server = machines_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let request = CreateMachineRequest {
+            snapshot_id: Some("snap_abc".parse().unwrap()),
+            timeout_action: Some(TimeoutAction::Pause),
+            auto_resume: Some(true),
+            ..Default::default()
+        };
+        client.create_machine(&request).await.unwrap();
+        assert_eq!(
+            server.last().json(),
+            serde_json::json!({"snapshot_id":"snap_abc","timeout_action":"pause","auto_resume":true})
+        );
+    }
+
+    #[tokio::test]
+    async fn metrics_decode_and_keep_error_codes() {
+        let server = machines_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let metrics = client
+            .machine_metrics(&"sb_a".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(metrics, sample_metrics());
+        assert_eq!(server.last().route(), "GET /v1/machines/sb_a/metrics");
+        let err = client
+            .machine_metrics(&"sb_gone".parse().unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::MachineNotRunning), "{err}");
     }
 
     #[tokio::test]

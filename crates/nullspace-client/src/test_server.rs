@@ -12,7 +12,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Router;
-use nullspace_api::{EntryInfo, EntryType, ErrorBody, ErrorCode, ErrorDetail, Machine};
+use nullspace_api::{
+    EntryInfo, EntryType, ErrorBody, ErrorCode, ErrorDetail, Machine, MachineMetrics, Snapshot,
+    TimeoutAction,
+};
 use nullspace_types::MachineState;
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -258,6 +261,39 @@ pub fn sample_machine(id: &str) -> Machine {
         cwd: "/workspace".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
         end_at: "2026-01-01T00:05:00Z".into(),
+        timeout_action: TimeoutAction::Kill,
+        auto_resume: false,
+        snapshot_id: None,
+        forked_from: None,
+    }
+}
+
+/// A 64 MiB snapshot `id` of machine `machine_id`, shaped like the API's.
+pub fn sample_snapshot(id: &str, machine_id: &str) -> Snapshot {
+    Snapshot {
+        id: id.parse().expect("valid snapshot id"),
+        machine_id: machine_id.parse().expect("valid machine id"),
+        template: "base".into(),
+        cpu_count: 1,
+        memory_mb: 512,
+        metadata: BTreeMap::new(),
+        size_bytes: 64 * 1024 * 1024,
+        source_stall_ms: 120,
+        created_at: "2026-01-01T00:01:00Z".into(),
+    }
+}
+
+/// One metrics sample of a 2-vCPU machine, shaped like the API's.
+pub fn sample_metrics() -> MachineMetrics {
+    MachineMetrics {
+        cpu_count: 2,
+        cpu_used_pct: 12.5,
+        mem_total_bytes: 512 * 1024 * 1024,
+        mem_used_bytes: 128 * 1024 * 1024,
+        disk_total_bytes: 4 * 1024 * 1024 * 1024,
+        disk_used_bytes: 1024 * 1024 * 1024 + 512 * 1024 * 1024,
+        uptime_secs: 3723,
+        timestamp: "2026-01-01T01:02:03Z".into(),
     }
 }
 

@@ -4,9 +4,12 @@ pub mod auth;
 pub mod completion;
 pub mod doctor;
 pub mod file;
+pub mod fork;
+pub mod metrics;
 pub mod quickstart;
 pub mod sandbox;
 pub mod schema;
+pub mod snapshot;
 
 use nullspace_client::Client;
 
@@ -60,6 +63,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
             Command::Doctor => doctor::run(&ctx).await,
             Command::Quickstart(args) => quickstart::run(&ctx, &args).await,
             Command::Sandbox(args) => sandbox::run(&ctx, args).await,
+            Command::Snapshot(args) => snapshot::run(&ctx, args).await,
             Command::Schema(args) => schema::run(&ctx, &args),
             Command::Completion(args) => completion::run(&args),
         }

@@ -4,12 +4,14 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
-use nullspace_api::{CreateMachineRequest, Machine, MachineList, RunCommandRequest};
+use nullspace_api::{
+    CreateMachineRequest, Machine, MachineList, RunCommandRequest, TimeoutAction, DEFAULT_TEMPLATE,
+};
 use nullspace_client::ListMachines;
-use nullspace_types::{MachineId, MachineState};
+use nullspace_types::{MachineId, MachineState, SnapshotId};
 
-use super::{file, Ctx, Outcome, OK};
-use crate::args::{merge, JsonMap, KeyValue};
+use super::{file, fork, metrics, snapshot, Ctx, Outcome, OK};
+use crate::args::{merge, JsonMap, KeyValue, MachineOrSnapshot, OnTimeout};
 use crate::error::CliError;
 use crate::output;
 
@@ -24,7 +26,7 @@ pub struct SandboxArgs {
 /// Subcommands of `sandbox`.
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
-    /// Create a machine from a template.
+    /// Create a machine from a template or a snapshot.
     Create(CreateArgs),
     /// List machines, newest first.
     List(ListArgs),
@@ -38,12 +40,27 @@ pub enum SandboxCommand {
     /// VM stops (no CPU, no RAM; the disk is kept).
     #[command(visible_alias = "hibernate")]
     Pause(IdArg),
-    /// Resume a paused machine with its processes and files (a running one is left as is).
-    Resume(IdArg),
-    /// Change when a machine ends.
+    /// Resume a paused machine (sb_…) with its processes and files (a running one is left
+    /// as is), or start a new machine from a snapshot (snap_…).
+    Resume(ResumeArgs),
+    /// Change when a machine's timeout is reached, and what happens then.
     Timeout(TimeoutArgs),
+    /// Make running copies of a running machine (memory, processes, disk); it keeps running.
+    Fork(fork::ForkArgs),
+    /// Show CPU, memory and disk use inside a machine, and its uptime.
+    Metrics(IdArg),
+    /// Capture a reusable snapshot of a machine.
+    Snapshot(snapshot::SandboxSnapshotArgs),
     /// Read, write and manage files of a machine.
     File(file::FileArgs),
+}
+
+/// Argument of `sandbox resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Paused machine id (sb_…), or snapshot id (snap_…) to start a new machine from.
+    #[arg(value_name = "ID")]
+    pub target: MachineOrSnapshot,
 }
 
 /// A machine id argument.
@@ -56,12 +73,28 @@ pub struct IdArg {
 /// Flags of `sandbox create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// Template to create the machine from.
-    #[arg(long, default_value = nullspace_api::DEFAULT_TEMPLATE)]
-    pub template: String,
-    /// Seconds until the machine is killed (server default 300).
-    #[arg(long, value_name = "SECONDS")]
+    /// Template to create the machine from (default base; with --snapshot-id, the
+    /// snapshot's).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Start from this snapshot (its memory, processes and disk) instead of a template.
+    #[arg(long, value_name = "SNAPSHOT_ID")]
+    pub snapshot_id: Option<SnapshotId>,
+    /// Seconds until the timeout is reached (1-2592000; server default 300).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(1..=nullspace_api::MAX_TIMEOUT_SECS))]
     pub timeout: Option<i64>,
+    /// What happens at the timeout (server default kill; hibernate is pause).
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_timeout: Option<OnTimeout>,
+    /// --on-timeout under the API's field name.
+    #[arg(long, value_enum, value_name = "ACTION", conflicts_with = "on_timeout")]
+    pub timeout_action: Option<OnTimeout>,
+    /// Wake the machine when a request reaches it while it is paused.
+    #[arg(long, overrides_with = "no_auto_resume")]
+    pub auto_resume: bool,
+    /// Leave the machine paused until it is resumed explicitly (server default).
+    #[arg(long, overrides_with = "auto_resume")]
+    pub no_auto_resume: bool,
     /// Default working directory of commands (server default /workspace).
     #[arg(long)]
     pub cwd: Option<String>,
@@ -91,8 +124,19 @@ pub struct CreateArgs {
 impl CreateArgs {
     /// The request these flags describe.
     pub fn request(&self) -> CreateMachineRequest {
+        let template = match (&self.template, &self.snapshot_id) {
+            (Some(template), _) => Some(template.clone()),
+            (None, None) => Some(DEFAULT_TEMPLATE.to_owned()),
+            // The snapshot knows its template.
+            (None, Some(_)) => None,
+        };
+        let auto_resume = match (self.auto_resume, self.no_auto_resume) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
         CreateMachineRequest {
-            template: Some(self.template.clone()),
+            template,
             cpu_count: self.cpu_count,
             memory_mb: self.memory_mb,
             timeout: self.timeout,
@@ -100,6 +144,12 @@ impl CreateArgs {
             envs: merge(self.env_json.clone(), &self.envs),
             cwd: self.cwd.clone(),
             idempotency_key: self.idempotency_key.clone(),
+            snapshot_id: self.snapshot_id.clone(),
+            timeout_action: self
+                .on_timeout
+                .or(self.timeout_action)
+                .map(TimeoutAction::from),
+            auto_resume,
         }
     }
 }
@@ -206,7 +256,7 @@ pub struct TimeoutArgs {
 /// Subcommands of `sandbox timeout`.
 #[derive(Debug, Subcommand)]
 pub enum TimeoutCommand {
-    /// Make the machine end SECONDS from now.
+    /// Reach the machine's timeout SECONDS from now (and then kill or pause it).
     Set(TimeoutSetArgs),
 }
 
@@ -222,6 +272,9 @@ pub struct TimeoutSetArgs {
     /// Seconds from now, as a flag.
     #[arg(long = "seconds", value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(1..=nullspace_api::MAX_TIMEOUT_SECS))]
     pub seconds_flag: Option<i64>,
+    /// What happens at the timeout (default: unchanged; hibernate is pause).
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub action: Option<OnTimeout>,
 }
 
 /// Runs `sandbox …`.
@@ -247,22 +300,28 @@ pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Outcome {
             let machine = ctx.client()?.pause_machine(&id).await?;
             show_transition(ctx, "paused", &machine)
         }
-        SandboxCommand::Resume(IdArg { id }) => {
-            let machine = ctx.client()?.resume_machine(&id).await?;
-            show_transition(ctx, "resumed", &machine)
-        }
+        SandboxCommand::Resume(ResumeArgs { target }) => resume(ctx, target).await,
         SandboxCommand::Timeout(TimeoutArgs {
             command: TimeoutCommand::Set(args),
         }) => {
             let seconds = args.seconds.or(args.seconds_flag).unwrap_or_default();
-            let machine = ctx.client()?.set_timeout(&args.id, seconds).await?;
+            let action = args.action.map(TimeoutAction::from);
+            let machine = ctx.client()?.set_timeout(&args.id, seconds, action).await?;
             if ctx.json() {
                 output::json(&machine)?;
             } else {
-                output::line(&format!("{} now ends at {}", machine.id, machine.end_at))?;
+                output::line(&format!(
+                    "{} reaches its timeout at {}, then: {}",
+                    machine.id,
+                    machine.end_at,
+                    machine.timeout_action.as_str()
+                ))?;
             }
             Ok(OK)
         }
+        SandboxCommand::Fork(args) => fork::run(ctx, &args).await,
+        SandboxCommand::Metrics(IdArg { id }) => metrics::run(ctx, &id).await,
+        SandboxCommand::Snapshot(args) => snapshot::run_sandbox(ctx, args).await,
         SandboxCommand::File(args) => file::run(ctx, args).await,
     }
 }
@@ -275,6 +334,25 @@ fn show_transition(ctx: &Ctx, done: &str, machine: &Machine) -> Outcome {
         output::line(&format!("{done} {}", machine.id))?;
     }
     Ok(OK)
+}
+
+/// Resumes a paused machine in place, or starts a new machine from a snapshot (printed
+/// like `create` prints one).
+async fn resume(ctx: &Ctx, target: MachineOrSnapshot) -> Outcome {
+    match target {
+        MachineOrSnapshot::Machine(id) => {
+            let machine = ctx.client()?.resume_machine(&id).await?;
+            show_transition(ctx, "resumed", &machine)
+        }
+        MachineOrSnapshot::Snapshot(snapshot_id) => {
+            let request = CreateMachineRequest {
+                snapshot_id: Some(snapshot_id),
+                ..CreateMachineRequest::default()
+            };
+            let machine = ctx.client()?.create_machine(&request).await?;
+            show_machine(ctx, &machine)
+        }
+    }
 }
 
 fn show_machine(ctx: &Ctx, machine: &Machine) -> Outcome {
@@ -432,6 +510,51 @@ mod tests {
     }
 
     #[test]
+    fn create_lifecycle_flags_build_the_request() {
+        let create = |a: &[&str]| {
+            let mut all = vec!["create"];
+            all.extend_from_slice(a);
+            let SandboxCommand::Create(args) = sandbox(&all) else {
+                panic!()
+            };
+            args.request()
+        };
+        let r = create(&[]);
+        assert_eq!(r.template.as_deref(), Some("base"));
+        assert_eq!(
+            (r.snapshot_id, r.timeout_action, r.auto_resume),
+            (None, None, None)
+        );
+        let r = create(&["--snapshot-id", "snap_x", "--on-timeout", "hibernate"]);
+        assert_eq!(r.template, None, "the snapshot's template");
+        assert_eq!(r.snapshot_id.unwrap().as_str(), "snap_x");
+        assert_eq!(r.timeout_action, Some(TimeoutAction::Pause));
+        let r = create(&["--snapshot-id", "snap_x", "--template", "py"]);
+        assert_eq!(r.template.as_deref(), Some("py"));
+        let r = create(&["--timeout-action", "kill", "--auto-resume"]);
+        assert_eq!(r.timeout_action, Some(TimeoutAction::Kill));
+        assert_eq!(r.auto_resume, Some(true));
+        let r = create(&["--auto-resume", "--no-auto-resume"]);
+        assert_eq!(r.auto_resume, Some(false), "the last one wins");
+        let r = create(&["--no-auto-resume", "--auto-resume"]);
+        assert_eq!(r.auto_resume, Some(true));
+
+        let parse =
+            |a: &[&str]| Cli::try_parse_from(["nullspace", "sandbox", "create"].iter().chain(a));
+        for bad in [
+            &["--on-timeout", "sleep"][..],
+            &["--timeout-action", "pause", "--on-timeout", "pause"][..],
+            &["--snapshot-id", "sb_x"][..],
+            &["--timeout", "0"][..],
+            &["--timeout", "2592001"][..],
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+        let err = parse(&["--on-timeout", "sleep"]).unwrap_err().to_string();
+        assert!(err.contains("kill, pause, hibernate"), "{err}");
+    }
+
+    #[test]
     fn exec_needs_exactly_one_of_shell_and_argv() {
         let SandboxCommand::Exec(args) = sandbox(&["exec", "sb_a", "--", "ls", "-l"]) else {
             panic!()
@@ -460,6 +583,35 @@ mod tests {
             };
             assert_eq!(t.seconds.or(t.seconds_flag), Some(120));
         }
+        let SandboxCommand::Timeout(TimeoutArgs {
+            command: TimeoutCommand::Set(t),
+        }) = sandbox(&[
+            "timeout",
+            "set",
+            "sb_a",
+            "--seconds",
+            "9",
+            "--action",
+            "hibernate",
+        ])
+        else {
+            panic!()
+        };
+        assert_eq!(
+            t.action.map(TimeoutAction::from),
+            Some(TimeoutAction::Pause)
+        );
+        assert!(Cli::try_parse_from([
+            "nullspace",
+            "sandbox",
+            "timeout",
+            "set",
+            "sb_a",
+            "9",
+            "--action",
+            "sleep"
+        ])
+        .is_err());
         assert!(Cli::try_parse_from(["nullspace", "sandbox", "timeout", "set", "sb_a"]).is_err());
         assert!(
             Cli::try_parse_from(["nullspace", "sandbox", "timeout", "set", "sb_a", "0"]).is_err()
@@ -478,7 +630,15 @@ mod tests {
         ));
         assert!(matches!(
             sandbox(&["resume", "sb_a"]),
-            SandboxCommand::Resume(_)
+            SandboxCommand::Resume(ResumeArgs {
+                target: MachineOrSnapshot::Machine(_)
+            })
+        ));
+        assert!(matches!(
+            sandbox(&["resume", "snap_a"]),
+            SandboxCommand::Resume(ResumeArgs {
+                target: MachineOrSnapshot::Snapshot(_)
+            })
         ));
         assert!(Cli::try_parse_from(["nullspace", "sandbox", "pause"]).is_err());
         assert!(Cli::try_parse_from(["nullspace", "sandbox", "resume", "nope"]).is_err());

@@ -5,11 +5,11 @@ use std::any::TypeId;
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, Args, Command, CommandFactory};
-use nullspace_types::MachineId;
+use nullspace_types::{MachineId, SnapshotId};
 use serde_json::{json, Value};
 
 use super::{Ctx, Outcome, OK};
-use crate::args::{JsonMap, KeyValue, OctalMode, WriteFiles};
+use crate::args::{JsonMap, KeyValue, MachineOrSnapshot, OctalMode, WriteFiles};
 use crate::cli::Cli;
 use crate::error::CliError;
 use crate::exit;
@@ -93,7 +93,7 @@ fn type_name(arg: &Arg) -> &'static str {
         return "enum";
     }
     let id = arg.get_value_parser().type_id();
-    let known: [(TypeId, &'static str); 12] = [
+    let known: [(TypeId, &'static str); 14] = [
         (TypeId::of::<String>(), "string"),
         (TypeId::of::<PathBuf>(), "path"),
         (TypeId::of::<i64>(), "integer"),
@@ -102,6 +102,8 @@ fn type_name(arg: &Arg) -> &'static str {
         (TypeId::of::<f64>(), "number"),
         (TypeId::of::<bool>(), "bool"),
         (TypeId::of::<MachineId>(), "machine_id"),
+        (TypeId::of::<SnapshotId>(), "snapshot_id"),
+        (TypeId::of::<MachineOrSnapshot>(), "machine_or_snapshot_id"),
         (TypeId::of::<KeyValue>(), "key_value"),
         (TypeId::of::<JsonMap>(), "json_object"),
         (TypeId::of::<OctalMode>(), "octal_mode"),
@@ -167,8 +169,33 @@ mod tests {
         assert_eq!(flag(exec, "timeout")["type"], "number");
         assert_eq!(flag(exec, "argv")["after_double_dash"], true);
         let create = find(&s, "sandbox create");
-        assert_eq!(flag(create, "template")["default"], "base");
+        assert_eq!(flag(create, "template")["type"], "string");
         assert_eq!(flag(create, "env_json")["type"], "json_object");
+        assert_eq!(flag(create, "snapshot_id")["type"], "snapshot_id");
+        assert_eq!(flag(create, "auto_resume")["type"], "bool");
+        assert_eq!(flag(create, "no_auto_resume")["long"], "--no-auto-resume");
+        for name in ["on_timeout", "timeout_action"] {
+            assert_eq!(flag(create, name)["type"], "enum");
+            assert_eq!(
+                flag(create, name)["possible_values"],
+                json!(["kill", "pause", "hibernate"])
+            );
+        }
+        let timeout_set = find(&s, "sandbox timeout set");
+        assert_eq!(flag(timeout_set, "action")["type"], "enum");
+        let fork = find(&s, "sandbox fork");
+        assert_eq!(flag(fork, "count")["type"], "integer");
+        assert_eq!(flag(fork, "metadata")["repeatable"], true);
+        assert_eq!(flag(fork, "id")["type"], "machine_id");
+        assert_eq!(
+            flag(find(&s, "sandbox resume"), "target")["type"],
+            "machine_or_snapshot_id"
+        );
+        assert_eq!(flag(find(&s, "snapshot get"), "id")["type"], "snapshot_id");
+        assert_eq!(
+            flag(find(&s, "snapshot list"), "sandbox_id")["type"],
+            "machine_id"
+        );
         let list = find(&s, "sandbox list");
         assert_eq!(flag(list, "state")["type"], "enum");
         assert_eq!(flag(list, "all")["type"], "bool");
@@ -178,6 +205,10 @@ mod tests {
         );
         assert_eq!(find(&s, "sandbox")["aliases"][0], "machine");
         for c in [
+            "sandbox metrics",
+            "sandbox snapshot create",
+            "snapshot create",
+            "snapshot delete",
             "auth login",
             "auth status",
             "doctor",

@@ -1,0 +1,99 @@
+//! What the tests that drive the real `nullspace` binary against a recording fake
+//! server share: running the binary in a clean environment and reading its output.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use nullspace_client::test_server::{Recorded, TestServer};
+use serde_json::Value;
+
+/// The API key the fake servers accept.
+pub const KEY: &str = "ns_live_testkey1234";
+
+/// What one run of the binary did.
+pub struct Run {
+    /// Exit status (-1 when killed by a signal).
+    pub status: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Standard output as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Standard error as JSON (the `--json` error body).
+    pub fn error_json(&self) -> Value {
+        serde_json::from_str(self.stderr.trim())
+            .unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {}", self.stderr))
+    }
+}
+
+/// A run with `HOME` and the working directory in `dir`, no NULLSPACE_* variables but
+/// `env`, and `stdin` on standard input.
+pub fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nullspace"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env_remove("NULLSPACE_API_KEY")
+        .env_remove("NULLSPACE_API_URL")
+        .env("NULLSPACE_DATA_DIR", dir.join("data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start nullspace");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A run against `server` with the test key in the environment.
+pub fn run(server: &TestServer, args: &[&str]) -> Run {
+    run_stdin(server, args, "")
+}
+
+/// A run against `server` with `stdin` on standard input.
+pub fn run_stdin(server: &TestServer, args: &[&str], stdin: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    run_in(
+        dir.path(),
+        &[
+            ("NULLSPACE_API_URL", server.url()),
+            ("NULLSPACE_API_KEY", KEY),
+        ],
+        args,
+        stdin,
+    )
+}
+
+/// The decoded query pairs of `r`.
+pub fn pairs(r: &Recorded) -> Vec<(String, String)> {
+    r.query_pairs()
+}
+
+/// One owned query pair.
+pub fn pair(k: &str, v: &str) -> (String, String) {
+    (k.to_owned(), v.to_owned())
+}
