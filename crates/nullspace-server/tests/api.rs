@@ -1,96 +1,18 @@
 //! The HTTP layer over the do-nothing node: auth, tenancy, validation, errors,
 //! pagination, idempotency, and the router against `spec/openapi.yaml`.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use axum::Router;
+use common::{api, api_with_rate, code};
 use http_body_util::BodyExt;
-use nullspace_server::node::FakeNode;
-use nullspace_server::store::Store;
-use nullspace_server::{app, table, AppState, RateLimiter};
+use nullspace_server::table;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-struct Api {
-    app: Router,
-    key: String,
-    other_key: String,
-}
-
-fn api_with_rate(rate: f64) -> Api {
-    let store = Store::in_memory().unwrap();
-    let key = store.create_key("alpha").unwrap().secret;
-    let other_key = store.create_key("beta").unwrap().secret;
-    let state = AppState {
-        store,
-        node: Arc::new(FakeNode::default()),
-        limiter: Arc::new(RateLimiter::new(rate, rate)),
-    };
-    Api {
-        app: app(state),
-        key,
-        other_key,
-    }
-}
-
-fn api() -> Api {
-    api_with_rate(10_000.0)
-}
-
-impl Api {
-    async fn send(
-        &self,
-        method: Method,
-        uri: &str,
-        key: Option<&str>,
-        body: Option<Body>,
-        json: bool,
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(k) = key {
-            req = req.header("authorization", format!("Bearer {k}"));
-        }
-        if json {
-            req = req.header("content-type", "application/json");
-        }
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req.body(body.unwrap_or_else(Body::empty)).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, value)
-    }
-
-    async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let json = body.is_some();
-        self.send(
-            method,
-            uri,
-            Some(&self.key),
-            body.map(|b| Body::from(b.to_string())),
-            json,
-        )
-        .await
-    }
-
-    async fn create(&self, body: Value) -> Value {
-        let (s, v) = self.call(Method::POST, "/v1/machines", Some(body)).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        v
-    }
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("<none>")
-}
 
 #[tokio::test]
 async fn auth_is_required_and_tenants_are_isolated() {
