@@ -548,6 +548,49 @@ fn running_machines_survive_server_restarts_and_crashes() {
         None,
     );
     assert_eq!(s, 200);
+    // A crash in the middle of a pause (the row still says `pausing`) whose saved
+    // state is complete: the next start keeps the machine paused, and it resumes.
+    let mut server = server;
+    server.stop(libc::SIGKILL);
+    {
+        let db = rusqlite::Connection::open(state.join("state.db")).unwrap();
+        let n = db
+            .execute(
+                "UPDATE machines SET state = 'pausing' WHERE id = ?1",
+                [id.as_str()],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let server = Server::start_with(&state, Some(port), "keep");
+    let (_, r) = call(
+        "GET",
+        &format!("{}/v1/machines/{id}", server.url),
+        &key,
+        None,
+    );
+    assert_eq!(r["state"], "paused", "{r}");
+    let (_, r) = run(&server.url, "cat /workspace/state.txt");
+    assert_eq!(
+        r["error"]["code"], "machine_not_running",
+        "no auto-resume: {r}"
+    );
+    let (s, r) = call(
+        "POST",
+        &format!("{}/v1/machines/{id}/resume", server.url),
+        &key,
+        None,
+    );
+    assert_eq!((s, r["state"].as_str()), (200, Some("running")), "{r}");
+    let (_, r) = run(&server.url, "cat /workspace/state.txt");
+    assert_eq!(r["stdout"], "kept\n", "{r}");
+    let (s, _) = call(
+        "POST",
+        &format!("{}/v1/machines/{id}/pause", server.url),
+        &key,
+        None,
+    );
+    assert_eq!(s, 200);
     // Killing a paused machine removes its files.
     let (s, _) = call(
         "DELETE",
@@ -558,6 +601,108 @@ fn running_machines_survive_server_restarts_and_crashes() {
     assert_eq!(s, 204);
     assert!(no_vmm_named(&id));
     assert!(!data_dir().join("machines").join(&id).exists());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[test]
+fn snapshots_forks_and_damaged_state_through_the_api() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIP: snapshot test: {why}");
+        return;
+    }
+    let state = temp_state("snapshots");
+    let server = Server::start(&state, None);
+    let key = server.key("snapshots");
+    let url = |p: &str| format!("{}/v1{p}", server.url);
+    let (s, m) = call("POST", &url("/machines"), &key, Some(json!({})));
+    assert_eq!(s, 201, "{m}");
+    let id = m["id"].as_str().unwrap().to_owned();
+    let run = |mid: &str, cmd: &str| {
+        call(
+            "POST",
+            &url(&format!("/machines/{mid}/commands")),
+            &key,
+            Some(json!({"command": cmd})),
+        )
+    };
+    run(&id, "echo kept > /workspace/kept.txt");
+    let (s, f) = call(
+        "POST",
+        &url(&format!("/machines/{id}/fork")),
+        &key,
+        Some(json!({"count": 2})),
+    );
+    assert_eq!(s, 201, "{f}");
+    let kids: Vec<String> = f["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kids.len(), 2);
+    for k in &kids {
+        let (_, r) = run(k, "cat /workspace/kept.txt; hostname");
+        assert_eq!(
+            r["stdout"],
+            format!("kept\nns-{}\n", k.trim_start_matches("sb_")),
+            "{r}"
+        );
+    }
+    let (s, snap) = call(
+        "POST",
+        &url(&format!("/machines/{id}/snapshots")),
+        &key,
+        None,
+    );
+    assert_eq!(s, 201, "{snap}");
+    let snap_id = snap["id"].as_str().unwrap().to_owned();
+    assert!(snap["size_bytes"].as_u64().unwrap() > 1 << 20, "{snap}");
+    let (s, m) = call("GET", &url(&format!("/machines/{id}/metrics")), &key, None);
+    assert_eq!(s, 200, "{m}");
+    assert!(m["mem_total_bytes"].as_u64().unwrap() > 256 << 20, "{m}");
+    assert!(m["disk_used_bytes"].as_u64() <= m["disk_total_bytes"].as_u64());
+
+    // A damaged snapshot file is refused with a clear error; the server keeps serving.
+    let file = data_dir().join("snapshots").join(&snap_id).join("state");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len - 4096)
+        .unwrap();
+    let (s, r) = call(
+        "POST",
+        &url("/machines"),
+        &key,
+        Some(json!({"snapshot_id": snap_id})),
+    );
+    assert_eq!(
+        (s, r["error"]["code"].as_str()),
+        (409, Some("state_corrupt")),
+        "{r}"
+    );
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("truncated"),
+        "{r}"
+    );
+    let (s, _) = call("GET", &url("/health"), &key, None);
+    assert_eq!(s, 200);
+    let (_, r) = run(&id, "echo still");
+    assert_eq!(r["stdout"], "still\n", "{r}");
+    // The failed create holds nothing, so the snapshot can be deleted.
+    let (s, r) = call("DELETE", &url(&format!("/snapshots/{snap_id}")), &key, None);
+    assert_eq!(s, 204, "{r}");
+    assert!(!file.exists());
+    for m in kids.iter().chain([&id]) {
+        let (s, _) = call("DELETE", &url(&format!("/machines/{m}")), &key, None);
+        assert_eq!(s, 204);
+        assert!(no_vmm_named(m));
+    }
     drop(server);
     let _ = std::fs::remove_dir_all(&state);
 }
