@@ -489,16 +489,7 @@ impl Runtime {
     /// over: its VMM (found by command line), its namespace and its directory.
     pub async fn discard(&self, id: &MachineId) {
         let dir = self.cfg.machines_dir().join(id.as_str());
-        if let Some(pid) = find_vmm(id.as_str()) {
-            // SAFETY: kill(2) on a pid whose command line names this machine's VMM.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            for _ in 0..200 {
-                if find_vmm(id.as_str()).is_none() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
+        kill_leftover_vmm(id).await;
         if let Some(record) = load_record(&dir) {
             let _ = record.net.delete(&self.slots).await;
         }
@@ -733,16 +724,7 @@ impl Runtime {
             tracing::warn!(machine = %id, error = %e, "paused state cannot be used");
             return false;
         }
-        if let Some(pid) = find_vmm(id.as_str()) {
-            // SAFETY: kill(2) on a pid whose command line names this machine's VMM.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            for _ in 0..200 {
-                if find_vmm(id.as_str()).is_none() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
+        kill_leftover_vmm(id).await;
         let _ = record.net.delete(&self.slots).await;
         true
     }
@@ -763,6 +745,21 @@ impl Drop for Runtime {
             m.release_blocking(&self.slots);
         }
         self.pool.close_blocking();
+    }
+}
+
+/// Kill the VMM an earlier process left for machine `id`, if any, and wait for it to go.
+async fn kill_leftover_vmm(id: &MachineId) {
+    let Some(pid) = find_vmm(id.as_str()) else {
+        return;
+    };
+    // SAFETY: kill(2) on a pid whose command line names this machine's VMM.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    for _ in 0..200 {
+        if find_vmm(id.as_str()).is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
