@@ -15,7 +15,7 @@ use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::store::{ListFilter, MachineRow, NewMachine};
+use crate::store::{ListFilter, MachineRow, NewMachine, Page};
 
 /// How long a create with a reused idempotency key waits for the first one.
 const IDEMPOTENT_WAIT: Duration = Duration::from_secs(120);
@@ -240,7 +240,10 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<MachineList>> {
     let mut f = ListFilter {
-        limit: 100,
+        page: Page {
+            limit: 100,
+            ..Default::default()
+        },
         ..Default::default()
     };
     for (k, v) in parse_query(query.as_deref().unwrap_or(""))? {
@@ -252,43 +255,56 @@ pub async fn list(
                 )
             }
             "template" => f.template = Some(v),
-            "metadata" => {
-                let (mk, mv) = v.split_once('=').ok_or_else(|| {
-                    ApiError::field("metadata", format!("expected key=value, got {v:?}"))
-                })?;
-                f.metadata.push((mk.to_owned(), mv.to_owned()));
-            }
-            "limit" => {
-                f.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| ApiError::field("limit", "must be an integer from 1 to 1000"))?
-            }
-            "cursor" => {
-                f.before_seq = Some(
-                    v.strip_prefix('c')
-                        .and_then(|s| s.parse().ok())
-                        .ok_or_else(|| {
-                            ApiError::field("cursor", "not a cursor returned by this API")
-                        })?,
-                )
-            }
-            other => return Err(ApiError::field(other, "unknown query parameter")),
+            _ => page_param(&mut f.page, &k, v)?,
         }
     }
     let store = state.store.clone();
     let t = tenant.id.clone();
-    let limit = f.limit;
+    let limit = f.page.limit;
     let (rows, more) = tokio::task::spawn_blocking(move || store.list_machines(&t, &f))
         .await
         .map_err(|_| ApiError::new(ErrorCode::Internal, "store task failed"))??;
-    let next_cursor = (more && rows.len() == limit)
-        .then(|| format!("c{}", rows.last().map(|r| r.seq).unwrap_or(0)));
+    let next_cursor = next_cursor(more && rows.len() == limit, rows.last().map(|r| r.seq));
     Ok(Json(MachineList {
         machines: rows.iter().map(MachineRow::to_api).collect(),
         next_cursor,
     }))
+}
+
+/// Read a query parameter every list takes (`metadata=k=v`, `limit`, `cursor`);
+/// any other is an error naming it.
+pub(crate) fn page_param(page: &mut Page, k: &str, v: String) -> ApiResult<()> {
+    match k {
+        "metadata" => {
+            let (mk, mv) = v.split_once('=').ok_or_else(|| {
+                ApiError::field("metadata", format!("expected key=value, got {v:?}"))
+            })?;
+            page.metadata.push((mk.to_owned(), mv.to_owned()));
+        }
+        "limit" => {
+            page.limit = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ApiError::field("limit", "must be an integer from 1 to 1000"))?
+        }
+        "cursor" => {
+            page.before_seq = Some(
+                v.strip_prefix('c')
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| {
+                        ApiError::field("cursor", "not a cursor returned by this API")
+                    })?,
+            )
+        }
+        other => return Err(ApiError::field(other, "unknown query parameter")),
+    }
+    Ok(())
+}
+
+/// The cursor of the next page, when more rows follow the last one.
+pub(crate) fn next_cursor(more: bool, last_seq: Option<i64>) -> Option<String> {
+    more.then(|| format!("c{}", last_seq.unwrap_or(0)))
 }
 
 /// Decode `a=b&c=d` (percent-decoding, `+` as space).

@@ -6,13 +6,13 @@ use axum::Json;
 use nullspace_api::{CreateSnapshotRequest, ErrorCode, Snapshot, SnapshotList};
 use nullspace_types::{MachineState, SnapshotId};
 
-use super::machines::{parse_id, parse_query, validate_map};
+use super::machines::{next_cursor, page_param, parse_id, parse_query, validate_map};
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJsonOrEmpty;
 use crate::lifecycle;
 use crate::state::AppState;
-use crate::store::{NewSnapshot, SnapshotFilter, SnapshotRow};
+use crate::store::{NewSnapshot, Page, SnapshotFilter, SnapshotRow};
 
 /// Parse a snapshot id from the path (404 for ids that cannot exist).
 fn parse_snapshot_id(raw: &str) -> ApiResult<SnapshotId> {
@@ -90,7 +90,10 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<SnapshotList>> {
     let mut f = SnapshotFilter {
-        limit: 100,
+        page: Page {
+            limit: 100,
+            ..Default::default()
+        },
         ..Default::default()
     };
     for (k, v) in parse_query(query.as_deref().unwrap_or(""))? {
@@ -100,39 +103,16 @@ pub async fn list(
                     ApiError::field("machine_id", format!("not a machine id: {v:?}"))
                 })?)
             }
-            "metadata" => {
-                let (mk, mv) = v.split_once('=').ok_or_else(|| {
-                    ApiError::field("metadata", format!("expected key=value, got {v:?}"))
-                })?;
-                f.metadata.push((mk.to_owned(), mv.to_owned()));
-            }
-            "limit" => {
-                f.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| ApiError::field("limit", "must be an integer from 1 to 1000"))?
-            }
-            "cursor" => {
-                f.before_seq = Some(
-                    v.strip_prefix('c')
-                        .and_then(|s| s.parse().ok())
-                        .ok_or_else(|| {
-                            ApiError::field("cursor", "not a cursor returned by this API")
-                        })?,
-                )
-            }
-            other => return Err(ApiError::field(other, "unknown query parameter")),
+            _ => page_param(&mut f.page, &k, v)?,
         }
     }
     let store = state.store.clone();
     let t = tenant.id.clone();
-    let limit = f.limit;
+    let limit = f.page.limit;
     let (rows, more) = tokio::task::spawn_blocking(move || store.list_snapshots(&t, &f))
         .await
         .map_err(|_| ApiError::new(ErrorCode::Internal, "store task failed"))??;
-    let next_cursor = (more && rows.len() == limit)
-        .then(|| format!("c{}", rows.last().map(|r| r.seq).unwrap_or(0)));
+    let next_cursor = next_cursor(more && rows.len() == limit, rows.last().map(|r| r.seq));
     Ok(Json(SnapshotList {
         snapshots: rows.iter().map(SnapshotRow::to_api).collect(),
         next_cursor,

@@ -106,12 +106,8 @@ pub struct ListFilter {
     pub state: Option<MachineState>,
     /// Only machines of this template.
     pub template: Option<String>,
-    /// Only machines whose metadata has all these pairs.
-    pub metadata: Vec<(String, String)>,
-    /// Page size.
-    pub limit: usize,
-    /// Only machines older than this sequence number.
-    pub before_seq: Option<i64>,
+    /// Metadata pairs, cursor and page size.
+    pub page: super::Page,
 }
 
 const COLUMNS: &str = "seq, id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd, created_at, end_at_unix, vmm_pid, timeout_action, auto_resume, snapshot_id, forked_from";
@@ -266,31 +262,7 @@ impl Store {
             sql.push_str(" AND template = ?");
             args.push(Box::new(t.clone()));
         }
-        for (k, v) in &f.metadata {
-            sql.push_str(" AND json_extract(metadata, ?) = ?");
-            args.push(Box::new(format!("$.\"{}\"", k.replace('"', "\\\""))));
-            args.push(Box::new(v.clone()));
-        }
-        if let Some(seq) = f.before_seq {
-            sql.push_str(" AND seq < ?");
-            args.push(Box::new(seq));
-        }
-        sql.push_str(" ORDER BY seq DESC LIMIT ?");
-        args.push(Box::new(f.limit as i64 + 1));
-        self.with(|c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(
-                rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())),
-                from_row,
-            )?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r??);
-            }
-            let more = out.len() > f.limit;
-            out.truncate(f.limit);
-            Ok((out, more))
-        })
+        self.page(sql, args, &f.page, from_row)
     }
 
     /// Set a machine's state (and its VMM pid if given).
@@ -461,8 +433,13 @@ mod tests {
         }
         s.set_state(&a, MachineState::Running, Some(42), None)
             .unwrap();
+        let page = |limit, metadata: Vec<(String, String)>| crate::store::Page {
+            limit,
+            metadata,
+            before_seq: None,
+        };
         let mut f = ListFilter {
-            limit: 2,
+            page: page(2, vec![]),
             ..Default::default()
         };
         let mut seen = Vec::new();
@@ -472,18 +449,17 @@ mod tests {
             if !more {
                 break;
             }
-            f.before_seq = Some(page.last().unwrap().seq);
+            f.page.before_seq = Some(page.last().unwrap().seq);
         }
         assert_eq!(seen.len(), 6);
         assert_eq!(seen.last().unwrap(), &a, "newest first");
         let f = ListFilter {
-            limit: 10,
-            metadata: vec![("team".into(), "eval".into())],
+            page: page(10, vec![("team".into(), "eval".into())]),
             ..Default::default()
         };
         assert_eq!(s.list_machines(&t1, &f).unwrap().0.len(), 1);
         let f = ListFilter {
-            limit: 10,
+            page: page(10, vec![]),
             state: Some(MachineState::Running),
             ..Default::default()
         };

@@ -139,6 +139,58 @@ impl Store {
     }
 }
 
+/// A row reader of a paged query.
+pub(crate) type RowReader<T> = fn(&rusqlite::Row<'_>) -> rusqlite::Result<Result<T, StoreError>>;
+
+/// What every list adds to its query: metadata pairs, a cursor and a page size.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Only rows whose metadata has all these pairs.
+    pub metadata: Vec<(String, String)>,
+    /// Page size.
+    pub limit: usize,
+    /// Only rows older than this sequence number.
+    pub before_seq: Option<i64>,
+}
+
+impl Store {
+    /// Run `sql` (a `SELECT … WHERE …` with `args`) narrowed by `page`, newest
+    /// first; the bool says whether more rows follow.
+    pub(crate) fn page<T>(
+        &self,
+        mut sql: String,
+        mut args: Vec<Box<dyn rusqlite::ToSql>>,
+        page: &Page,
+        read: RowReader<T>,
+    ) -> Result<(Vec<T>, bool), StoreError> {
+        for (k, v) in &page.metadata {
+            sql.push_str(" AND json_extract(metadata, ?) = ?");
+            args.push(Box::new(format!("$.\"{}\"", k.replace('"', "\\\""))));
+            args.push(Box::new(v.clone()));
+        }
+        if let Some(seq) = page.before_seq {
+            sql.push_str(" AND seq < ?");
+            args.push(Box::new(seq));
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        args.push(Box::new(page.limit as i64 + 1));
+        self.with(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(
+                rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())),
+                read,
+            )?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r??);
+            }
+            let more = out.len() > page.limit;
+            out.truncate(page.limit);
+            Ok((out, more))
+        })
+    }
+}
+
 /// Now as RFC 3339 (UTC) and as Unix seconds.
 pub fn now() -> (String, i64) {
     let t = time::OffsetDateTime::now_utc();

@@ -87,12 +87,8 @@ pub struct NewSnapshot {
 pub struct SnapshotFilter {
     /// Only snapshots of this machine.
     pub machine_id: Option<MachineId>,
-    /// Only snapshots whose metadata has all these pairs.
-    pub metadata: Vec<(String, String)>,
-    /// Page size.
-    pub limit: usize,
-    /// Only snapshots older than this sequence number.
-    pub before_seq: Option<i64>,
+    /// Metadata pairs, cursor and page size.
+    pub page: super::Page,
 }
 
 const COLUMNS: &str = "seq, id, tenant_id, machine_id, template, cpu_count, memory_mb, metadata, envs, cwd, size_bytes, source_stall_ms, created_at";
@@ -185,31 +181,7 @@ impl Store {
             sql.push_str(" AND machine_id = ?");
             args.push(Box::new(m.as_str().to_owned()));
         }
-        for (k, v) in &f.metadata {
-            sql.push_str(" AND json_extract(metadata, ?) = ?");
-            args.push(Box::new(format!("$.\"{}\"", k.replace('"', "\\\""))));
-            args.push(Box::new(v.clone()));
-        }
-        if let Some(seq) = f.before_seq {
-            sql.push_str(" AND seq < ?");
-            args.push(Box::new(seq));
-        }
-        sql.push_str(" ORDER BY seq DESC LIMIT ?");
-        args.push(Box::new(f.limit as i64 + 1));
-        self.with(|c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(
-                rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())),
-                from_row,
-            )?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r??);
-            }
-            let more = out.len() > f.limit;
-            out.truncate(f.limit);
-            Ok((out, more))
-        })
+        self.page(sql, args, &f.page, from_row)
     }
 
     /// Forget a snapshot.
@@ -259,12 +231,14 @@ mod tests {
         assert_eq!(s.get_snapshot(&t1, &a.id).unwrap().unwrap(), a);
         let f = |machine: Option<&MachineId>, meta: &[(&str, &str)], limit| SnapshotFilter {
             machine_id: machine.cloned(),
-            metadata: meta
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            limit,
-            before_seq: None,
+            page: crate::store::Page {
+                metadata: meta
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                limit,
+                before_seq: None,
+            },
         };
         assert_eq!(
             s.list_snapshots(&t1, &f(Some(&m1), &[], 10))
