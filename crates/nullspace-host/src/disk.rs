@@ -30,22 +30,27 @@ pub async fn create_overlay(
     .map(drop)
 }
 
-/// Copy the data of the chain ending at `top` that lies above `base` into a new
-/// qcow2 `out` backed directly by `base`, so `out` no longer depends on the
-/// intermediate layers.
+/// Copy the data of the chain ending at `top` that differs from `base` into a new
+/// qcow2 `out` backed directly by `base`, so `out` no longer depends on any
+/// intermediate layer (earlier layers of the machine, a snapshot's disk). `top`
+/// must not be written meanwhile.
 pub async fn flatten_onto(top: &Path, base: &Path, out: &Path) -> Result<(), CmdError> {
+    tokio::fs::copy(top, out).await.map_err(|e| CmdError {
+        command: format!("copy {} {}", top.display(), out.display()),
+        detail: e.to_string(),
+    })?;
+    // A safe (not `-u`) rebase copies every cluster the old chain holds above `base`.
     run(
         "qemu-img",
         [
-            "convert".as_ref(),
+            "rebase".as_ref(),
             "-q".as_ref(),
-            "-O".as_ref(),
+            "-f".as_ref(),
             "qcow2".as_ref(),
-            "-B".as_ref(),
+            "-b".as_ref(),
             base.as_os_str(),
             "-F".as_ref(),
             "qcow2".as_ref(),
-            top.as_os_str(),
             out.as_os_str(),
         ],
         None,

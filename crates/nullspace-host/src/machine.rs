@@ -42,6 +42,17 @@ pub struct Boot {
     pub memory_mib: u64,
     /// The read-only disk under the machine's own overlay.
     pub base_disk: PathBuf,
+    /// The template disk at the bottom of the chain (when `base_disk` is a
+    /// snapshot's disk); `None` means `base_disk` is it.
+    #[serde(default)]
+    pub root_disk: Option<PathBuf>,
+}
+
+impl Boot {
+    /// The template disk at the bottom of the machine's disk chain.
+    pub fn root_disk(&self) -> &std::path::Path {
+        self.root_disk.as_deref().unwrap_or(&self.base_disk)
+    }
 }
 
 /// A running (or dead) machine.

@@ -155,6 +155,7 @@ impl Runtime {
                     vcpus: template.vcpus,
                     memory_mib: template.memory_mib,
                     base_disk: template.disk(),
+                    root_disk: None,
                 },
                 overlay_seed: Some(&template.overlay_seed()),
                 memory: Memory::File {
@@ -193,6 +194,7 @@ impl Runtime {
                     vcpus: snap.vcpus,
                     memory_mib: snap.memory_mib,
                     base_disk: snap.disk(),
+                    root_disk: snap.root_disk.clone(),
                 },
                 overlay_seed: None,
                 memory: Memory::Anonymous,
@@ -574,7 +576,7 @@ impl Runtime {
             saved?;
             resumed?;
             machine.save_record()?;
-            flatten_onto(&frozen, &machine.boot.base_disk, &dir.join("disk.qcow2")).await?;
+            flatten_onto(&frozen, machine.boot.root_disk(), &dir.join("disk.qcow2")).await?;
             Ok(stall_ms)
         }
         .await;
@@ -620,6 +622,7 @@ impl Runtime {
                 state_bytes: allocated(&dir.join("state")),
                 disk_bytes: allocated(&dir.join("disk.qcow2")),
                 pause_ms,
+                root_disk: Some(machine.boot.root_disk().to_owned()),
                 seals,
             };
             info.save()?;
@@ -648,13 +651,20 @@ impl Runtime {
             .join(format!(".fork-{}", MachineId::random().body()));
         let stall_ms = self.capture(&source, &dir).await?;
         let (state, disk) = (dir.join("state"), dir.join("disk.qcow2"));
+        // Children copy the flattened disk, layered on the template disk only.
+        let root = source.boot.root_disk().to_owned();
+        let boot = Boot {
+            base_disk: root.clone(),
+            root_disk: Some(root),
+            ..source.boot.clone()
+        };
         let started = futures_util::future::join_all(children.into_iter().map(|child| {
             self.start_machine(
                 child,
                 Source {
                     resume: None,
                     origin: Origin::Fork(id.clone()),
-                    boot: source.boot.clone(),
+                    boot: boot.clone(),
                     overlay_seed: Some(&disk),
                     memory: Memory::Anonymous,
                     state: &state,

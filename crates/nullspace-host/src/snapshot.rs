@@ -34,6 +34,9 @@ pub struct SnapshotInfo {
     pub disk_bytes: u64,
     /// How long the source machine was stopped.
     pub pause_ms: u64,
+    /// The template disk `disk.qcow2` is layered on.
+    #[serde(default)]
+    pub root_disk: Option<PathBuf>,
     /// Sizes and checksums of `state` and `disk.qcow2`, checked before each use.
     #[serde(default)]
     pub seals: Vec<crate::integrity::FileSeal>,

@@ -166,3 +166,66 @@ async fn snapshots_in_use_stay_and_damaged_state_is_refused() {
     rt.destroy(src.id()).await.unwrap();
     common::assert_released(pid, &ns, &dir).await;
 }
+
+/// Files of `m` among `names`, as a space-separated list of those present.
+async fn present(m: &nullspace_host::Machine, names: &[&str]) -> String {
+    let script: String = names
+        .iter()
+        .map(|n| format!("test -e /workspace/{n} && printf '{n} '; "))
+        .collect();
+    common::sh(m, &script).await.1.trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_disk_layer_reaches_forks_and_snapshots_of_snapshots() {
+    let rt = common::runtime().await;
+    let Some(template) = common::template(&rt).await else {
+        return;
+    };
+    let all = ["a0", "a1", "m1"];
+    let src = rt.create_machine(&template).await.unwrap();
+    common::sh(&src, "echo 0 > /workspace/a0").await;
+    let s1 = rt.snapshot(src.id()).await.unwrap(); // freezes the layer holding a0
+    common::sh(&src, "echo 1 > /workspace/a1").await;
+    let f1 = rt
+        .fork(src.id(), vec![MachineId::random()])
+        .await
+        .unwrap()
+        .children
+        .remove(0);
+    assert_eq!(
+        present(&f1, &all).await,
+        "a0 a1",
+        "a fork sees every earlier layer"
+    );
+
+    // A machine from a snapshot, then a fork and a snapshot of it.
+    let m = rt.restore_snapshot(&s1.id).await.unwrap();
+    assert_eq!(present(&m, &all).await, "a0");
+    common::sh(&m, "echo m > /workspace/m1").await;
+    let g = rt
+        .fork(m.id(), vec![MachineId::random()])
+        .await
+        .unwrap()
+        .children
+        .remove(0);
+    let s2 = rt.snapshot(m.id()).await.unwrap();
+    for x in [&m, &src, &f1] {
+        rt.destroy(x.id()).await.unwrap();
+    }
+    // Neither the fork of `m` nor the snapshot of `m` needs `s1` any more.
+    rt.delete_snapshot(&s1.id).unwrap();
+    let g_id = g.id().clone();
+    drop(g);
+    rt.pause(&g_id).await.unwrap();
+    let g = rt.resume(&g_id).await.unwrap();
+    assert_eq!(present(&g, &all).await, "a0 m1");
+    let r2 = rt.restore_snapshot(&s2.id).await.unwrap();
+    assert_eq!(present(&r2, &all).await, "a0 m1");
+    for x in [&g, &r2] {
+        let (pid, ns, dir) = (x.vmm_pid(), x.netns().to_owned(), x.dir().to_owned());
+        rt.destroy(x.id()).await.unwrap();
+        common::assert_released(pid, &ns, &dir).await;
+    }
+    rt.delete_snapshot(&s2.id).unwrap();
+}
