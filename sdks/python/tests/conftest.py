@@ -19,6 +19,7 @@ import nullspace
 API_URL = "http://nullspace.test:7070"
 API_KEY = "ns_live_testkey"
 MACHINE_ID = "sb_abc123"
+SNAPSHOT_ID = "snap_xyz789"
 
 
 def machine_json(**overrides: Any) -> dict[str, Any]:
@@ -32,6 +33,41 @@ def machine_json(**overrides: Any) -> dict[str, Any]:
         "cwd": "/workspace",
         "created_at": "2026-01-02T03:04:05Z",
         "end_at": "2026-01-02T03:09:05Z",
+        "timeout_action": "kill",
+        "auto_resume": False,
+        "snapshot_id": None,
+        "forked_from": None,
+    }
+    body.update(overrides)
+    return body
+
+
+def snapshot_json(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": SNAPSHOT_ID,
+        "machine_id": MACHINE_ID,
+        "template": "base",
+        "cpu_count": 2,
+        "memory_mb": 512,
+        "metadata": {},
+        "size_bytes": 123456789,
+        "source_stall_ms": 42,
+        "created_at": "2026-01-02T03:05:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+def metrics_json(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "cpu_count": 2,
+        "cpu_used_pct": 12.5,
+        "mem_total_bytes": 512 * 2**20,
+        "mem_used_bytes": 100 * 2**20,
+        "disk_total_bytes": 2 * 2**30,
+        "disk_used_bytes": 2**30,
+        "uptime_secs": 17,
+        "timestamp": "2026-01-02T03:04:22Z",
     }
     body.update(overrides)
     return body
@@ -165,6 +201,10 @@ class Flavour:
     @property
     def is_async(self) -> bool:
         return self.name == "async"
+
+    @property
+    def Snapshot(self) -> Any:
+        return nullspace.AsyncSnapshot if self.is_async else nullspace.Snapshot
 
     def conn(self, **extra: Any) -> dict[str, Any]:
         """Connection kwargs aimed at the fake API."""

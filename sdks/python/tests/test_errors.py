@@ -27,6 +27,8 @@ ALL_CODES = [
     (403, "permission_denied", errors.FilesystemError),
     (409, "already_exists", errors.FilesystemError),
     (409, "not_empty", errors.FilesystemError),
+    (409, "snapshot_in_use", errors.SnapshotInUseError),
+    (409, "state_corrupt", errors.StateCorruptError),
     (422, "wrong_entry_type", errors.InvalidArgumentError),
     (504, "command_timeout", errors.TimeoutError),
     (413, "output_limit_exceeded", errors.OutputLimitError),
@@ -37,7 +39,7 @@ ALL_CODES = [
 
 
 def test_every_spec_code_is_mapped() -> None:
-    assert len({code for _, code, _ in ALL_CODES}) == 22
+    assert len({code for _, code, _ in ALL_CODES}) == 24
 
 
 @pytest.mark.parametrize("status,code,exc", ALL_CODES)
@@ -159,3 +161,24 @@ def test_matches_the_spec_error_codes() -> None:
     assert spec_codes == {code for _, code, _ in ALL_CODES}
     for _, code, exc in ALL_CODES:
         assert errors.error_class(code, None) is exc
+
+
+def test_lifecycle_errors_subclass_the_broad_ones() -> None:
+    """Code catching the broad classes keeps working for the two lifecycle codes."""
+    assert issubclass(errors.SnapshotInUseError, errors.ConflictError)
+    assert issubclass(errors.StateCorruptError, errors.MachineError)
+    assert nullspace.SnapshotInUseError is errors.SnapshotInUseError
+    assert nullspace.StateCorruptError is errors.StateCorruptError
+
+
+async def test_state_corrupt_on_resume(flavour: Flavour) -> None:
+    flavour.api.on(
+        "POST",
+        f"/v1/machines/{MACHINE_ID}/resume",
+        response=error_response(409, "state_corrupt", "memory file checksum mismatch"),
+    )
+    with pytest.raises(errors.StateCorruptError) as info:
+        await maybe(flavour.Machine.resume_by_id(MACHINE_ID, **flavour.conn()))
+    assert isinstance(info.value, errors.MachineError)
+    assert (info.value.code, info.value.status) == ("state_corrupt", 409)
+    assert "checksum" in info.value.message

@@ -35,6 +35,15 @@ def test_exports() -> None:
         "ServerError",
         "OutputLimitError",
         "BatchWriteError",
+        "Snapshot",
+        "AsyncSnapshot",
+        "SnapshotInfo",
+        "SnapshotPaginator",
+        "AsyncSnapshotPaginator",
+        "MachineMetrics",
+        "TimeoutAction",
+        "SnapshotInUseError",
+        "StateCorruptError",
     ]:
         assert name in nullspace.__all__, name
 

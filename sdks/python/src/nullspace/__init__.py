@@ -24,12 +24,24 @@ from .errors import (
     RateLimitError,
     SandboxError,
     ServerError,
+    SnapshotInUseError,
+    StateCorruptError,
     TimeoutError,
 )
 from .files import AsyncFilesystem, Filesystem
 from .machine import Machine, Sandbox
-from .models import CommandResult, EntryInfo, MachineInfo, SandboxInfo, WriteEntry
-from .pagination import AsyncMachinePaginator, MachinePaginator
+from .models import (
+    CommandResult,
+    EntryInfo,
+    MachineInfo,
+    MachineMetrics,
+    SandboxInfo,
+    SnapshotInfo,
+    TimeoutAction,
+    WriteEntry,
+)
+from .pagination import AsyncMachinePaginator, AsyncPaginator, MachinePaginator, Paginator
+from .snapshot import AsyncSnapshot, AsyncSnapshotPaginator, Snapshot, SnapshotPaginator
 
 SandboxPaginator = MachinePaginator
 AsyncSandboxPaginator = AsyncMachinePaginator
@@ -40,8 +52,11 @@ __all__ = [
     "AsyncFilesystem",
     "AsyncMachine",
     "AsyncMachinePaginator",
+    "AsyncPaginator",
     "AsyncSandbox",
     "AsyncSandboxPaginator",
+    "AsyncSnapshot",
+    "AsyncSnapshotPaginator",
     "AuthError",
     "BatchWriteError",
     "ClientConfig",
@@ -55,16 +70,24 @@ __all__ = [
     "Machine",
     "MachineError",
     "MachineInfo",
+    "MachineMetrics",
     "MachinePaginator",
     "NotFoundError",
     "NullspaceError",
     "OutputLimitError",
+    "Paginator",
     "RateLimitError",
     "Sandbox",
     "SandboxError",
     "SandboxInfo",
     "SandboxPaginator",
     "ServerError",
+    "Snapshot",
+    "SnapshotInUseError",
+    "SnapshotInfo",
+    "SnapshotPaginator",
+    "StateCorruptError",
+    "TimeoutAction",
     "TimeoutError",
     "WriteEntry",
     "__version__",

@@ -10,7 +10,7 @@ import base64
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 from urllib.parse import quote
 
 import httpx
@@ -28,12 +28,29 @@ from .errors import (
     ServerError,
     TimeoutError,
 )
-from .models import CommandResult, EntryInfo, MachineInfo, WriteEntry
+from .models import (
+    CommandResult,
+    EntryInfo,
+    MachineInfo,
+    MachineMetrics,
+    SnapshotInfo,
+    TimeoutAction,
+    WriteEntry,
+)
 
 M = TypeVar("M", bound=BaseModel)
+S = TypeVar("S", bound=SnapshotInfo)
+T = TypeVar("T")
+U = TypeVar("U")
 
 COMMAND_GRACE_SECONDS = 30.0
 """Extra HTTP time on top of a command's own timeout, so the server answers first."""
+
+FORK_REQUEST_SECONDS = 300.0
+"""Least HTTP time a fork may take: it starts up to 16 machines before answering."""
+
+DEFAULT_TEMPLATE = "base"
+TIMEOUT_ACTIONS: tuple[str, ...] = get_args(TimeoutAction)
 
 
 # ---------------------------------------------------------------------------
@@ -94,6 +111,32 @@ def _machine_path(machine_id: str, suffix: str = "") -> str:
     return f"/v1/machines/{quote(machine_id, safe='')}{suffix}"
 
 
+def _snapshot_path(snapshot_id: str) -> str:
+    if not isinstance(snapshot_id, str) or not snapshot_id:
+        raise InvalidArgumentError("bad_request", "snapshot_id must be a non-empty string")
+    return f"/v1/snapshots/{quote(snapshot_id, safe='')}"
+
+
+def _check_int(name: str, value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidArgumentError("bad_request", f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _check_bool(name: str, value: bool | None) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidArgumentError("bad_request", f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _timeout_action(name: str, value: str | None) -> str | None:
+    """Check a :data:`~nullspace.models.TimeoutAction` before any request is made."""
+    if value is not None and value not in TIMEOUT_ACTIONS:
+        choices = ", ".join(repr(a) for a in TIMEOUT_ACTIONS)
+        raise InvalidArgumentError("bad_request", f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
 def _drop_none(body: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
@@ -117,7 +160,7 @@ def _check_str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str]
 
 def create_machine(
     *,
-    template: str = "base",
+    template: str | None = None,
     timeout: int | None = 300,
     metadata: Mapping[str, str] | None = None,
     envs: Mapping[str, str] | None = None,
@@ -125,7 +168,16 @@ def create_machine(
     cpu_count: int | None = None,
     memory_mb: int | None = None,
     idempotency_key: str | None = None,
+    snapshot_id: str | None = None,
+    on_timeout: str | None = None,
+    auto_resume: bool | None = None,
 ) -> Operation[MachineInfo]:
+    """``template`` defaults to ``base``; with ``snapshot_id`` it is left out unless
+    given (the server then checks it matches the snapshot's)."""
+    if snapshot_id is not None:
+        _snapshot_path(snapshot_id)
+    elif template is None:
+        template = DEFAULT_TEMPLATE
     body = _drop_none(
         {
             "template": template,
@@ -136,6 +188,9 @@ def create_machine(
             "cpu_count": cpu_count,
             "memory_mb": memory_mb,
             "idempotency_key": idempotency_key,
+            "snapshot_id": snapshot_id,
+            "timeout_action": _timeout_action("on_timeout", on_timeout),
+            "auto_resume": _check_bool("auto_resume", auto_resume),
         }
     )
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
@@ -166,11 +221,15 @@ def kill_machine(machine_id: str) -> Operation[bool]:
     )
 
 
-def set_machine_timeout(machine_id: str, timeout: int) -> Operation[MachineInfo]:
+def set_machine_timeout(
+    machine_id: str, timeout: int, action: str | None = None
+) -> Operation[MachineInfo]:
+    """``action`` (``kill``, ``pause``, ``hibernate``) is left unchanged when ``None``."""
     if isinstance(timeout, bool) or not isinstance(timeout, int):
         raise InvalidArgumentError("bad_request", "timeout must be an integer number of seconds")
+    body = _drop_none({"timeout": timeout, "action": _timeout_action("action", action)})
     return Operation(
-        RequestSpec("POST", _machine_path(machine_id, "/timeout"), json={"timeout": timeout}),
+        RequestSpec("POST", _machine_path(machine_id, "/timeout"), json=body),
         _model(MachineInfo),
     )
 
@@ -188,20 +247,47 @@ def resume_machine(machine_id: str) -> Operation[MachineInfo]:
 
 
 @dataclass(frozen=True)
-class MachinePage:
-    machines: list[MachineInfo]
+class Page(Generic[T]):
+    """One page of a list and the cursor of the next (``None``: it was the last)."""
+
+    items: list[T]
     next_cursor: str | None
 
+    def map(self, fn: Callable[[T], U]) -> Page[U]:
+        return Page([fn(item) for item in self.items], self.next_cursor)
 
-def _decode_page(response: httpx.Response) -> MachinePage:
-    data = _json(response)
-    if not isinstance(data, dict) or not isinstance(data.get("machines"), list):
-        raise ServerError(
-            "invalid_response", "missing 'machines' in the machine list", response.status_code
-        )
-    machines = [_validate(MachineInfo, item, response) for item in data["machines"]]
-    cursor = data.get("next_cursor")
-    return MachinePage(machines, cursor if isinstance(cursor, str) and cursor else None)
+
+MachinePage = Page[MachineInfo]
+
+
+def _page(key: str, cls: type[M]) -> Callable[[httpx.Response], Page[M]]:
+    def decode(response: httpx.Response) -> Page[M]:
+        data = _json(response)
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
+            raise ServerError(
+                "invalid_response", f"missing {key!r} in the answer", response.status_code
+            )
+        items = [_validate(cls, item, response) for item in data[key]]
+        cursor = data.get("next_cursor")
+        return Page(items, cursor if isinstance(cursor, str) and cursor else None)
+
+    return decode
+
+
+def _list_params(
+    filters: Sequence[tuple[str, str | None]],
+    metadata: Mapping[str, str] | None,
+    limit: int | None,
+    cursor: str | None,
+) -> list[tuple[str, str]]:
+    params = [(name, value) for name, value in filters if value is not None]
+    for key, value in (_check_str_map("metadata", metadata) or {}).items():
+        params.append(("metadata", f"{key}={value}"))
+    if limit is not None:
+        params.append(("limit", str(int(limit))))
+    if cursor is not None:
+        params.append(("cursor", cursor))
+    return params
 
 
 def list_machines(
@@ -211,19 +297,11 @@ def list_machines(
     metadata: Mapping[str, str] | None = None,
     limit: int | None = None,
     cursor: str | None = None,
-) -> Operation[MachinePage]:
-    params: list[tuple[str, str]] = []
-    if state is not None:
-        params.append(("state", state))
-    if template is not None:
-        params.append(("template", template))
-    for key, value in (_check_str_map("metadata", metadata) or {}).items():
-        params.append(("metadata", f"{key}={value}"))
-    if limit is not None:
-        params.append(("limit", str(int(limit))))
-    if cursor is not None:
-        params.append(("cursor", cursor))
-    return Operation(RequestSpec("GET", "/v1/machines", params=params), _decode_page)
+) -> Operation[Page[MachineInfo]]:
+    params = _list_params([("state", state), ("template", template)], metadata, limit, cursor)
+    return Operation(
+        RequestSpec("GET", "/v1/machines", params=params), _page("machines", MachineInfo)
+    )
 
 
 def needs_resume(info: MachineInfo) -> bool:
@@ -238,6 +316,109 @@ def ensure_running(info: MachineInfo) -> MachineInfo:
             "machine_not_running", f"machine {info.id} is {info.state}, not running", None
         )
     return info
+
+
+# ---------------------------------------------------------------------------
+# fork, snapshots, metrics
+
+
+@dataclass(frozen=True)
+class Fork:
+    """The answer of a fork: the children, running, and how long the source stopped."""
+
+    machines: list[MachineInfo]
+    source_stall_ms: int
+
+
+def _decode_fork(response: httpx.Response) -> Fork:
+    data = _json(response)
+    machines = data.get("machines") if isinstance(data, dict) else None
+    stall = data.get("source_stall_ms") if isinstance(data, dict) else None
+    if not isinstance(machines, list) or isinstance(stall, bool) or not isinstance(stall, int):
+        raise ServerError(
+            "invalid_response",
+            f"expected {{machines, source_stall_ms}} from {response.request.url.path}",
+            response.status_code,
+        )
+    return Fork([_validate(MachineInfo, m, response) for m in machines], stall)
+
+
+def fork_machine(
+    machine_id: str,
+    count: int = 1,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    timeout: int | None = None,
+    request_timeout: float | None = None,
+) -> Operation[Fork]:
+    """``count`` children (1-16) of the running machine. The HTTP request waits at
+    least :data:`FORK_REQUEST_SECONDS`."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidArgumentError("bad_request", f"count must be an integer >= 1, got {count!r}")
+    body = _drop_none(
+        {
+            "count": count,
+            "metadata": _check_str_map("metadata", metadata),
+            "timeout": _check_int("timeout", timeout),
+        }
+    )
+    return Operation(
+        RequestSpec(
+            "POST",
+            _machine_path(machine_id, "/fork"),
+            json=body,
+            timeout=max(FORK_REQUEST_SECONDS, request_timeout or 0.0),
+        ),
+        _decode_fork,
+    )
+
+
+def create_snapshot(
+    machine_id: str, *, metadata: Mapping[str, str] | None = None, cls: type[S]
+) -> Operation[S]:
+    """A reusable snapshot of the running machine, decoded as ``cls``."""
+    body = _drop_none({"metadata": _check_str_map("metadata", metadata)})
+    return Operation(
+        RequestSpec("POST", _machine_path(machine_id, "/snapshots"), json=body), _model(cls)
+    )
+
+
+def get_snapshot(snapshot_id: str, *, cls: type[S]) -> Operation[S]:
+    return Operation(RequestSpec("GET", _snapshot_path(snapshot_id)), _model(cls))
+
+
+def _delete_recover(err: NullspaceError) -> bool:
+    if isinstance(err, NotFoundError):
+        return False
+    raise err
+
+
+def delete_snapshot(snapshot_id: str) -> Operation[bool]:
+    """``True`` when deleted now, ``False`` when there was no such snapshot (404); 409
+    ``snapshot_in_use`` raises."""
+    return Operation(
+        RequestSpec("DELETE", _snapshot_path(snapshot_id)),
+        lambda _response: True,
+        on_error=_delete_recover,
+    )
+
+
+def list_snapshots(
+    *,
+    cls: type[S],
+    machine_id: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Operation[Page[S]]:
+    params = _list_params([("machine_id", machine_id)], metadata, limit, cursor)
+    return Operation(RequestSpec("GET", "/v1/snapshots", params=params), _page("snapshots", cls))
+
+
+def get_metrics(machine_id: str) -> Operation[MachineMetrics]:
+    return Operation(
+        RequestSpec("GET", _machine_path(machine_id, "/metrics")), _model(MachineMetrics)
+    )
 
 
 # ---------------------------------------------------------------------------

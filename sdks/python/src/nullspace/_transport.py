@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 USER_AGENT = f"nullspace-sdk-python/{__version__}"
 
@@ -63,6 +64,21 @@ class Operation(Generic[T]):
     request: RequestSpec
     decode: Callable[[httpx.Response], T]
     on_error: Callable[[NullspaceError], T] | None = None
+
+    def map(self, fn: Callable[[T], U]) -> Operation[U]:
+        """The same call with ``fn`` applied to its result (recovered errors too)."""
+        decode, recover = self.decode, self.on_error
+
+        def mapped_decode(response: httpx.Response) -> U:
+            return fn(decode(response))
+
+        if recover is None:
+            return Operation(self.request, mapped_decode)
+
+        def mapped_recover(err: NullspaceError) -> U:
+            return fn(recover(err))
+
+        return Operation(self.request, mapped_decode, mapped_recover)
 
 
 def build_request(config: ClientConfig, spec: RequestSpec) -> httpx.Request:
@@ -188,6 +204,11 @@ class SyncTransport:
             raise map_transport_error(exc, self.config) from exc
         return finish(op, response)
 
+    @property
+    def inner(self) -> httpx.BaseTransport | None:
+        """The caller's ``httpx`` transport, if one was given."""
+        return self._transport
+
     def clone(self) -> SyncTransport:
         """A new transport with the same settings (for a new owner)."""
         return SyncTransport(self.config, self._transport)
@@ -227,6 +248,11 @@ class AsyncTransport:
         except httpx.HTTPError as exc:
             raise map_transport_error(exc, self.config) from exc
         return finish(op, response)
+
+    @property
+    def inner(self) -> httpx.AsyncBaseTransport | None:
+        """The caller's ``httpx`` transport, if one was given."""
+        return self._transport
 
     def clone(self) -> AsyncTransport:
         return AsyncTransport(self.config, self._transport)

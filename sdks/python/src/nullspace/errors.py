@@ -22,6 +22,8 @@ __all__ = [
     "RateLimitError",
     "SandboxError",
     "ServerError",
+    "SnapshotInUseError",
+    "StateCorruptError",
     "TimeoutError",
     "error_for",
 ]
@@ -73,6 +75,11 @@ SandboxError = MachineError
 """Alias of :class:`MachineError` kept for the older ``Sandbox`` naming."""
 
 
+class StateCorruptError(MachineError):
+    """Saved state — a paused machine's or a snapshot's — failed its size or checksum
+    check, so it cannot be resumed or started from (409 ``state_corrupt``)."""
+
+
 class InvalidArgumentError(NullspaceError):
     """The request was rejected as invalid: ``bad_request``, ``validation_error``,
     ``payload_too_large``, ``cwd_not_found``, ``command_not_found``,
@@ -86,6 +93,11 @@ class FilesystemError(NullspaceError):
 
 class ConflictError(NullspaceError):
     """409 ``conflict`` (e.g. an idempotency key reused for a different request)."""
+
+
+class SnapshotInUseError(ConflictError):
+    """The snapshot cannot be deleted while a machine started from it exists, running
+    or paused (409 ``snapshot_in_use``); kill those machines first."""
 
 
 class RateLimitError(NullspaceError):
@@ -141,6 +153,8 @@ _BY_CODE: dict[str, type[NullspaceError]] = {
     "already_exists": FilesystemError,
     "not_empty": FilesystemError,
     "conflict": ConflictError,
+    "snapshot_in_use": SnapshotInUseError,
+    "state_corrupt": StateCorruptError,
     "rate_limited": RateLimitError,
     "output_limit_exceeded": OutputLimitError,
     "internal": ServerError,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
@@ -12,8 +13,9 @@ from ._config import ClientConfig
 from ._transport import SyncTransport, open_config
 from .commands import Commands
 from .files import Filesystem
-from .models import CommandResult, MachineInfo
+from .models import CommandResult, MachineInfo, MachineMetrics, TimeoutAction
 from .pagination import MachinePaginator
+from .snapshot import Snapshot
 
 __all__ = ["Machine", "Sandbox"]
 
@@ -46,6 +48,8 @@ class Machine:
     def __init__(self, info: MachineInfo, transport: SyncTransport) -> None:
         self._info = info
         self._transport = transport
+        self.last_fork_stall_ms: int | None = None
+        """How long the source stopped during this handle's last :meth:`fork`, in ms."""
         self.commands = Commands(info.id, transport)
         self.files = Filesystem(info.id, transport)
 
@@ -80,7 +84,7 @@ class Machine:
     @classmethod
     def create(
         cls,
-        template: str = "base",
+        template: str | None = None,
         timeout: int = 300,
         metadata: Mapping[str, str] | None = None,
         envs: Mapping[str, str] | None = None,
@@ -89,15 +93,25 @@ class Machine:
         memory_mb: int | None = None,
         idempotency_key: str | None = None,
         *,
+        snapshot_id: str | None = None,
+        on_timeout: TimeoutAction | None = None,
+        auto_resume: bool | None = None,
         api_key: str | None = None,
         api_url: str | None = None,
         base_url: str | None = None,
         request_timeout: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> Machine:
-        """Create a machine from ``template`` that is killed after ``timeout`` seconds
-        (change it later with :meth:`set_timeout`). ``idempotency_key`` makes retries
-        return the machine of the first call."""
+        """Create a machine from ``template`` (default ``base``) whose ``timeout``, in
+        seconds, kills it (change it later with :meth:`set_timeout`).
+
+        ``snapshot_id`` starts it from a :class:`~nullspace.Snapshot` instead, with the
+        snapshot's memory, processes and disk (``template`` may then be left out).
+        ``on_timeout`` is what happens at the timeout: ``"kill"`` (default), ``"pause"``
+        or its alias ``"hibernate"``. ``auto_resume=True`` wakes the machine when a
+        request (command, file, metrics) reaches it while it is paused.
+        ``idempotency_key`` makes retries return the machine of the first call. Bad
+        arguments raise :class:`~nullspace.InvalidArgumentError` before any request."""
         op = _ops.create_machine(
             template=template,
             timeout=timeout,
@@ -107,6 +121,9 @@ class Machine:
             cpu_count=cpu_count,
             memory_mb=memory_mb,
             idempotency_key=idempotency_key,
+            snapshot_id=snapshot_id,
+            on_timeout=on_timeout,
+            auto_resume=auto_resume,
         )
         sender = _open(api_key, api_url, base_url, request_timeout, transport)
         try:
@@ -285,9 +302,12 @@ class Machine:
     def is_running(self) -> bool:
         return self.get_info().state == "running"
 
-    def set_timeout(self, seconds: int) -> MachineInfo:
-        """Kill the machine ``seconds`` from now instead (returns the new ``end_at``)."""
-        self._info = self._transport.send(_ops.set_machine_timeout(self.id, seconds))
+    def set_timeout(self, seconds: int, action: TimeoutAction | None = None) -> MachineInfo:
+        """Reach the timeout ``seconds`` from now instead (see the new ``end_at``); then
+        ``action`` happens: ``"kill"``, ``"pause"`` or ``"hibernate"`` (alias of pause),
+        unchanged when ``None``."""
+        op = _ops.set_machine_timeout(self.id, seconds, action)
+        self._info = self._transport.send(op)
         return self._info
 
     def pause(self) -> MachineInfo:
@@ -307,6 +327,45 @@ class Machine:
         returned as is). Raises :class:`~nullspace.MachineError` when it was killed."""
         self._info = self._transport.send(_ops.resume_machine(self.id))
         return self._info
+
+    def fork(
+        self,
+        count: int = 1,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        timeout: int | None = None,
+    ) -> builtins.list[Machine]:
+        """Make ``count`` (1-16) independent running copies of this machine — memory,
+        processes and disk — and return handles to them (same connection settings;
+        close or kill each). This machine keeps running; it stops only while its
+        memory is saved, for :attr:`last_fork_stall_ms`. Children get their own id,
+        hostname and entropy, ``metadata`` (default: this machine's) and ``timeout``
+        (seconds, default 300), and inherit envs, cwd, timeout action and auto-resume."""
+        op = _ops.fork_machine(
+            self.id,
+            count,
+            metadata=metadata,
+            timeout=timeout,
+            request_timeout=self._transport.config.request_timeout,
+        )
+        fork = self._transport.send(op)
+        self.last_fork_stall_ms = fork.source_stall_ms
+        return [type(self)(info, self._transport.clone()) for info in fork.machines]
+
+    def create_snapshot(self, metadata: Mapping[str, str] | None = None) -> Snapshot:
+        """Capture a reusable :class:`~nullspace.Snapshot` (memory, processes, disk) while
+        the machine keeps running; start machines from it with
+        ``Machine.create(snapshot_id=snapshot.id)``. ``metadata`` labels it for
+        :meth:`Snapshot.list`."""
+        op = _ops.create_snapshot(self.id, metadata=metadata, cls=Snapshot)
+        snapshot = self._transport.send(op)
+        return snapshot._bind(self.config, self._transport.inner)
+
+    def get_metrics(self) -> MachineMetrics:
+        """One sample of CPU, memory and disk use inside the machine, and its uptime.
+        Raises :class:`~nullspace.MachineError` unless it is running (or paused with
+        auto-resume, which wakes it)."""
+        return self._transport.send(_ops.get_metrics(self.id))
 
     def kill(self) -> bool:
         """Kill the machine: ``True`` if killed now, ``False`` if it was already gone."""

@@ -7,6 +7,7 @@ older SDK.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,8 +15,11 @@ __all__ = [
     "CommandResult",
     "EntryInfo",
     "MachineInfo",
+    "MachineMetrics",
     "MachineState",
     "SandboxInfo",
+    "SnapshotInfo",
+    "TimeoutAction",
     "WriteEntry",
 ]
 
@@ -23,6 +27,10 @@ MachineState = str
 """One of ``starting``, ``running``, ``snapshotting``, ``pausing``, ``paused``,
 ``resuming``, ``killing``, ``killed``, ``failed`` (a plain ``str``, so states added by a
 newer server still parse)."""
+
+TimeoutAction = Literal["kill", "pause", "hibernate"]
+"""What happens to a machine at its timeout: ``kill`` (default) or ``pause``
+(``hibernate`` is an alias; the API answers ``pause``)."""
 
 
 class _Response(BaseModel):
@@ -41,6 +49,15 @@ class MachineInfo(_Response):
     cwd: str
     created_at: datetime
     end_at: datetime
+    """When the timeout is reached (then :attr:`timeout_action` happens)."""
+    timeout_action: str = "kill"
+    """``kill`` or ``pause`` (a plain ``str``, like :data:`MachineState`)."""
+    auto_resume: bool = False
+    """Whether a request to the machine while it is paused wakes it."""
+    snapshot_id: str | None = None
+    """The snapshot it was started from, if any."""
+    forked_from: str | None = None
+    """The machine it was forked from, if any."""
 
     @property
     def machine_id(self) -> str:
@@ -62,6 +79,49 @@ class MachineInfo(_Response):
 
 
 SandboxInfo = MachineInfo
+
+
+class SnapshotInfo(_Response):
+    """A reusable snapshot as the API describes it (``Snapshot`` schema); see
+    :class:`~nullspace.Snapshot` for the handle with methods."""
+
+    id: str
+    machine_id: str
+    """The machine it was taken from."""
+    template: str
+    cpu_count: int
+    """vCPUs of machines started from it."""
+    memory_mb: int
+    """Memory (MiB) of machines started from it."""
+    metadata: dict[str, str] = Field(default_factory=dict)
+    size_bytes: int
+    """Bytes it takes on the server's disk."""
+    source_stall_ms: int
+    """How long the source machine was stopped while it was taken."""
+    created_at: datetime
+
+    @property
+    def snapshot_id(self) -> str:
+        """Alias of :attr:`id`."""
+        return self.id
+
+
+class MachineMetrics(_Response):
+    """One sample of a machine's resource use (``MachineMetrics`` schema)."""
+
+    cpu_count: int
+    cpu_used_pct: float
+    """CPU busy over a short sample, percent of all vCPUs (0-100)."""
+    mem_total_bytes: int
+    mem_used_bytes: int
+    """Memory in use: total minus available."""
+    disk_total_bytes: int
+    """Size of the root filesystem."""
+    disk_used_bytes: int
+    uptime_secs: int
+    """Seconds since the machine was created."""
+    timestamp: datetime
+    """When the sample was taken."""
 
 
 class CommandResult(_Response):
