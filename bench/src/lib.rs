@@ -1,6 +1,14 @@
 //! Shared helpers of the Nullspace benchmarks: timing statistics and set-up.
+//!
+//! Every benchmark reports its figures next to a floor measured in the same run
+//! (a bare QEMU restore, [`BareRestore`]): on a shared, noisy host only ratios
+//! taken within one run are honest.
 
 use std::time::Duration;
+
+mod floor;
+
+pub use floor::{floor, BareRestore, BareSave, FloorError, RestoreSource};
 
 use serde_json::{json, Value};
 

@@ -3,18 +3,12 @@
 //!
 //! Usage: `nullspace-bench-runtime [--creates N] [--execs N] [--idle N]`; prints JSON.
 
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use nullspace_bench::{pss_kib, round, stats};
+use nullspace_bench::{floor, pss_kib, round, stats};
 use nullspace_guest_proto::ExecRequest;
-use nullspace_host::agent::Agent;
 use nullspace_host::image::{build_image, ImageSpec};
-use nullspace_host::netns::{MachineNet, GUEST_MAC, TAP};
-use nullspace_host::{Runtime, RuntimeConfig, Template};
-use nullspace_vmm::{
-    start_incoming, Disk, Kernel, Memory, Net, QemuBackend, Qmp, SaveMode, Start, VmSpec,
-};
+use nullspace_host::{Runtime, RuntimeConfig};
 use serde_json::json;
 
 fn arg(name: &str, default: usize) -> usize {
@@ -183,91 +177,4 @@ async fn main() {
         },
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
-}
-
-/// Bare QEMU restores of the template: the same command line the runtime uses,
-/// with the network namespace and disk made beforehand, timed from spawn through
-/// the QMP load (`x-ignore-shared`, `migrate-incoming`, `cont`) to the guest
-/// agent's first answer. No runtime bookkeeping runs inside the timed part.
-async fn floor(cfg: &RuntimeConfig, template: &Template, n: usize) -> Vec<Duration> {
-    let backend = QemuBackend::new(cfg.qemu.clone());
-    let slots = nullspace_host::netns::process_slots();
-    let net = MachineNet::create(&slots, &format!("bench{}", std::process::id()))
-        .await
-        .expect("bench netns");
-    let dir = cfg
-        .data_dir
-        .join(format!("bench-floor-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let spec = VmSpec {
-        name: "floor".into(),
-        dir: dir.clone(),
-        vcpus: template.vcpus,
-        memory_mib: template.memory_mib,
-        memory: Memory::File {
-            path: template.mem(),
-            shared: false,
-        },
-        kernel: Kernel {
-            vmlinux: template.vmlinux.clone(),
-            initrd: template.initrd.clone(),
-            cmdline: template.cmdline.clone(),
-        },
-        disk: Disk {
-            path: dir.join("disk.qcow2"),
-        },
-        net: Some(Net {
-            tap: TAP.into(),
-            mac: GUEST_MAC.into(),
-            netns: Some(net.path()),
-        }),
-        start: Start::Restore {
-            state: template.state(),
-            mode: SaveMode::DeviceOnly,
-        },
-        die_with_parent: true,
-    };
-    let args = backend.command_line(&spec);
-    let ns = std::fs::File::open(net.path()).unwrap();
-    let ns_fd = ns.as_raw_fd();
-    let mut samples = Vec::new();
-    for _ in 0..n {
-        std::fs::copy(template.overlay_seed(), dir.join("disk.qcow2")).unwrap();
-        for f in ["agent.sock", "qmp.sock"] {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
-        let mut cmd = tokio::process::Command::new(&cfg.qemu.binary);
-        cmd.args(&args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null());
-        // SAFETY: only setns(2) between fork and exec, on a descriptor kept open.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0
-                    || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let t = Instant::now();
-        let mut child = cmd.spawn().expect("spawn qemu");
-        let qmp = Qmp::connect(&dir.join("qmp.sock"), Duration::from_secs(30))
-            .await
-            .expect("qmp");
-        start_incoming(&qmp, &template.state(), SaveMode::DeviceOnly)
-            .await
-            .expect("load template state");
-        let agent = Agent::connect(&dir.join("agent.sock"), Duration::from_secs(30))
-            .await
-            .expect("agent");
-        agent.health(Duration::from_secs(30)).await.expect("health");
-        samples.push(t.elapsed());
-        child.kill().await.unwrap();
-    }
-    drop(ns);
-    net.delete(&slots).await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    samples
 }

@@ -563,6 +563,8 @@ impl Runtime {
             std::fs::create_dir_all(dir).map_err(io("create", dir))?;
             let frozen = machine.current_disk();
             let next = disk_path(&machine.dir, machine.next_disk_layer());
+            // Made before the stop: the switch then only opens it.
+            create_overlay(&next, &frozen, "qcow2").await?;
             let stopped = Instant::now();
             machine.vm.pause().await?;
             let saved = async {

@@ -42,8 +42,9 @@ pub trait Vm: Send + Sync {
     async fn resume(&self) -> Result<(), VmmError>;
     /// Save the VM's state to `path` (the VM must be paused).
     async fn save(&self, path: &Path, mode: SaveMode) -> Result<(), VmmError>;
-    /// Freeze the current disk and continue writing to a new overlay at `overlay`
-    /// whose backing file is the frozen disk.
+    /// Freeze the current disk and continue writing to the overlay at `overlay`,
+    /// which the caller created beforehand with the current disk as its backing
+    /// file (so the switch only opens it: cheap while the VM is stopped).
     async fn switch_disk(&self, overlay: &Path) -> Result<(), VmmError>;
     /// Whether the VMM process is still alive.
     fn is_alive(&self) -> bool;

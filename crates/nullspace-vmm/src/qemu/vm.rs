@@ -254,7 +254,12 @@ impl Vm for QemuVm {
         let _g = self.ops.lock().await;
         self.run(
             "blockdev-snapshot-sync",
-            json!({"device": "root", "snapshot-file": overlay.display().to_string(), "format": "qcow2"}),
+            json!({
+                "device": "root",
+                "snapshot-file": overlay.display().to_string(),
+                "format": "qcow2",
+                "mode": "existing",
+            }),
         )
         .await
         .map(drop)
