@@ -367,10 +367,9 @@ impl Runtime {
         let saved = async {
             machine.vm.pause().await?;
             machine.vm.save(&state_file, SaveMode::Full).await?;
-            let mut files = vec![PAUSE_STATE.to_owned()];
-            files.extend(disk_layers(&machine.dir));
-            let seals = crate::integrity::seal(&machine.dir, &files)?;
-            machine.write_record(Some(seals))
+            // The state is complete: record the machine as paused before its VMM goes,
+            // so a crash from here on leaves a resumable machine.
+            machine.write_record(Some(Vec::new()))
         }
         .await;
         if let Err(e) = saved {
@@ -379,12 +378,37 @@ impl Runtime {
             let _ = machine.transition(MachineState::Running, "abandon pause");
             return Err(e);
         }
-        // From here the files on disk are the machine: stop the VMM, free the network.
+        // From here the files on disk are the machine: seal them while the VMM stops
+        // and the network is freed.
         drop(machine.teardown.lock().expect("teardown lock").take());
-        machine.vm.destroy().await?;
-        machine.net.delete(&self.slots).await?;
+        let dir = machine.dir.clone();
+        let seal = tokio::task::spawn_blocking(move || {
+            let mut files = vec![PAUSE_STATE.to_owned()];
+            files.extend(disk_layers(&dir));
+            crate::integrity::seal(&dir, &files)
+        });
+        let release = async {
+            let vm = machine.vm.destroy().await.map_err(RuntimeError::from);
+            let net = machine
+                .net
+                .delete(&self.slots)
+                .await
+                .map_err(RuntimeError::from);
+            vm.and(net)
+        };
+        let (sealed, released) = tokio::join!(seal, release);
+        match sealed {
+            Ok(Ok(seals)) => machine.write_record(Some(seals))?,
+            // The record already says paused; only the check before resume is lost.
+            Ok(Err(e)) => tracing::warn!(machine = %id, error = %e, "cannot seal the paused state"),
+            Err(e) => tracing::warn!(machine = %id, error = %e, "sealing task failed"),
+        }
         machine.transition(MachineState::Paused, "finish pause")?;
         self.machines.lock().expect("machines lock").remove(id);
+        // The machine is paused either way; a failed release is reported, not undone.
+        if let Err(e) = released {
+            tracing::warn!(machine = %id, error = %e, "releasing a paused machine's VMM or network");
+        }
         Ok(())
     }
 
