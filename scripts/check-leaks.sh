@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fail if anything of ours is left on the host: QEMU processes, namespaces,
-# veth/tap devices, mounts or machine directories.
+# veth/tap devices, mounts, machine or snapshot directories.
 set -uo pipefail
 data="${NULLSPACE_DATA_DIR:-/var/lib/nullspace}"
 bad=0
@@ -26,5 +26,8 @@ fi
 if [ -d "$data/machines" ] && [ -n "$(ls -A "$data/machines")" ]; then
   echo "leak: machine directories: $(ls "$data/machines" | tr '\n' ' ')"; bad=1
 fi
-if [ "$bad" = 0 ]; then echo "no leaks: no QEMU process, namespace, veth, mount or machine directory left"; fi
+if [ -d "$data/snapshots" ] && [ -n "$(ls -A "$data/snapshots")" ]; then
+  echo "leak: snapshot directories: $(ls -A "$data/snapshots" | tr '\n' ' ')"; bad=1
+fi
+if [ "$bad" = 0 ]; then echo "no leaks: no QEMU process, namespace, veth, mount, machine or snapshot directory left"; fi
 exit "$bad"
