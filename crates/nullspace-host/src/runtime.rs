@@ -1,7 +1,7 @@
 //! The runtime: creates, tracks, snapshots and destroys machines on this host.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,6 +13,7 @@ use crate::config::RuntimeConfig;
 use crate::disk::{create_overlay, flatten_onto};
 use crate::error::{io, RuntimeError};
 use crate::image::ImageArtifacts;
+use crate::integrity::FileSeal;
 use crate::machine::{
     disk_layers, disk_path, load_record, new_identity, Boot, Machine, Origin, PAUSE_STATE,
 };
@@ -65,6 +66,9 @@ struct Source<'a> {
     memory: Memory,
     state: &'a Path,
     mode: SaveMode,
+    /// Seals of files in a directory that the VM only reads, checked while it
+    /// restores; a mismatch stops it before anyone can use it.
+    seals: Option<(PathBuf, Vec<FileSeal>)>,
 }
 
 impl Runtime {
@@ -164,6 +168,7 @@ impl Runtime {
                 },
                 state: &template.state(),
                 mode: SaveMode::DeviceOnly,
+                seals: None,
             },
         )
         .await
@@ -181,7 +186,6 @@ impl Runtime {
         id: &SnapshotId,
     ) -> Result<Arc<Machine>, RuntimeError> {
         let snap = SnapshotInfo::load(&self.cfg.snapshots_dir(), id)?;
-        snap.verify()?;
         self.start_machine(
             machine,
             Source {
@@ -200,6 +204,7 @@ impl Runtime {
                 memory: Memory::Anonymous,
                 state: &snap.state(),
                 mode: SaveMode::Full,
+                seals: Some((snap.dir.clone(), snap.seals.clone())),
             },
         )
         .await
@@ -211,6 +216,21 @@ impl Runtime {
         src: Source<'_>,
     ) -> Result<Arc<Machine>, RuntimeError> {
         let t0 = Instant::now();
+        let check = src.seals.clone().map(|(dir, seals)| {
+            tokio::task::spawn_blocking(move || crate::integrity::verify(&dir, &seals))
+        });
+        let checked = async move {
+            match check {
+                Some(task) => task.await.unwrap_or_else(|e| {
+                    Err(RuntimeError::Io {
+                        what: "check saved state",
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                }),
+                None => Ok(()),
+            }
+        };
         let dir = self.cfg.machines_dir().join(id.as_str());
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let mut teardown = Teardown::default();
@@ -284,9 +304,16 @@ impl Runtime {
             Ok::<_, RuntimeError>((vm, net))
         }
         .await;
-        let (vm, net) = match started {
-            Ok(v) => v,
-            Err(e) => {
+        // A damaged saved state wins over whatever the restore made of it.
+        let checked = checked.await;
+        let (vm, net) = match (started, checked) {
+            (Ok(v), Ok(())) => v,
+            (Ok((vm, _)), Err(e)) => {
+                let _ = vm.destroy().await;
+                let _ = teardown.run().await;
+                return Err(e);
+            }
+            (Err(e), Ok(())) | (Err(_), Err(e)) => {
                 let _ = teardown.run().await;
                 return Err(e);
             }
@@ -427,7 +454,14 @@ impl Runtime {
         let record = load_record(&dir)
             .filter(|r| r.paused)
             .ok_or_else(|| RuntimeError::MachineNotFound(id.clone()))?;
-        crate::integrity::verify(&dir, &record.pause_seals)?;
+        // The disk layers are written once the VM runs: check them first. The
+        // memory state is only read, so it is checked while the VM restores.
+        let (disks, memory): (Vec<FileSeal>, Vec<FileSeal>) = record
+            .pause_seals
+            .iter()
+            .cloned()
+            .partition(|s| s.name.ends_with(".qcow2"));
+        crate::integrity::verify(&dir, &disks)?;
         let state = dir.join(PAUSE_STATE);
         let machine = self
             .start_machine(
@@ -440,6 +474,7 @@ impl Runtime {
                     memory: Memory::Anonymous,
                     state: &state,
                     mode: SaveMode::Full,
+                    seals: Some((dir.clone(), memory)),
                 },
             )
             .await?;
@@ -695,6 +730,7 @@ impl Runtime {
                     memory: Memory::Anonymous,
                     state: &state,
                     mode: SaveMode::Full,
+                    seals: None,
                 },
             )
         }))
