@@ -245,19 +245,7 @@ impl BareRestore {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true);
-        let ns_fd = self.ns.as_raw_fd();
-        // SAFETY: only setns(2) and prctl(2) between fork and exec, on a
-        // descriptor `self` keeps open.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0
-                    || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        nullspace_vmm::confine_child(&mut cmd, Some(self.ns.as_raw_fd()), true);
         let t = Instant::now();
         let child = cmd.spawn().map_err(|e| FloorError::Io("spawn qemu", e))?;
         let answered = async {

@@ -54,19 +54,7 @@ where
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if let Some(f) = &ns_file {
-        let fd = f.as_raw_fd();
-        // SAFETY: runs in the child between fork and exec and only calls setns(2),
-        // which is async-signal-safe, on a descriptor the parent keeps open.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
+    nullspace_vmm::confine_child(&mut cmd, ns_file.as_ref().map(|f| f.as_raw_fd()), false);
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(input.as_bytes())

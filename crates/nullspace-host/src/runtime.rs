@@ -850,11 +850,10 @@ pub(crate) fn find_vmm(name: &str) -> Option<u32> {
         let pid: u32 = e.file_name().to_str()?.parse().ok()?;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let cmdline = String::from_utf8_lossy(&cmdline);
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let zombie = stat
-            .rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-        (cmdline.contains("qemu-system") && cmdline.contains(&needle) && !zombie).then_some(pid)
+        (cmdline.contains("qemu-system")
+            && cmdline.contains(&needle)
+            && nullspace_vmm::process_alive(pid))
+        .then_some(pid)
     })
 }
 

@@ -10,6 +10,7 @@
 
 mod accel;
 mod backend;
+mod child;
 mod error;
 mod qemu;
 mod spec;
@@ -17,6 +18,7 @@ mod unix;
 
 pub use accel::{Accel, AccelChoice};
 pub use backend::{Backend, SaveMode, Vm};
+pub use child::{confine_child, process_alive};
 pub use error::VmmError;
 pub use qemu::{start_incoming, QemuBackend, QemuConfig, Qmp, QmpError};
 pub use spec::{Disk, Kernel, Memory, Net, Start, VmSpec};

@@ -105,10 +105,7 @@ pub async fn sh(m: &Machine, cmd: &str) -> (i32, String, String) {
 /// Assert nothing of machine `m` is left on the host.
 pub async fn assert_released(pid: u32, netns: &str, dir: &std::path::Path) {
     for _ in 0..50 {
-        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z");
+        let alive = nullspace_vmm::process_alive(pid);
         if !alive && !PathBuf::from("/run/netns").join(netns).exists() && !dir.exists() {
             return;
         }
@@ -116,7 +113,7 @@ pub async fn assert_released(pid: u32, netns: &str, dir: &std::path::Path) {
     }
     panic!(
         "machine resources left: pid {pid} alive={}, netns {netns} exists={}, dir {} exists={}",
-        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        nullspace_vmm::process_alive(pid),
         PathBuf::from("/run/netns").join(netns).exists(),
         dir.display(),
         dir.exists()

@@ -44,23 +44,7 @@ pub(super) fn spawn(cfg: &QemuConfig, spec: &VmSpec) -> Result<Child, VmmError> 
         .kill_on_drop(false)
         .process_group(0);
     let netns_fd = netns.as_ref().map(|fd| fd.as_raw_fd());
-    let die_with_parent = spec.die_with_parent;
-    // SAFETY: the closure runs in the child between fork and exec and only makes
-    // async-signal-safe system calls (setns, prctl) on a file descriptor that the
-    // parent keeps open until `spawn` returns.
-    unsafe {
-        cmd.pre_exec(move || {
-            if let Some(fd) = netns_fd {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            if die_with_parent && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::confine_child(&mut cmd, netns_fd, spec.die_with_parent);
     let child = cmd.spawn().map_err(|source| VmmError::Spawn {
         binary: cfg.binary.clone(),
         source,

@@ -172,14 +172,7 @@ impl QemuVm {
 
 /// Whether process `pid` (not our child) is alive and not a zombie.
 fn foreign_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            // The state follows the parenthesised command name.
-            stat.rsplit_once(')')
-                .map(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
-                .unwrap_or(false)
-        })
-        .unwrap_or(false)
+    crate::process_alive(pid)
 }
 
 /// Stop an adopted VMM: ask it to quit, then kill it by pid.
