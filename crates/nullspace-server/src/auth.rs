@@ -37,11 +37,8 @@ impl FromRequestParts<AppState> for Tenant {
                     "Authorization must be `Bearer <API key>`",
                 )
             })?;
-        let store = state.store.clone();
         let key = key.to_owned();
-        let found = tokio::task::spawn_blocking(move || store.find_key(&key))
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::Internal, "key lookup task failed"))??;
+        let found = state.store_call(move |s| s.find_key(&key)).await?;
         let record = found
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "invalid or revoked API key"))?;
         state.limiter.check(&record.tenant_id)?;

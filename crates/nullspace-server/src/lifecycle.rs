@@ -17,14 +17,10 @@ use crate::store::{now, MachineRow};
 /// How long a request waits for a resume started by another request.
 const RESUME_WAIT: Duration = Duration::from_secs(120);
 
-fn state_name(s: MachineState) -> String {
-    crate::store::state_str(s)
-}
-
 fn not_running(id: &MachineId, s: MachineState) -> ApiError {
     ApiError::new(
         ErrorCode::MachineNotRunning,
-        format!("machine {id} is {}", state_name(s)),
+        format!("machine {id} is {}", crate::store::state_str(s)),
     )
 }
 

@@ -21,6 +21,19 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
 }
 
+impl AppState {
+    /// Run a store call on a blocking thread (SQLite must not stall the async ones).
+    pub async fn store_call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> crate::error::ApiResult<T> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "store task failed"))??)
+    }
+}
+
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()

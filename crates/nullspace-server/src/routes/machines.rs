@@ -28,11 +28,10 @@ pub fn parse_id(raw: &str) -> ApiResult<MachineId> {
 
 /// The tenant's machine `id`, or 404.
 pub async fn load(state: &AppState, tenant: &Tenant, id: &MachineId) -> ApiResult<MachineRow> {
-    let store = state.store.clone();
     let (t, i) = (tenant.id.clone(), id.clone());
-    tokio::task::spawn_blocking(move || store.get_machine(&t, &i))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "store task failed"))??
+    state
+        .store_call(move |s| s.get_machine(&t, &i))
+        .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("machine {id} not found")))
 }
 
@@ -171,11 +170,10 @@ pub async fn create(
         forked_from: None,
     };
     let id = MachineId::random();
-    let store = state.store.clone();
     let id2 = id.clone();
-    let (row, fresh) = tokio::task::spawn_blocking(move || store.insert_machine(&id2, &new))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "store task failed"))??;
+    let (row, fresh) = state
+        .store_call(move |s| s.insert_machine(&id2, &new))
+        .await?;
     if !fresh {
         let row = wait_started(&state, &tenant, &row.id).await?;
         return Ok((StatusCode::OK, Json(row.to_api())));
@@ -258,12 +256,9 @@ pub async fn list(
             _ => page_param(&mut f.page, &k, v)?,
         }
     }
-    let store = state.store.clone();
     let t = tenant.id.clone();
     let limit = f.page.limit;
-    let (rows, more) = tokio::task::spawn_blocking(move || store.list_machines(&t, &f))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "store task failed"))??;
+    let (rows, more) = state.store_call(move |s| s.list_machines(&t, &f)).await?;
     let next_cursor = next_cursor(more && rows.len() == limit, rows.last().map(|r| r.seq));
     Ok(Json(MachineList {
         machines: rows.iter().map(MachineRow::to_api).collect(),

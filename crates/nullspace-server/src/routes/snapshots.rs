@@ -26,11 +26,10 @@ pub async fn load_snapshot(
     tenant: &Tenant,
     id: &SnapshotId,
 ) -> ApiResult<SnapshotRow> {
-    let store = state.store.clone();
     let (t, i) = (tenant.id.clone(), id.clone());
-    tokio::task::spawn_blocking(move || store.get_snapshot(&t, &i))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "store task failed"))??
+    state
+        .store_call(move |s| s.get_snapshot(&t, &i))
+        .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("snapshot {id} not found")))
 }
 
@@ -106,12 +105,9 @@ pub async fn list(
             _ => page_param(&mut f.page, &k, v)?,
         }
     }
-    let store = state.store.clone();
     let t = tenant.id.clone();
     let limit = f.page.limit;
-    let (rows, more) = tokio::task::spawn_blocking(move || store.list_snapshots(&t, &f))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "store task failed"))??;
+    let (rows, more) = state.store_call(move |s| s.list_snapshots(&t, &f)).await?;
     let next_cursor = next_cursor(more && rows.len() == limit, rows.last().map(|r| r.seq));
     Ok(Json(SnapshotList {
         snapshots: rows.iter().map(SnapshotRow::to_api).collect(),
