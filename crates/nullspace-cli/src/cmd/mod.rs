@@ -23,6 +23,52 @@ pub type Outcome = Result<u8, CliError>;
 /// Success.
 pub const OK: u8 = 0;
 
+/// Fetch the page at cursor `first`, and with `all` every page after it: the
+/// items, and the cursor of the page that follows them.
+pub async fn fetch_pages<T, F, Fut>(
+    first: Option<String>,
+    all: bool,
+    mut fetch: F,
+) -> Result<(Vec<T>, Option<String>), CliError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<
+        Output = Result<(Vec<T>, Option<String>), nullspace_client::ClientError>,
+    >,
+{
+    let (mut items, mut next) = fetch(first).await?;
+    if all {
+        while let Some(cursor) = next.take() {
+            let (mut more, after) = fetch(Some(cursor)).await?;
+            items.append(&mut more);
+            next = after;
+        }
+    }
+    Ok((items, next))
+}
+
+/// Print a list page: `page` as JSON with --json, else `none` when it is empty,
+/// or `table` and how to get the page after it.
+pub fn show_list(
+    ctx: &Ctx,
+    page: &impl serde::Serialize,
+    none: &str,
+    table: Option<String>,
+    next: Option<&str>,
+) -> Outcome {
+    if ctx.json() {
+        crate::output::json(page)?;
+    } else if let Some(table) = table {
+        crate::output::line(&table)?;
+        if let Some(cursor) = next {
+            crate::output::line(&format!("more: --cursor {cursor} (or --all)"))?;
+        }
+    } else {
+        crate::output::line(none)?;
+    }
+    Ok(OK)
+}
+
 /// The global flags and what they resolve to.
 #[derive(Debug, Clone)]
 pub struct Ctx {

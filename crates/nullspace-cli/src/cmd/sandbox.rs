@@ -371,7 +371,7 @@ async fn create(ctx: &Ctx, args: &CreateArgs) -> Outcome {
 
 async fn list(ctx: &Ctx, args: &ListArgs) -> Outcome {
     let client = ctx.client()?;
-    let mut filter = ListMachines {
+    let filter = ListMachines {
         state: args.state.map(MachineState::from),
         template: args.template.clone(),
         metadata: args
@@ -380,35 +380,36 @@ async fn list(ctx: &Ctx, args: &ListArgs) -> Outcome {
             .map(|KeyValue(k, v)| (k.clone(), v.clone()))
             .collect(),
         limit: args.limit,
-        cursor: args.cursor.clone(),
+        cursor: None,
     };
-    let mut page = client.list_machines(&filter).await?;
-    if args.all {
-        let mut machines = std::mem::take(&mut page.machines);
-        while let Some(cursor) = page.next_cursor.take() {
-            filter.cursor = Some(cursor);
-            page = client.list_machines(&filter).await?;
-            machines.append(&mut page.machines);
+    let (machines, next_cursor) = super::fetch_pages(args.cursor.clone(), args.all, |cursor| {
+        let (client, filter) = (
+            &client,
+            ListMachines {
+                cursor,
+                ..filter.clone()
+            },
+        );
+        async move {
+            let page = client.list_machines(&filter).await?;
+            Ok((page.machines, page.next_cursor))
         }
-        page = MachineList {
-            machines,
-            next_cursor: None,
-        };
-    }
-    if ctx.json() {
-        output::json(&page)?;
-    } else if page.machines.is_empty() {
-        output::line("no machines")?;
-    } else {
-        output::line(&output::machines(&page.machines))?;
-        if let Some(cursor) = &page.next_cursor {
-            output::line(&format!("more: --cursor {cursor} (or --all)"))?;
-        }
-    }
-    Ok(OK)
+    })
+    .await?;
+    let page = MachineList {
+        machines,
+        next_cursor,
+    };
+    let table = (!page.machines.is_empty()).then(|| output::machines(&page.machines));
+    super::show_list(
+        ctx,
+        &page,
+        "no machines",
+        table,
+        page.next_cursor.as_deref(),
+    )
 }
 
-/// The request of `exec`, reading its stdin file.
 fn exec_request(args: &ExecArgs) -> Result<RunCommandRequest, CliError> {
     let stdin = match &args.stdin_file {
         None => None,

@@ -135,7 +135,7 @@ async fn create(ctx: &Ctx, args: &CreateArgs) -> Outcome {
 
 async fn list(ctx: &Ctx, args: &ListArgs) -> Outcome {
     let client = ctx.client()?;
-    let mut filter = ListSnapshots {
+    let filter = ListSnapshots {
         machine_id: args.sandbox_id.clone(),
         metadata: args
             .metadata
@@ -143,32 +143,34 @@ async fn list(ctx: &Ctx, args: &ListArgs) -> Outcome {
             .map(|KeyValue(k, v)| (k.clone(), v.clone()))
             .collect(),
         limit: args.limit,
-        cursor: args.cursor.clone(),
+        cursor: None,
     };
-    let mut page = client.list_snapshots(&filter).await?;
-    if args.all {
-        let mut snapshots = std::mem::take(&mut page.snapshots);
-        while let Some(cursor) = page.next_cursor.take() {
-            filter.cursor = Some(cursor);
-            page = client.list_snapshots(&filter).await?;
-            snapshots.append(&mut page.snapshots);
+    let (snapshots, next_cursor) = super::fetch_pages(args.cursor.clone(), args.all, |cursor| {
+        let (client, filter) = (
+            &client,
+            ListSnapshots {
+                cursor,
+                ..filter.clone()
+            },
+        );
+        async move {
+            let page = client.list_snapshots(&filter).await?;
+            Ok((page.snapshots, page.next_cursor))
         }
-        page = SnapshotList {
-            snapshots,
-            next_cursor: None,
-        };
-    }
-    if ctx.json() {
-        output::json(&page)?;
-    } else if page.snapshots.is_empty() {
-        output::line("no snapshots")?;
-    } else {
-        output::line(&table(&page.snapshots))?;
-        if let Some(cursor) = &page.next_cursor {
-            output::line(&format!("more: --cursor {cursor} (or --all)"))?;
-        }
-    }
-    Ok(OK)
+    })
+    .await?;
+    let page = SnapshotList {
+        snapshots,
+        next_cursor,
+    };
+    let table = (!page.snapshots.is_empty()).then(|| table(&page.snapshots));
+    super::show_list(
+        ctx,
+        &page,
+        "no snapshots",
+        table,
+        page.next_cursor.as_deref(),
+    )
 }
 
 fn show(ctx: &Ctx, snapshot: &Snapshot) -> Outcome {
