@@ -3,9 +3,10 @@
 //! instead of starting a corrupt machine.
 
 use std::fs::File;
+use std::future::Future;
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,34 @@ pub(crate) fn verify(dir: &Path, seals: &[FileSeal]) -> Result<(), RuntimeError>
         }
     }
     Ok(())
+}
+
+/// Start [`seal`] on a blocking thread now; the future gives its result.
+pub(crate) fn seal_in_background(
+    dir: PathBuf,
+    names: Vec<String>,
+) -> impl Future<Output = Result<Vec<FileSeal>, RuntimeError>> {
+    joined(tokio::task::spawn_blocking(move || seal(&dir, &names)))
+}
+
+/// Start [`verify`] on a blocking thread now; the future gives its result.
+pub(crate) fn verify_in_background(
+    dir: PathBuf,
+    seals: Vec<FileSeal>,
+) -> impl Future<Output = Result<(), RuntimeError>> {
+    joined(tokio::task::spawn_blocking(move || verify(&dir, &seals)))
+}
+
+async fn joined<T>(
+    task: tokio::task::JoinHandle<Result<T, RuntimeError>>,
+) -> Result<T, RuntimeError> {
+    task.await.unwrap_or_else(|e| {
+        Err(RuntimeError::Io {
+            what: "checksum task",
+            path: PathBuf::new(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    })
 }
 
 /// Length and CRC-32 of a file's data extents (sparse holes cost nothing).

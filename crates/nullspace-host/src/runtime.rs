@@ -216,21 +216,10 @@ impl Runtime {
         src: Source<'_>,
     ) -> Result<Arc<Machine>, RuntimeError> {
         let t0 = Instant::now();
-        let check = src.seals.clone().map(|(dir, seals)| {
-            tokio::task::spawn_blocking(move || crate::integrity::verify(&dir, &seals))
-        });
-        let checked = async move {
-            match check {
-                Some(task) => task.await.unwrap_or_else(|e| {
-                    Err(RuntimeError::Io {
-                        what: "check saved state",
-                        path: PathBuf::new(),
-                        source: std::io::Error::other(e.to_string()),
-                    })
-                }),
-                None => Ok(()),
-            }
-        };
+        let checked = src
+            .seals
+            .clone()
+            .map(|(dir, seals)| crate::integrity::verify_in_background(dir, seals));
         let dir = self.cfg.machines_dir().join(id.as_str());
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let mut teardown = Teardown::default();
@@ -305,7 +294,10 @@ impl Runtime {
         }
         .await;
         // A damaged saved state wins over whatever the restore made of it.
-        let checked = checked.await;
+        let checked = match checked {
+            Some(check) => check.await,
+            None => Ok(()),
+        };
         let (vm, net) = match (started, checked) {
             (Ok(v), Ok(())) => v,
             (Ok((vm, _)), Err(e)) => {
@@ -408,12 +400,9 @@ impl Runtime {
         // From here the files on disk are the machine: seal them while the VMM stops
         // and the network is freed.
         drop(machine.teardown.lock().expect("teardown lock").take());
-        let dir = machine.dir.clone();
-        let seal = tokio::task::spawn_blocking(move || {
-            let mut files = vec![PAUSE_STATE.to_owned()];
-            files.extend(disk_layers(&dir));
-            crate::integrity::seal(&dir, &files)
-        });
+        let mut files = vec![PAUSE_STATE.to_owned()];
+        files.extend(disk_layers(&machine.dir));
+        let seal = crate::integrity::seal_in_background(machine.dir.clone(), files);
         let release = async {
             let vm = machine.vm.destroy().await.map_err(RuntimeError::from);
             let net = machine
@@ -425,10 +414,9 @@ impl Runtime {
         };
         let (sealed, released) = tokio::join!(seal, release);
         match sealed {
-            Ok(Ok(seals)) => machine.write_record(Some(seals))?,
+            Ok(seals) => machine.write_record(Some(seals))?,
             // The record already says paused; only the check before resume is lost.
-            Ok(Err(e)) => tracing::warn!(machine = %id, error = %e, "cannot seal the paused state"),
-            Err(e) => tracing::warn!(machine = %id, error = %e, "sealing task failed"),
+            Err(e) => tracing::warn!(machine = %id, error = %e, "cannot seal the paused state"),
         }
         machine.transition(MachineState::Paused, "finish pause")?;
         self.machines.lock().expect("machines lock").remove(id);
@@ -461,7 +449,7 @@ impl Runtime {
             .iter()
             .cloned()
             .partition(|s| s.name.ends_with(".qcow2"));
-        crate::integrity::verify(&dir, &disks)?;
+        crate::integrity::verify_in_background(dir.clone(), disks).await?;
         let state = dir.join(PAUSE_STATE);
         let machine = self
             .start_machine(
@@ -666,7 +654,8 @@ impl Runtime {
         let dir = self.cfg.snapshots_dir().join(snap_id.as_str());
         let pause_ms = self.capture(&machine, &dir).await?;
         let sealed = async {
-            let seals = crate::integrity::seal(&dir, &["state".into(), "disk.qcow2".into()])?;
+            let files = vec!["state".into(), "disk.qcow2".into()];
+            let seals = crate::integrity::seal_in_background(dir.clone(), files).await?;
             let info = SnapshotInfo {
                 id: snap_id.clone(),
                 source: id.clone(),
@@ -792,7 +781,9 @@ impl Runtime {
         let Some(record) = load_record(&dir).filter(|r| r.paused) else {
             return false;
         };
-        if let Err(e) = crate::integrity::verify(&dir, &record.pause_seals) {
+        if let Err(e) =
+            crate::integrity::verify_in_background(dir.clone(), record.pause_seals.clone()).await
+        {
             tracing::warn!(machine = %id, error = %e, "paused state cannot be used");
             return false;
         }
