@@ -9,6 +9,11 @@ use tokio::process::Command;
 /// descriptor must stay open until `spawn` returns; if it does not, the spawn
 /// fails (setns: bad descriptor).
 pub fn confine_child(cmd: &mut Command, netns_fd: Option<RawFd>, die_with_parent: bool) {
+    // Any pre-exec hook makes the spawn fork instead of taking the faster
+    // posix_spawn path: install none when there is nothing to do.
+    if netns_fd.is_none() && !die_with_parent {
+        return;
+    }
     // SAFETY: the closure runs in the child between fork and exec and only makes
     // async-signal-safe system calls (setns, prctl) with plain integer arguments.
     unsafe {
