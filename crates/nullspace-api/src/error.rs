@@ -16,6 +16,21 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// Human-readable explanation.
     pub message: String,
+    /// What a command printed before it was cut short (`command_timeout`,
+    /// `output_limit_exceeded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<PartialOutput>,
+}
+
+/// Output a command produced before it timed out or hit the output cap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialOutput {
+    /// Standard output so far (UTF-8, invalid bytes replaced).
+    pub stdout: String,
+    /// Standard error so far (UTF-8, invalid bytes replaced).
+    pub stderr: String,
+    /// Always true: the command was cut short, so this is not all it would have printed.
+    pub truncated: bool,
 }
 
 /// Stable error codes of the HTTP API, with the status each is sent with.
@@ -40,8 +55,16 @@ pub enum ErrorCode {
     StateCorrupt,
     /// 413: the body is larger than the server accepts.
     PayloadTooLarge,
-    /// 429: too many requests.
+    /// 429: too many requests (the answer carries `Retry-After`).
     RateLimited,
+    /// 405: the route exists but not with this method (the answer carries `Allow`).
+    MethodNotAllowed,
+    /// 422: an `Idempotency-Key` was reused with a different request body.
+    IdempotencyKeyReused,
+    /// 413: the file is larger than one read returns; read it in ranges (`offset`, `limit`).
+    FileTooLarge,
+    /// 507: the machine's disk is full.
+    NoSpace,
     /// 422: the working directory does not exist in the machine.
     CwdNotFound,
     /// 422: the program does not exist in the machine.
@@ -78,19 +101,21 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             BadRequest => 400,
+            MethodNotAllowed => 405,
             Unauthorized => 401,
             ReservedPath | PermissionDenied => 403,
             NotFound => 404,
             MachineNotRunning | Conflict | AlreadyExists | NotEmpty | SnapshotInUse
             | StateCorrupt => 409,
-            PayloadTooLarge | OutputLimitExceeded => 413,
+            PayloadTooLarge | OutputLimitExceeded | FileTooLarge => 413,
             ValidationError | CwdNotFound | CommandNotFound | UserNotFound | PathEscapesRoot
-            | WrongEntryType => 422,
+            | WrongEntryType | IdempotencyKeyReused => 422,
             RateLimited => 429,
             Internal => 500,
             MachineDied => 502,
             Unavailable => 503,
             CommandTimeout => 504,
+            NoSpace => 507,
         }
     }
 }
@@ -105,6 +130,7 @@ mod tests {
             error: ErrorDetail {
                 code: ErrorCode::MachineNotRunning,
                 message: "gone".into(),
+                output: None,
             },
         };
         assert_eq!(

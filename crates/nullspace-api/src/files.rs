@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Most bytes one file read returns and one file upload (`PUT …/files`) or batch
+/// write accepts (128 MiB); larger files are read in ranges with `offset`/`limit`.
+pub const MAX_FILE_BYTES: u64 = 128 << 20;
+
 /// Kind of a filesystem entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,7 +80,7 @@ pub struct WriteFileEntry {
 pub struct WriteFilesRequest {
     /// Files to write, in order.
     pub files: Vec<WriteFileEntry>,
-    /// Owner of the files and created directories (default `user`).
+    /// Guest user who writes the files and owns what is created (default `user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
 }
@@ -94,7 +98,7 @@ pub struct WriteFilesResponse {
 pub struct MkdirRequest {
     /// Directory to create with its parents.
     pub path: String,
-    /// Owner (default `user`).
+    /// Guest user who creates and owns the directories (default `user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
 }
@@ -114,6 +118,9 @@ pub struct RenameRequest {
     pub source: String,
     /// New path.
     pub destination: String,
+    /// Guest user whose permissions apply (default `user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// Body of `POST /v1/machines/{id}/files/chmod`.
@@ -124,4 +131,7 @@ pub struct ChmodRequest {
     pub path: String,
     /// Octal permission bits as text, e.g. `"0644"` or `"755"`.
     pub mode: String,
+    /// Guest user whose permissions apply (default `user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }

@@ -12,14 +12,15 @@ mod machines;
 mod snapshots;
 
 pub use commands::{CommandResult, RunCommandRequest};
-pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail, PartialOutput};
 pub use files::{
     ChmodRequest, EntryInfo, EntryType, ExistsResponse, ListResponse, MkdirRequest, MkdirResponse,
-    RenameRequest, WriteFileEntry, WriteFilesRequest, WriteFilesResponse,
+    RenameRequest, WriteFileEntry, WriteFilesRequest, WriteFilesResponse, MAX_FILE_BYTES,
 };
 pub use machines::{
-    CreateMachineRequest, Machine, MachineList, SetTimeoutRequest, TimeoutAction, DEFAULT_TEMPLATE,
-    DEFAULT_TIMEOUT_SECS, MAX_TIMEOUT_SECS,
+    CreateMachineRequest, KillOutcome, KillResponse, Machine, MachineList, SetTimeoutRequest,
+    TimeoutAction, DEFAULT_HISTORY_RETENTION_SECS, DEFAULT_TEMPLATE, DEFAULT_TIMEOUT_SECS,
+    DEFAULT_USER, MAX_TIMEOUT_SECS,
 };
 pub use snapshots::{
     CreateSnapshotRequest, ForkRequest, ForkResponse, MachineMetrics, Snapshot, SnapshotList,

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_TEMPLATE: &str = "base";
 /// Seconds a machine lives when a create gives no timeout.
 pub const DEFAULT_TIMEOUT_SECS: i64 = 300;
+/// Guest user of commands and file operations when a request names none.
+pub const DEFAULT_USER: &str = "user";
+/// Seconds a killed or failed machine stays listed (`state=killed|failed`) before
+/// its record is deleted (7 days; the server's `--history-retention`).
+pub const DEFAULT_HISTORY_RETENTION_SECS: i64 = 7 * 24 * 3600;
 /// Longest timeout accepted (30 days; there are no session caps beyond it).
 pub const MAX_TIMEOUT_SECS: i64 = 30 * 24 * 3600;
 
@@ -92,7 +97,8 @@ pub struct Machine {
     pub cwd: String,
     /// Creation time (RFC 3339, UTC).
     pub created_at: String,
-    /// When the timeout is reached (RFC 3339, UTC).
+    /// When the timeout is reached (RFC 3339, UTC); for a killed or failed
+    /// machine, when it ended.
     pub end_at: String,
     /// What happens when the timeout is reached.
     pub timeout_action: TimeoutAction,
@@ -102,6 +108,31 @@ pub struct Machine {
     pub snapshot_id: Option<SnapshotId>,
     /// Machine it was forked from, if any.
     pub forked_from: Option<MachineId>,
+    /// Why the machine failed (state `failed` only).
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+}
+
+/// What a kill did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KillOutcome {
+    /// The machine existed (running, paused or failed) and was destroyed.
+    Killed,
+    /// The machine was still starting: it never became usable, and what its
+    /// start made was destroyed as soon as it existed.
+    CreateCancelled,
+}
+
+/// Answer of `DELETE /v1/machines/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillResponse {
+    /// The machine.
+    pub id: MachineId,
+    /// What the kill did.
+    pub outcome: KillOutcome,
+    /// The state the machine was in when the kill arrived.
+    pub previous_state: MachineState,
 }
 
 /// Body of `GET /v1/machines`.

@@ -104,12 +104,13 @@ impl Exit {
             Exit::Conflict => {
                 "the machine is not running, or the request conflicts with its state \
                  (machine_not_running, conflict, already_exists, not_empty, snapshot_in_use, \
-                 state_corrupt)"
+                 state_corrupt, no_space)"
             }
             Exit::InvalidInput => {
                 "the server rejected the input (bad_request, validation_error, cwd_not_found, \
                  command_not_found, user_not_found, path_escapes_root, reserved_path, \
-                 permission_denied, wrong_entry_type, payload_too_large, output_limit_exceeded)"
+                 permission_denied, wrong_entry_type, payload_too_large, output_limit_exceeded, \
+                 file_too_large, method_not_allowed, idempotency_key_reused)"
             }
             Exit::Timeout => "the command ran past its timeout (command_timeout)",
             Exit::Server => {
@@ -126,10 +127,11 @@ impl Exit {
             Unauthorized => Exit::Unauthorized,
             NotFound => Exit::NotFound,
             MachineNotRunning | Conflict | AlreadyExists | NotEmpty | SnapshotInUse
-            | StateCorrupt => Exit::Conflict,
+            | StateCorrupt | NoSpace => Exit::Conflict,
             BadRequest | ValidationError | CwdNotFound | CommandNotFound | UserNotFound
             | PathEscapesRoot | ReservedPath | PermissionDenied | WrongEntryType
-            | PayloadTooLarge | OutputLimitExceeded => Exit::InvalidInput,
+            | PayloadTooLarge | OutputLimitExceeded | FileTooLarge | MethodNotAllowed
+            | IdempotencyKeyReused => Exit::InvalidInput,
             CommandTimeout => Exit::Timeout,
             RateLimited | MachineDied | Unavailable | Internal => Exit::Server,
         }

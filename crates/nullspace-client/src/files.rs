@@ -130,6 +130,7 @@ impl Client {
     ) -> Result<EntryInfo, ClientError> {
         let url = self.url(&format!("v1/machines/{id}/files/rename"), &[])?;
         let body = RenameRequest {
+            user: None,
             source: source.to_owned(),
             destination: destination.to_owned(),
         };
@@ -146,6 +147,7 @@ impl Client {
     ) -> Result<EntryInfo, ClientError> {
         let url = self.url(&format!("v1/machines/{id}/files/chmod"), &[])?;
         let body = ChmodRequest {
+            user: None,
             path: path.to_owned(),
             mode: octal(mode),
         };

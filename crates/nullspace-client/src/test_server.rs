@@ -116,6 +116,7 @@ impl Reply {
             error: ErrorDetail {
                 code,
                 message: message.to_owned(),
+                output: None,
             },
         };
         Self::json(code.status(), &body)
@@ -265,6 +266,7 @@ pub fn sample_machine(id: &str) -> Machine {
         auto_resume: false,
         snapshot_id: None,
         forked_from: None,
+        failure_reason: None,
     }
 }
 

@@ -75,6 +75,9 @@ pub enum Op {
         path: String,
         /// Confine `path` to this directory (no escape by `..` or symlinks).
         root: Option<String>,
+        /// Guest user whose file-system rights the operation has (`None`: root).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
         /// Byte offset to start at.
         #[serde(default)]
         offset: u64,
@@ -87,6 +90,9 @@ pub enum Op {
         path: String,
         /// Confine `path` to this directory.
         root: Option<String>,
+        /// Guest user whose file-system rights the operation has (`None`: root).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
         /// Permission bits (default 0644, or the existing file's).
         mode: Option<u32>,
         /// Owner user name (default: root, or the existing file's owner).
@@ -104,6 +110,9 @@ pub enum Op {
         path: String,
         /// Confine `path` to this directory.
         root: Option<String>,
+        /// Guest user whose file-system rights the operation has (`None`: root).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
         /// Levels to descend; at least 1.
         depth: u32,
     },
@@ -113,6 +122,9 @@ pub enum Op {
         path: String,
         /// Confine `path` to this directory.
         root: Option<String>,
+        /// Guest user whose file-system rights the operation has (`None`: root).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
     },
     /// Whether an entry exists.
     Exists {
@@ -120,6 +132,9 @@ pub enum Op {
         path: String,
         /// Confine `path` to this directory.
         root: Option<String>,
+        /// Guest user whose file-system rights the operation has (`None`: root).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
     },
     /// Create a directory and its missing parents.
     Mkdir {
@@ -127,6 +142,9 @@ pub enum Op {
         path: String,
         /// Confine `path` to this directory.
         root: Option<String>,
+        /// Guest user whose file-system rights the operation has (`None`: root).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
         /// Permission bits (default 0755).
         mode: Option<u32>,
         /// Owner user name of the created directories.
@@ -138,6 +156,9 @@ pub enum Op {
         path: String,
         /// Confine `path` to this directory.
         root: Option<String>,
+        /// Guest user whose file-system rights the operation has (`None`: root).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
         /// Remove directories with their contents.
         #[serde(default)]
         recursive: bool,
@@ -150,6 +171,9 @@ pub enum Op {
         to: String,
         /// Confine both paths to this directory.
         root: Option<String>,
+        /// Guest user whose file-system rights the operation has (`None`: root).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
     },
     /// Change permission bits.
     Chmod {
@@ -157,6 +181,9 @@ pub enum Op {
         path: String,
         /// Confine `path` to this directory.
         root: Option<String>,
+        /// Guest user whose file-system rights the operation has (`None`: root).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
         /// New permission bits.
         mode: u32,
     },
@@ -380,6 +407,8 @@ pub enum ErrorCode {
     ReservedPath,
     /// The user does not exist in the guest.
     UserNotFound,
+    /// The file system is full (or the user's quota is used up).
+    NoSpace,
     /// The working directory does not exist.
     CwdNotFound,
     /// The program does not exist or is not executable.
@@ -406,6 +435,7 @@ impl ErrorCode {
             ErrorCode::PathEscapesRoot => "path_escapes_root",
             ErrorCode::ReservedPath => "reserved_path",
             ErrorCode::UserNotFound => "user_not_found",
+            ErrorCode::NoSpace => "no_space",
             ErrorCode::CwdNotFound => "cwd_not_found",
             ErrorCode::CommandNotFound => "command_not_found",
             ErrorCode::UnknownCall => "unknown_call",

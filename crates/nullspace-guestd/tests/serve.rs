@@ -306,6 +306,7 @@ fn file_round_trip() {
 
     // Missing parent without create_parents.
     let op = |path: &str, create_parents, append, mode| Op::WriteFile {
+        user: None,
         path: path.into(),
         root: None,
         mode,
@@ -341,6 +342,7 @@ fn file_round_trip() {
 
     // Read, with offset and limit.
     let read = |path: &str, offset, limit| Op::ReadFile {
+        user: None,
         path: path.into(),
         root: None,
         offset,
@@ -370,6 +372,7 @@ fn file_round_trip() {
     // stat / exists.
     let e = entry(
         c.call(Op::Stat {
+            user: None,
             path: file.clone(),
             root: None,
         })
@@ -378,6 +381,7 @@ fn file_round_trip() {
     assert_eq!(e.size, 8);
     let exists_call = |c: &mut support::Client, p: &str| {
         c.call(Op::Exists {
+            user: None,
             path: p.into(),
             root: None,
         })
@@ -391,6 +395,7 @@ fn file_round_trip() {
 
     // mkdir -p, again, and over a file.
     let mkdir = |p: &str| Op::Mkdir {
+        user: None,
         path: p.into(),
         root: None,
         mode: Some(0o700),
@@ -415,6 +420,7 @@ fn file_round_trip() {
     symlink("/etc", g.dir.join("ws/link")).unwrap();
     let list = |c: &mut support::Client, depth| match c
         .call(Op::List {
+            user: None,
             path: g.path("ws"),
             root: None,
             depth,
@@ -441,12 +447,14 @@ fn file_round_trip() {
         (EntryKind::Symlink, Some("/etc"))
     );
     let r = c.call(Op::List {
+        user: None,
         path: g.path("ws"),
         root: None,
         depth: 0,
     });
     assert_eq!(r.err().code, ErrorCode::InvalidArgument);
     let r = c.call(Op::List {
+        user: None,
         path: file.clone(),
         root: None,
         depth: 1,
@@ -457,6 +465,7 @@ fn file_round_trip() {
     let moved = g.path("ws/d1/b.txt");
     let e = entry(
         c.call(Op::Rename {
+            user: None,
             from: file.clone(),
             to: moved.clone(),
             root: None,
@@ -467,6 +476,7 @@ fn file_round_trip() {
     assert!(!exists(Path::new(&file)));
     assert_eq!(
         c.call(Op::Chmod {
+            user: None,
             path: moved.clone(),
             root: None,
             mode: 0o600
@@ -477,6 +487,7 @@ fn file_round_trip() {
     assert_eq!(
         entry(
             c.call(Op::Stat {
+                user: None,
                 path: moved.clone(),
                 root: None
             })
@@ -486,6 +497,7 @@ fn file_round_trip() {
         0o600
     );
     let r = c.call(Op::Chmod {
+        user: None,
         path: moved.clone(),
         root: None,
         mode: 0o17777,
@@ -494,6 +506,7 @@ fn file_round_trip() {
 
     // remove.
     let remove = |p: &str, recursive| Op::Remove {
+        user: None,
         path: p.into(),
         root: None,
         recursive,
@@ -523,6 +536,7 @@ fn reserved_path_is_refused_for_writes() {
     let g = Guestd::start("reserved");
     let mut c = g.connect();
     let write = |path: &str| Op::WriteFile {
+        user: None,
         path: path.into(),
         root: None,
         mode: None,
@@ -539,6 +553,7 @@ fn reserved_path_is_refused_for_writes() {
         assert_eq!(r.err().code, ErrorCode::ReservedPath, "{path}");
     }
     let r = c.call(Op::Mkdir {
+        user: None,
         path: "/workspace/.nullspace/d".into(),
         root: None,
         mode: None,
@@ -546,18 +561,21 @@ fn reserved_path_is_refused_for_writes() {
     });
     assert_eq!(r.err().code, ErrorCode::ReservedPath);
     let r = c.call(Op::Remove {
+        user: None,
         path: "/workspace".into(),
         root: None,
         recursive: true,
     });
     assert_eq!(r.err().code, ErrorCode::ReservedPath);
     let r = c.call(Op::Chmod {
+        user: None,
         path: "/workspace/.nullspace".into(),
         root: None,
         mode: 0o777,
     });
     assert_eq!(r.err().code, ErrorCode::ReservedPath);
     let r = c.call(Op::Rename {
+        user: None,
         from: g.path("x"),
         to: "/workspace/.nullspace/x".into(),
         root: None,
@@ -577,6 +595,7 @@ fn confinement_escapes_are_refused() {
     symlink(g.dir.join("outside"), root.join("link")).unwrap();
     let root_s = Some(root.to_str().unwrap().to_string());
     let read = |p: &str| Op::ReadFile {
+        user: None,
         path: p.into(),
         root: root_s.clone(),
         offset: 0,
@@ -593,6 +612,7 @@ fn confinement_escapes_are_refused() {
     }
     let r = c.call_with_input(
         Op::WriteFile {
+            user: None,
             path: g.path("root/link/secret"),
             root: root_s.clone(),
             mode: None,
@@ -612,6 +632,7 @@ fn confinement_escapes_are_refused() {
     assert_eq!(c.call(read(&g.path("root/ok.txt"))).data(), b"fine");
     let e = entry(
         c.call(Op::Stat {
+            user: None,
             path: g.path("root/link"),
             root: root_s.clone(),
         })

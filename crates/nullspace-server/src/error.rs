@@ -45,6 +45,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
+                output: None,
             },
         };
         (status, Json(body)).into_response()
@@ -77,6 +78,7 @@ impl From<RuntimeError> for ApiError {
                     Guest::PathEscapesRoot => ErrorCode::PathEscapesRoot,
                     Guest::ReservedPath => ErrorCode::ReservedPath,
                     Guest::UserNotFound => ErrorCode::UserNotFound,
+                    Guest::NoSpace => ErrorCode::NoSpace,
                     Guest::CwdNotFound => ErrorCode::CwdNotFound,
                     Guest::CommandNotFound => ErrorCode::CommandNotFound,
                     Guest::UnknownCall | Guest::Io | Guest::Internal => ErrorCode::Internal,

@@ -61,12 +61,14 @@ pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
         Op::Metrics { sample_ms } => metrics::run(sample_ms).await,
         Op::Exec(req) => exec::run(req, ctx).await,
         Op::ReadFile {
+            user: _,
             path,
             root,
             offset,
             limit,
         } => files::read(&ctx, &path, root.as_deref(), offset, limit).await,
         Op::WriteFile {
+            user: _,
             path,
             root,
             mode,

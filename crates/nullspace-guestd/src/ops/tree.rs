@@ -17,18 +17,31 @@ use crate::users::UserDb;
 pub fn run(state: &GuestState, op: Op) -> Result<OpResult, OpError> {
     let p = &state.paths;
     match op {
-        Op::List { path, root, depth } => {
+        Op::List {
+            path,
+            root,
+            depth,
+            user: _,
+        } => {
             if depth == 0 {
                 return Err(OpError::ZeroDepth);
             }
             let r = p.resolve(&path, root.as_deref(), Final::Follow, Access::Read)?;
             list(&r, depth).map(OpResult::Entries)
         }
-        Op::Stat { path, root } => {
+        Op::Stat {
+            path,
+            root,
+            user: _,
+        } => {
             let r = p.resolve(&path, root.as_deref(), Final::NoFollow, Access::Read)?;
             describe(&r.shown, &r.real, &UserDb::load()).map(OpResult::Entry)
         }
-        Op::Exists { path, root } => {
+        Op::Exists {
+            path,
+            root,
+            user: _,
+        } => {
             let r = p.resolve(&path, root.as_deref(), Final::NoFollow, Access::Read)?;
             match fs::symlink_metadata(&r.real) {
                 Ok(_) => Ok(OpResult::Exists(true)),
@@ -39,6 +52,7 @@ pub fn run(state: &GuestState, op: Op) -> Result<OpResult, OpError> {
             }
         }
         Op::Mkdir {
+            user: _,
             path,
             root,
             mode,
@@ -50,6 +64,7 @@ pub fn run(state: &GuestState, op: Op) -> Result<OpResult, OpError> {
             create_dirs(&r.real, mode, ids).map(OpResult::Created)
         }
         Op::Remove {
+            user: _,
             path,
             root,
             recursive,
@@ -57,13 +72,23 @@ pub fn run(state: &GuestState, op: Op) -> Result<OpResult, OpError> {
             let r = p.resolve(&path, root.as_deref(), Final::NoFollow, Access::Destroy)?;
             remove(&r, recursive).map(|()| OpResult::Unit)
         }
-        Op::Rename { from, to, root } => {
+        Op::Rename {
+            from,
+            to,
+            root,
+            user: _,
+        } => {
             let from = p.resolve(&from, root.as_deref(), Final::NoFollow, Access::Destroy)?;
             let to = p.resolve(&to, root.as_deref(), Final::NoFollow, Access::Destroy)?;
             fs::rename(&from.real, &to.real).map_err(|e| OpError::io("rename", &from.shown, e))?;
             describe(&to.shown, &to.real, &UserDb::load()).map(OpResult::Entry)
         }
-        Op::Chmod { path, root, mode } => {
+        Op::Chmod {
+            path,
+            root,
+            mode,
+            user: _,
+        } => {
             let mode = check_mode(mode)?;
             let r = p.resolve(&path, root.as_deref(), Final::Follow, Access::Write)?;
             fs::set_permissions(&r.real, fs::Permissions::from_mode(mode))

@@ -39,6 +39,7 @@ impl Agent {
         limit: Option<u64>,
     ) -> Result<Vec<u8>, AgentError> {
         let op = Op::ReadFile {
+            user: None,
             path: path.to_owned(),
             root: None,
             offset,
@@ -56,6 +57,7 @@ impl Agent {
         opts: WriteOptions,
     ) -> Result<EntryInfo, AgentError> {
         let op = Op::WriteFile {
+            user: None,
             path: path.to_owned(),
             root: opts.root,
             mode: opts.mode,
@@ -92,6 +94,7 @@ impl Agent {
     /// List a directory to `depth` levels.
     pub async fn list(&self, path: &str, depth: u32) -> Result<Vec<EntryInfo>, AgentError> {
         let op = Op::List {
+            user: None,
             path: path.to_owned(),
             root: None,
             depth,
@@ -105,6 +108,7 @@ impl Agent {
     /// Facts about one entry.
     pub async fn stat(&self, path: &str) -> Result<EntryInfo, AgentError> {
         let op = Op::Stat {
+            user: None,
             path: path.to_owned(),
             root: None,
         };
@@ -117,6 +121,7 @@ impl Agent {
     /// Whether an entry exists.
     pub async fn exists(&self, path: &str) -> Result<bool, AgentError> {
         let op = Op::Exists {
+            user: None,
             path: path.to_owned(),
             root: None,
         };
@@ -129,6 +134,7 @@ impl Agent {
     /// Create a directory and its parents; false if it already existed.
     pub async fn mkdir(&self, path: &str, owner: Option<&str>) -> Result<bool, AgentError> {
         let op = Op::Mkdir {
+            user: None,
             path: path.to_owned(),
             root: None,
             mode: None,
@@ -143,6 +149,7 @@ impl Agent {
     /// Remove an entry (directories with their contents if `recursive`).
     pub async fn remove(&self, path: &str, recursive: bool) -> Result<(), AgentError> {
         let op = Op::Remove {
+            user: None,
             path: path.to_owned(),
             root: None,
             recursive,
@@ -153,6 +160,7 @@ impl Agent {
     /// Rename an entry.
     pub async fn rename(&self, from: &str, to: &str) -> Result<EntryInfo, AgentError> {
         let op = Op::Rename {
+            user: None,
             from: from.to_owned(),
             to: to.to_owned(),
             root: None,
@@ -166,6 +174,7 @@ impl Agent {
     /// Change permission bits.
     pub async fn chmod(&self, path: &str, mode: u32) -> Result<(), AgentError> {
         let op = Op::Chmod {
+            user: None,
             path: path.to_owned(),
             root: None,
             mode,

@@ -233,6 +233,7 @@ pub async fn list(
         &state,
         &id,
         Op::List {
+            user: None,
             path,
             root: None,
             depth,
@@ -259,6 +260,7 @@ pub async fn exists(
         &state,
         &id,
         Op::Exists {
+            user: None,
             path: check_path("path", &q.path)?,
             root: None,
         },
@@ -271,7 +273,17 @@ pub async fn exists(
 }
 
 async fn stat(state: &AppState, id: &MachineId, path: String) -> ApiResult<EntryInfo> {
-    match op(state, id, Op::Stat { path, root: None }).await? {
+    match op(
+        state,
+        id,
+        Op::Stat {
+            path,
+            root: None,
+            user: None,
+        },
+    )
+    .await?
+    {
         OpResult::Entry(e) => Ok(entry(e)),
         r => Err(unexpected(r)),
     }
@@ -297,6 +309,7 @@ pub async fn mkdir(
 ) -> ApiResult<Json<MkdirResponse>> {
     let id = running(&state, &tenant, &id).await?;
     let o = Op::Mkdir {
+        user: None,
         path: check_path("path", &req.path)?,
         root: None,
         mode: None,
@@ -317,6 +330,7 @@ pub async fn rename(
 ) -> ApiResult<Json<EntryInfo>> {
     let id = running(&state, &tenant, &id).await?;
     let o = Op::Rename {
+        user: None,
         from: check_path("source", &req.source)?,
         to: check_path("destination", &req.destination)?,
         root: None,
@@ -341,6 +355,7 @@ pub async fn chmod(
         &state,
         &id,
         Op::Chmod {
+            user: None,
             path: path.clone(),
             root: None,
             mode,
@@ -359,6 +374,7 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     let id = running(&state, &tenant, &id).await?;
     let o = Op::Remove {
+        user: None,
         path: check_path("path", &q.path)?,
         root: None,
         recursive: q.recursive.unwrap_or(true),

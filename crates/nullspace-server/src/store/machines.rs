@@ -64,6 +64,7 @@ impl MachineRow {
             auto_resume: self.auto_resume,
             snapshot_id: self.snapshot_id.clone(),
             forked_from: self.forked_from.clone(),
+            failure_reason: None,
         }
     }
 }
