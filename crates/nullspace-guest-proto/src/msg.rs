@@ -474,6 +474,7 @@ mod tests {
         let call = HostMsg::Call {
             id: CallId(3),
             op: Op::Exists {
+                user: None,
                 path: "/tmp".into(),
                 root: None,
             },

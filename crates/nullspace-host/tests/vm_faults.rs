@@ -128,6 +128,7 @@ async fn bad_input_gets_typed_errors() {
         "link/shadow",
     ] {
         let op = Op::ReadFile {
+            user: None,
             path: path.into(),
             root: Some("/workspace/jail".into()),
             offset: 0,
