@@ -37,6 +37,12 @@ pub enum HostMsg {
         /// Signal number (e.g. 9 for SIGKILL).
         signal: i32,
     },
+    /// Abandon a call: its input ends without being committed (a `write_file`
+    /// leaves nothing behind) and the process group of an `exec` gets SIGKILL.
+    Cancel {
+        /// The call to abandon.
+        id: CallId,
+    },
 }
 
 /// Fresh identity for a guest restored from a snapshot.

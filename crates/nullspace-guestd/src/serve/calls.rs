@@ -70,6 +70,18 @@ impl Calls {
         tx.ok_or(Undeliverable::NoInput)
     }
 
+    /// Abandon a call: drop its input without an end marker (the call sees its
+    /// input abort) and return its process group, if it has one.
+    pub fn cancel(&self, id: CallId) -> Result<Option<i32>, Undeliverable> {
+        let mut map = self.lock();
+        let entry = map.get_mut(&id).ok_or(Undeliverable::UnknownCall)?;
+        drop(entry.input.take());
+        Ok(match entry.pgid.load(Ordering::SeqCst) {
+            0 => None,
+            pgid => Some(pgid),
+        })
+    }
+
     /// The process group of the call's process.
     pub fn pgid(&self, id: CallId) -> Result<i32, Undeliverable> {
         let map = self.lock();
@@ -108,7 +120,9 @@ mod tests {
             Undeliverable::NoInput
         );
         assert_eq!(calls.pgid(CallId(1)).unwrap_err(), Undeliverable::NoProcess);
+        assert_eq!(calls.cancel(CallId(1)), Ok(None));
         calls.remove(CallId(1));
+        assert_eq!(calls.cancel(CallId(1)), Err(Undeliverable::UnknownCall));
         assert_eq!(
             calls.input(CallId(1), false).unwrap_err(),
             Undeliverable::UnknownCall

@@ -78,6 +78,16 @@ pub async fn dispatch(
                 }
                 Err(why) => crate::log!("signal for call {}: {why}", id.0),
             },
+            HostMsg::Cancel { id } => match calls.cancel(id) {
+                Ok(Some(pgid)) => {
+                    if let Err(e) = crate::sys::kill_group(pgid, libc::SIGKILL) {
+                        crate::log!("cancel of call {}: {e}", id.0);
+                    }
+                }
+                Ok(None) => {}
+                // The call may have ended while the cancel was on its way.
+                Err(why) => crate::log!("cancel of call {}: {why}", id.0),
+            },
         }
     }
 }

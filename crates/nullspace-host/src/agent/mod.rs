@@ -153,6 +153,7 @@ impl Agent {
             id,
             rx,
             agent: self.clone(),
+            finished: false,
         };
         call.send(&HostMsg::Call { id, op }, &[]).await?;
         Ok(call)
@@ -241,11 +242,13 @@ impl Inner {
     }
 }
 
-/// One call in flight.
+/// One call in flight. Dropped before its last frame arrived, it is cancelled in
+/// the guest (an unfinished write leaves nothing, a process is killed).
 pub struct Call {
     id: CallId,
     rx: mpsc::UnboundedReceiver<Frame<GuestMsg>>,
     agent: Agent,
+    finished: bool,
 }
 
 impl Call {
@@ -290,12 +293,30 @@ impl Call {
 
     /// The next frame of this call.
     pub async fn next(&mut self) -> Result<Frame<GuestMsg>, AgentError> {
-        self.rx.recv().await.ok_or(AgentError::Disconnected)
+        let frame = self.rx.recv().await.ok_or(AgentError::Disconnected)?;
+        if matches!(frame.msg, GuestMsg::Done { .. } | GuestMsg::Failed { .. }) {
+            self.finished = true;
+        }
+        Ok(frame)
+    }
+
+    /// Abandon the call in the guest (see [`Call`]).
+    pub async fn cancel(mut self) -> Result<(), AgentError> {
+        self.finished = true;
+        self.send(&HostMsg::Cancel { id: self.id }, &[]).await
     }
 }
 
 impl Drop for Call {
     fn drop(&mut self) {
+        if !self.finished && self.agent.is_connected() {
+            // Best effort: a full queue means the connection is stalled anyway.
+            let _ = self
+                .agent
+                .inner
+                .write
+                .try_send(encode(&HostMsg::Cancel { id: self.id }, &[]));
+        }
         self.agent
             .inner
             .calls
