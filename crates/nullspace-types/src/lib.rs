@@ -9,4 +9,4 @@ mod id;
 mod state;
 
 pub use id::{IdError, MachineId, SnapshotId};
-pub use state::MachineState;
+pub use state::{MachineState, UnknownState};
