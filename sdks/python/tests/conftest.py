@@ -37,6 +37,7 @@ def machine_json(**overrides: Any) -> dict[str, Any]:
         "auto_resume": False,
         "snapshot_id": None,
         "forked_from": None,
+        "failure_reason": None,
     }
     body.update(overrides)
     return body

@@ -180,3 +180,47 @@ async def test_client_side_timeout(flavour: Flavour) -> None:
     with pytest.raises(nullspace.TimeoutError) as info:
         await run(flavour, "sleep 1000")
     assert info.value.code == "request_timeout"
+    assert (info.value.stdout, info.value.stderr, info.value.truncated) == ("", "", False)
+
+
+def cut_short(status: int, code: str, stdout: str, stderr: str) -> httpx.Response:
+    output = {"stdout": stdout, "stderr": stderr, "truncated": True}
+    return httpx.Response(
+        status, json={"error": {"code": code, "message": "cut short", "output": output}}
+    )
+
+
+@pytest.mark.parametrize(
+    "status,code,exc",
+    [
+        (504, "command_timeout", nullspace.TimeoutError),
+        (413, "output_limit_exceeded", nullspace.OutputLimitError),
+    ],
+)
+async def test_partial_output_of_a_command_cut_short(
+    flavour: Flavour, status: int, code: str, exc: type[nullspace.NullspaceError]
+) -> None:
+    flavour.api.on("POST", PATH, response=cut_short(status, code, "before\n", "warn\n"))
+    seen: list[str] = []
+    with pytest.raises(exc) as info:
+        await run(flavour, "echo before; sleep 30", timeout=2, on_stdout=seen.append)
+    err = info.value
+    assert type(err) is exc and (err.code, err.status) == (code, status)
+    assert isinstance(err, nullspace.TimeoutError | nullspace.OutputLimitError)
+    assert (err.stdout, err.stderr, err.truncated) == ("before\n", "warn\n", True)
+    assert seen == []  # callbacks are for results; the output is on the error
+
+
+async def test_cut_short_without_output_from_an_older_server(flavour: Flavour) -> None:
+    flavour.api.on("POST", PATH, response=error_response(504, "command_timeout"))
+    with pytest.raises(nullspace.TimeoutError) as info:
+        await run(flavour, "sleep 30", timeout=1)
+    assert (info.value.stdout, info.value.stderr, info.value.truncated) == ("", "", False)
+
+
+async def test_malformed_partial_output_is_ignored(flavour: Flavour) -> None:
+    body = {"error": {"code": "command_timeout", "message": "m", "output": {"stdout": 3}}}
+    flavour.api.on("POST", PATH, response=httpx.Response(504, json=body))
+    with pytest.raises(nullspace.TimeoutError) as info:
+        await run(flavour, "sleep 30", timeout=1)
+    assert (info.value.stdout, info.value.stderr, info.value.truncated) == ("", "", False)

@@ -35,11 +35,15 @@ ALL_CODES = [
     (502, "machine_died", errors.MachineError),
     (503, "unavailable", errors.ServerError),
     (500, "internal", errors.ServerError),
+    (405, "method_not_allowed", errors.InvalidArgumentError),
+    (422, "idempotency_key_reused", errors.IdempotencyKeyReusedError),
+    (413, "file_too_large", errors.FileTooLargeError),
+    (507, "no_space", errors.NotEnoughSpaceError),
 ]
 
 
 def test_every_spec_code_is_mapped() -> None:
-    assert len({code for _, code, _ in ALL_CODES}) == 24
+    assert len({code for _, code, _ in ALL_CODES}) == 28
 
 
 @pytest.mark.parametrize("status,code,exc", ALL_CODES)
@@ -64,6 +68,7 @@ async def test_code_mapping(
         (401, errors.AuthError, "unauthorized"),
         (403, errors.FilesystemError, "http_403"),
         (404, errors.NotFoundError, "not_found"),
+        (405, errors.InvalidArgumentError, "method_not_allowed"),
         (409, errors.ConflictError, "conflict"),
         (422, errors.InvalidArgumentError, "validation_error"),
         (429, errors.RateLimitError, "rate_limited"),
@@ -71,6 +76,7 @@ async def test_code_mapping(
         (502, errors.MachineError, "machine_died"),
         (503, errors.ServerError, "unavailable"),
         (504, errors.TimeoutError, "command_timeout"),
+        (507, errors.NotEnoughSpaceError, "no_space"),
         (418, errors.NullspaceError, "http_418"),
     ],
 )
@@ -182,3 +188,94 @@ async def test_state_corrupt_on_resume(flavour: Flavour) -> None:
     assert isinstance(info.value, errors.MachineError)
     assert (info.value.code, info.value.status) == ("state_corrupt", 409)
     assert "checksum" in info.value.message
+
+
+def test_new_codes_subclass_what_older_sdks_raised() -> None:
+    """``except`` clauses written for the classes an older SDK raised keep working."""
+    # 413 used to be InvalidArgumentError by status
+    assert issubclass(errors.FileTooLargeError, errors.InvalidArgumentError)
+    # a reused key used to be 409 ``conflict``; 422 by status is InvalidArgumentError
+    assert issubclass(errors.IdempotencyKeyReusedError, errors.ConflictError)
+    assert issubclass(errors.IdempotencyKeyReusedError, errors.InvalidArgumentError)
+    # a full disk refuses a filesystem operation; it used to be a 500 / by status 5xx
+    assert issubclass(errors.NotEnoughSpaceError, errors.FilesystemError)
+    assert issubclass(errors.NotEnoughSpaceError, errors.ServerError)
+    for name in ("FileTooLargeError", "IdempotencyKeyReusedError", "NotEnoughSpaceError"):
+        assert getattr(nullspace, name) is getattr(errors, name)
+        assert name in nullspace.__all__
+
+
+async def test_idempotency_key_reused_on_create(flavour: Flavour) -> None:
+    flavour.api.on(
+        "POST",
+        "/v1/machines",
+        response=error_response(422, "idempotency_key_reused", "key k was used for another body"),
+    )
+    with pytest.raises(errors.ConflictError) as info:
+        await maybe(flavour.Machine.create(idempotency_key="k", **flavour.conn()))
+    assert type(info.value) is errors.IdempotencyKeyReusedError
+    assert (info.value.code, info.value.status) == ("idempotency_key_reused", 422)
+
+
+async def test_method_not_allowed(flavour: Flavour) -> None:
+    flavour.api.on(
+        "GET",
+        f"/v1/machines/{MACHINE_ID}",
+        response=httpx.Response(
+            405,
+            json={"error": {"code": "method_not_allowed", "message": "allowed: DELETE"}},
+            headers={"Allow": "DELETE"},
+        ),
+    )
+    with pytest.raises(errors.InvalidArgumentError) as info:
+        await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    assert (info.value.code, info.value.status) == ("method_not_allowed", 405)
+
+
+# -- Retry-After on 429 ---------------------------------------------------------------
+
+
+def rate_limited(retry_after: str | None, *, json: bool = True) -> httpx.Response:
+    headers = {} if retry_after is None else {"Retry-After": retry_after}
+    if not json:
+        return httpx.Response(429, text="slow down", headers=headers)
+    body = {"error": {"code": "rate_limited", "message": "slow down"}}
+    return httpx.Response(429, json=body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "header,seconds", [("7", 7.0), ("0", 0.0), ("2.5", 2.5), (None, None), ("soon", None)]
+)
+async def test_rate_limit_retry_after(
+    flavour: Flavour, header: str | None, seconds: float | None
+) -> None:
+    flavour.api.on("GET", f"/v1/machines/{MACHINE_ID}", response=rate_limited(header))
+    with pytest.raises(errors.RateLimitError) as info:
+        await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    assert info.value.retry_after == seconds
+    assert (info.value.code, info.value.status) == ("rate_limited", 429)
+
+
+async def test_rate_limit_retry_after_without_json(flavour: Flavour) -> None:
+    flavour.api.on("POST", "/v1/machines", response=rate_limited("3", json=False))
+    with pytest.raises(errors.RateLimitError) as info:
+        await maybe(flavour.Machine.create(**flavour.conn()))
+    assert info.value.retry_after == 3.0
+
+
+def test_retry_after_http_date() -> None:
+    from datetime import UTC, datetime
+
+    from nullspace._transport import retry_after_seconds
+
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert retry_after_seconds("Fri, 02 Jan 2026 03:04:35 GMT", now) == 30.0
+    assert retry_after_seconds("Fri, 02 Jan 2026 03:04:00 GMT", now) == 0.0  # past: now
+    assert retry_after_seconds("-4", now) == 0.0
+    assert retry_after_seconds("inf", now) is None
+    assert retry_after_seconds("", now) is None
+
+
+def test_rate_limit_error_built_by_hand() -> None:
+    assert errors.RateLimitError("rate_limited", "m", 429).retry_after is None
+    assert errors.RateLimitError("rate_limited", "m", 429, retry_after=1.0).retry_after == 1.0

@@ -121,6 +121,22 @@ async def test_get_info_by_id_sees_killed(flavour: Flavour) -> None:
     assert not info.is_running
 
 
+async def test_failed_machine_says_why(flavour: Flavour) -> None:
+    flavour.api.on(
+        "GET",
+        BASE,
+        machine_json(
+            state="failed",
+            end_at="2026-01-02T03:04:09Z",
+            failure_reason="guest agent did not answer within 30 s",
+        ),
+    )
+    info = await maybe(flavour.Machine.get_info_by_id(MACHINE_ID, **flavour.conn()))
+    assert info.state == "failed"
+    assert info.failure_reason == "guest agent did not answer within 30 s"
+    assert info.end_at == datetime(2026, 1, 2, 3, 4, 9, tzinfo=UTC)  # when it ended
+
+
 async def test_machine_id_is_quoted(flavour: Flavour) -> None:
     flavour.api.on("GET", "/v1/machines/a/b", machine_json())  # .path is decoded
     await maybe(flavour.Machine.get_info_by_id("a/b", **flavour.conn()))
@@ -152,12 +168,23 @@ async def test_set_timeout_rejects_non_int(flavour: Flavour) -> None:
     assert flavour.api.requests == []
 
 
-async def test_kill_true(flavour: Flavour) -> None:
+@pytest.mark.parametrize(
+    "outcome,previous",
+    [("killed", "running"), ("killed", "failed"), ("create_cancelled", "starting")],
+)
+async def test_kill_true(flavour: Flavour, outcome: str, previous: str) -> None:
     machine = await flavour.machine()
-    flavour.api.on("DELETE", BASE, status=204)
+    answer = {"id": MACHINE_ID, "outcome": outcome, "previous_state": previous}
+    flavour.api.on("DELETE", BASE, answer)
     assert await maybe(machine.kill()) is True
     assert flavour.api.last.method == "DELETE"
     assert flavour.api.last.path == BASE
+
+
+async def test_kill_204_from_an_older_server(flavour: Flavour) -> None:
+    machine = await flavour.machine()
+    flavour.api.on("DELETE", BASE, status=204)
+    assert await maybe(machine.kill()) is True
 
 
 async def test_kill_already_gone(flavour: Flavour) -> None:
@@ -181,6 +208,10 @@ async def test_kill_other_errors_raise(flavour: Flavour) -> None:
 
 
 async def test_kill_by_id(flavour: Flavour) -> None:
+    killed = {"id": MACHINE_ID, "outcome": "killed", "previous_state": "paused"}
+    flavour.api.on("DELETE", BASE, killed)
+    assert await maybe(flavour.Machine.kill_by_id(MACHINE_ID, **flavour.conn())) is True
+    flavour.api.routes.clear()
     flavour.api.on("DELETE", BASE, status=204)
     assert await maybe(flavour.Machine.kill_by_id(MACHINE_ID, **flavour.conn())) is True
     flavour.api.routes.clear()

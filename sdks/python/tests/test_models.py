@@ -21,6 +21,15 @@ def test_machine_info() -> None:
         MachineInfo.model_validate({"id": "sb_1"})
 
 
+def test_failure_reason() -> None:
+    assert MachineInfo.model_validate(machine_json()).failure_reason is None
+    older = machine_json()
+    del older["failure_reason"]  # servers before the field existed
+    assert MachineInfo.model_validate(older).failure_reason is None
+    failed = MachineInfo.model_validate(machine_json(state="failed", failure_reason="oom"))
+    assert failed.failure_reason == "oom"
+
+
 def test_entry_info_nullable_symlink() -> None:
     assert EntryInfo.model_validate(entry_json()).symlink_target is None
     link = EntryInfo.model_validate(entry_json(type="symlink", symlink_target="/t"))

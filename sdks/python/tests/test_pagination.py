@@ -99,3 +99,52 @@ async def test_list_error(flavour: Flavour) -> None:
 def test_sandbox_paginator_aliases() -> None:
     assert nullspace.SandboxPaginator is nullspace.MachinePaginator
     assert nullspace.AsyncSandboxPaginator is nullspace.AsyncMachinePaginator
+
+
+async def test_default_lists_what_the_server_lists_by_default(flavour: Flavour) -> None:
+    """No ``state`` parameter at all: the server's default (live machines) applies."""
+    flavour.api.on("GET", "/v1/machines", {"machines": [], "next_cursor": None})
+    await collect(flavour.Machine.list(**flavour.conn()))
+    assert "state" not in [k for k, _ in flavour.api.last.params]
+
+
+@pytest.mark.parametrize(
+    "state,sent",
+    [
+        ("killed", ["killed"]),
+        (["killed", "failed"], ["killed", "failed"]),
+        (("running", "paused"), ["running", "paused"]),
+        ("killed,failed", ["killed", "failed"]),
+        (["running", "killed, failed"], ["running", "killed", "failed"]),
+    ],
+)
+async def test_state_filter_is_repeated(
+    flavour: Flavour, state: str | list[str], sent: list[str]
+) -> None:
+    flavour.api.on(
+        "GET",
+        "/v1/machines",
+        {"machines": [machine_json(state="killed", failure_reason=None)], "next_cursor": None},
+    )
+    infos = await collect(flavour.Machine.list(state=state, **flavour.conn()))
+    assert [i.state for i in infos] == ["killed"]
+    assert [v for k, v in flavour.api.last.params if k == "state"] == sent
+
+
+async def test_state_filter_on_every_page(flavour: Flavour) -> None:
+    three_pages(flavour)
+    states = ["running", "killed"]
+    paginator = flavour.Machine.list(state=states, **flavour.conn())
+    await maybe(paginator.next_page())
+    states.append("failed")  # changing the caller's list between pages changes nothing
+    await collect(paginator)
+    assert len(flavour.api.requests) == 3
+    for req in flavour.api.requests:
+        assert [v for k, v in req.params if k == "state"] == ["running", "killed"]
+
+
+@pytest.mark.parametrize("state", ["", [], [""], ["running", 3], 7, "running,,"])
+async def test_bad_state_fails_early(flavour: Flavour, state: object) -> None:
+    with pytest.raises(nullspace.InvalidArgumentError):
+        flavour.Machine.list(state=state, **flavour.conn())
+    assert flavour.api.requests == []

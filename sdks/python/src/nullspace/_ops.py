@@ -20,6 +20,7 @@ from ._transport import Operation, RequestSpec
 from .errors import (
     AuthError,
     BatchWriteError,
+    FilesystemError,
     InvalidArgumentError,
     MachineError,
     NotFoundError,
@@ -211,13 +212,20 @@ def _kill_recover(err: NullspaceError) -> bool:
     raise err
 
 
+def _killed(response: httpx.Response) -> bool:
+    # 200 {"id", "outcome": "killed" | "create_cancelled", "previous_state"}, or 204
+    # without a body from older servers. Either way the machine is gone now: a
+    # success status is the answer, and an odd body must not turn a done kill into an
+    # error.
+    return True
+
+
 def kill_machine(machine_id: str) -> Operation[bool]:
-    """``True`` when killed now, ``False`` when it was already gone or going (404, or 409
+    """``True`` when killed now (also a machine still starting, whose create is then
+    cancelled), ``False`` when it was already gone or going (404, or 409
     ``machine_not_running`` / ``conflict``)."""
     return Operation(
-        RequestSpec("DELETE", _machine_path(machine_id)),
-        lambda _response: True,
-        on_error=_kill_recover,
+        RequestSpec("DELETE", _machine_path(machine_id)), _killed, on_error=_kill_recover
     )
 
 
@@ -290,15 +298,38 @@ def _list_params(
     return params
 
 
+StateFilter = str | Sequence[str]
+"""One machine state, or several (``"killed"``, ``["running", "paused"]``)."""
+
+
+def machine_states(state: StateFilter | None) -> list[str]:
+    """The states of a list filter, one per ``state=`` query parameter (``[]``: none
+    given, the server lists every live state). A comma-separated string is split."""
+    if state is None:
+        return []
+    items = [state] if isinstance(state, str) else state
+    if not isinstance(items, Sequence) or not all(isinstance(s, str) for s in items):
+        raise InvalidArgumentError(
+            "bad_request", f"state must be a string or a list of strings, got {state!r}"
+        )
+    states = [part.strip() for item in items for part in item.split(",")]
+    if not states or not all(states):
+        raise InvalidArgumentError("bad_request", f"state names no state: {state!r}")
+    return states
+
+
 def list_machines(
     *,
-    state: str | None = None,
+    state: StateFilter | None = None,
     template: str | None = None,
     metadata: Mapping[str, str] | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Operation[Page[MachineInfo]]:
-    params = _list_params([("state", state), ("template", template)], metadata, limit, cursor)
+    """Without ``state`` the server lists the live machines (every state but
+    ``killed`` and ``failed``)."""
+    filters = [("state", s) for s in machine_states(state)] + [("template", template)]
+    params = _list_params(filters, metadata, limit, cursor)
     return Operation(
         RequestSpec("GET", "/v1/machines", params=params), _page("machines", MachineInfo)
     )
@@ -506,10 +537,39 @@ def run_command(
 # files
 
 
+DEFAULT_USER = "user"
+"""Guest user whose rights a file operation has when none is named (root must be
+named: ``user="root"``)."""
+
+MAX_READ_BYTES = 128 << 20
+"""Most bytes one :func:`read_file` returns (128 MiB); a larger file answers 413
+``file_too_large`` unless ``limit`` bounds the read."""
+
+
 def _path(path: str) -> str:
     if not isinstance(path, str) or not path:
         raise InvalidArgumentError("bad_request", "path must be a non-empty string")
     return path
+
+
+def _user(user: str | None) -> str:
+    """The user a file operation runs as; ``None`` (how older callers asked for the
+    server's default) is :data:`DEFAULT_USER`."""
+    if user is None:
+        return DEFAULT_USER
+    if not isinstance(user, str) or not user:
+        raise InvalidArgumentError("bad_request", f"user must be a non-empty string, got {user!r}")
+    return user
+
+
+def _file_params(path: str, user: str | None) -> list[tuple[str, str]]:
+    return [("path", _path(path)), ("user", _user(user))]
+
+
+def _byte_count(name: str, value: int | None) -> int | None:
+    if value is not None and (_check_int(name, value) or 0) < 0:
+        raise InvalidArgumentError("bad_request", f"{name} must be >= 0, got {value}")
+    return value
 
 
 def octal_mode(mode: int | str) -> str:
@@ -530,12 +590,25 @@ def octal_mode(mode: int | str) -> str:
     raise InvalidArgumentError("bad_request", "mode must be an int or an octal string")
 
 
-def read_file(machine_id: str, path: str) -> Operation[bytes]:
+def read_file(
+    machine_id: str,
+    path: str,
+    *,
+    user: str | None = DEFAULT_USER,
+    offset: int | None = None,
+    limit: int | None = None,
+) -> Operation[bytes]:
+    """The bytes from ``offset`` (default 0), at most ``limit`` of them (default: to the
+    end, which must be within :data:`MAX_READ_BYTES`)."""
+    params = _file_params(path, user)
+    for name, value in (("offset", offset), ("limit", limit)):
+        if _byte_count(name, value) is not None:
+            params.append((name, str(value)))
     return Operation(
         RequestSpec(
             "GET",
             _machine_path(machine_id, "/files"),
-            params=[("path", _path(path))],
+            params=params,
             headers={"Accept": "application/octet-stream"},
         ),
         lambda response: response.content,
@@ -559,12 +632,10 @@ def write_file(
     path: str,
     data: str | bytes,
     *,
-    user: str | None = None,
+    user: str | None = DEFAULT_USER,
     mode: int | str | None = None,
 ) -> Operation[EntryInfo]:
-    params = [("path", _path(path))]
-    if user is not None:
-        params.append(("user", user))
+    params = _file_params(path, user)
     if mode is not None:
         params.append(("mode", octal_mode(mode)))
     return Operation(
@@ -611,16 +682,16 @@ def _write_entry_json(entry: WriteEntry) -> dict[str, str]:
 
 
 _PASS_THROUGH = (AuthError, NotFoundError, MachineError, RateLimitError, ServerError, TimeoutError)
+"""Errors about the machine or the server, raised as they are by ``write_files``; the
+others are about the files and become a :class:`BatchWriteError`."""
 
 
 def write_files(
-    machine_id: str, files: Iterable[WriteFilesInput], *, user: str | None = None
+    machine_id: str, files: Iterable[WriteFilesInput], *, user: str | None = DEFAULT_USER
 ) -> Operation[list[EntryInfo]]:
     entries = [coerce_write_entry(f) for f in files]
     paths = [e.path for e in entries]
-    body: dict[str, Any] = {"files": [_write_entry_json(e) for e in entries]}
-    if user is not None:
-        body["user"] = user
+    body = {"files": [_write_entry_json(e) for e in entries], "user": _user(user)}
 
     def decode(response: httpx.Response) -> list[EntryInfo]:
         items = _field("files")(response)
@@ -629,7 +700,8 @@ def write_files(
         return [_validate(EntryInfo, item, response) for item in items]
 
     def on_error(err: NullspaceError) -> list[EntryInfo]:
-        if isinstance(err, _PASS_THROUGH):
+        # a full disk is a ServerError by its status, but it is about these files
+        if isinstance(err, _PASS_THROUGH) and not isinstance(err, FilesystemError):
             raise err
         raise BatchWriteError(err.code, err.message, err.status, paths) from err
 
@@ -640,20 +712,19 @@ def write_files(
     )
 
 
-def list_files(machine_id: str, path: str, depth: int = 1) -> Operation[list[EntryInfo]]:
+def list_files(
+    machine_id: str, path: str, depth: int = 1, *, user: str | None = DEFAULT_USER
+) -> Operation[list[EntryInfo]]:
     def decode(response: httpx.Response) -> list[EntryInfo]:
         items = _field("entries")(response)
         if not isinstance(items, list):
             raise ServerError("invalid_response", "'entries' is not a list", response.status_code)
         return [_validate(EntryInfo, item, response) for item in items]
 
+    params = _file_params(path, user)
+    params.append(("depth", str(int(depth))))
     return Operation(
-        RequestSpec(
-            "GET",
-            _machine_path(machine_id, "/files/list"),
-            params=[("path", _path(path)), ("depth", str(int(depth)))],
-        ),
-        decode,
+        RequestSpec("GET", _machine_path(machine_id, "/files/list"), params=params), decode
     )
 
 
@@ -667,53 +738,59 @@ def _bool_field(name: str) -> Callable[[httpx.Response], bool]:
     return decode
 
 
-def file_exists(machine_id: str, path: str) -> Operation[bool]:
+def file_exists(machine_id: str, path: str, *, user: str | None = DEFAULT_USER) -> Operation[bool]:
     return Operation(
         RequestSpec(
-            "GET", _machine_path(machine_id, "/files/exists"), params=[("path", _path(path))]
+            "GET", _machine_path(machine_id, "/files/exists"), params=_file_params(path, user)
         ),
         _bool_field("exists"),
     )
 
 
-def file_info(machine_id: str, path: str) -> Operation[EntryInfo]:
+def file_info(
+    machine_id: str, path: str, *, user: str | None = DEFAULT_USER
+) -> Operation[EntryInfo]:
     return Operation(
         RequestSpec(
-            "GET", _machine_path(machine_id, "/files/info"), params=[("path", _path(path))]
+            "GET", _machine_path(machine_id, "/files/info"), params=_file_params(path, user)
         ),
         _model(EntryInfo),
     )
 
 
-def make_dir(machine_id: str, path: str, *, user: str | None = None) -> Operation[bool]:
-    body = _drop_none({"path": _path(path), "user": user})
+def make_dir(machine_id: str, path: str, *, user: str | None = DEFAULT_USER) -> Operation[bool]:
+    body = {"path": _path(path), "user": _user(user)}
     return Operation(
         RequestSpec("POST", _machine_path(machine_id, "/files/mkdir"), json=body),
         _bool_field("created"),
     )
 
 
-def rename_file(machine_id: str, old_path: str, new_path: str) -> Operation[EntryInfo]:
-    body = {"source": _path(old_path), "destination": _path(new_path)}
+def rename_file(
+    machine_id: str, old_path: str, new_path: str, *, user: str | None = DEFAULT_USER
+) -> Operation[EntryInfo]:
+    body = {"source": _path(old_path), "destination": _path(new_path), "user": _user(user)}
     return Operation(
         RequestSpec("POST", _machine_path(machine_id, "/files/rename"), json=body),
         _model(EntryInfo),
     )
 
 
-def remove_file(machine_id: str, path: str, *, recursive: bool = True) -> Operation[None]:
+def remove_file(
+    machine_id: str, path: str, *, recursive: bool = True, user: str | None = DEFAULT_USER
+) -> Operation[None]:
+    """Recursive by default, as the API is."""
+    params = _file_params(path, user)
+    params.append(("recursive", "true" if recursive else "false"))
     return Operation(
-        RequestSpec(
-            "DELETE",
-            _machine_path(machine_id, "/files"),
-            params=[("path", _path(path)), ("recursive", "true" if recursive else "false")],
-        ),
-        _none,
+        RequestSpec("DELETE", _machine_path(machine_id, "/files"), params=params), _none
     )
 
 
-def chmod_file(machine_id: str, path: str, mode: int | str) -> Operation[EntryInfo]:
-    body = {"path": _path(path), "mode": octal_mode(mode)}
+def chmod_file(
+    machine_id: str, path: str, mode: int | str, *, user: str | None = DEFAULT_USER
+) -> Operation[EntryInfo]:
+    body = {"path": _path(path), "mode": octal_mode(mode), "user": _user(user)}
     return Operation(
         RequestSpec("POST", _machine_path(machine_id, "/files/chmod"), json=body),
         _model(EntryInfo),

@@ -14,8 +14,11 @@ mapping errors, decoding — is written once here as plain functions.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -110,11 +113,32 @@ def build_request(config: ClientConfig, spec: RequestSpec) -> httpx.Request:
     )
 
 
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A ``Retry-After`` header in seconds: delta-seconds or an HTTP date (from ``now``);
+    ``None`` when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
 def error_from_response(response: httpx.Response) -> NullspaceError:
-    """Map a non-2xx response to the matching exception (code first, status second)."""
+    """Map a non-2xx response to the matching exception (code first, status second),
+    with the partial command output and ``Retry-After`` the answer carries."""
     status = response.status_code
     code: str | None = None
     message = ""
+    output: dict[str, Any] | None = None
     try:
         body = response.json()
     except ValueError:
@@ -125,10 +149,18 @@ def error_from_response(response: httpx.Response) -> NullspaceError:
             code = err["code"]
         if isinstance(err.get("message"), str):
             message = err["message"]
+        if isinstance(err.get("output"), dict):
+            output = err["output"]
     if not message:
         text = response.text.strip()
         message = text[:500] if text else f"HTTP {status} {response.reason_phrase}".strip()
-    return error_for(code, message, status)
+    return error_for(
+        code,
+        message,
+        status,
+        output=output,
+        retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+    )
 
 
 def finish(op: Operation[T], response: httpx.Response) -> T:

@@ -13,6 +13,7 @@ import httpx
 
 from . import _ops
 from ._config import ClientConfig
+from ._ops import StateFilter
 from ._transport import AsyncTransport, open_config
 from .commands import AsyncCommands
 from .files import AsyncFilesystem
@@ -173,7 +174,9 @@ class AsyncMachine:
         request_timeout: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> MachineInfo:
-        """Describe a machine (killed machines stay visible)."""
+        """Describe a machine, in any state: killed and failed machines stay visible
+        for the server's history retention (``end_at`` is when they ended,
+        ``failure_reason`` why a failed one failed)."""
         op = _ops.get_machine(machine_id)
         async with _open(api_key, api_url, base_url, request_timeout, transport) as sender:
             return await sender.send(op)
@@ -229,7 +232,7 @@ class AsyncMachine:
     @classmethod
     def list(
         cls,
-        state: str | None = None,
+        state: StateFilter | None = None,
         template: str | None = None,
         metadata: Mapping[str, str] | None = None,
         limit: int | None = None,
@@ -244,8 +247,12 @@ class AsyncMachine:
         (``async for info in AsyncMachine.list(): ...``); no request is made until it is
         iterated.
 
-        ``metadata`` matches machines having all the given pairs; ``limit`` is the page
-        size (1-1000). Iterating the paginator fetches every page."""
+        Without ``state`` it lists the live machines: every state but ``killed`` and
+        ``failed``. ``state`` is one state or a list of them (``state="killed"``,
+        ``state=["running", "paused"]``); killed and failed machines are kept for the
+        server's history retention (7 days by default). ``metadata`` matches machines
+        having all the given pairs; ``limit`` is the page size (1-1000). Iterating the
+        paginator fetches every page."""
         config = open_config(api_key, api_url, base_url, request_timeout)
         return AsyncMachinePaginator(
             config, transport, state=state, template=template, metadata=metadata, limit=limit

@@ -5,17 +5,26 @@ Every error the SDK raises is a :class:`NullspaceError` carrying the stable API
 (``None`` for client-side failures such as connection errors). The concrete
 class is picked from the JSON ``error.code`` first and the HTTP status second,
 see :func:`error_for`.
+
+Codes added to the API later get their own subclass of the class an older SDK raised
+for that situation (or status), so existing ``except`` clauses keep catching them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "AuthError",
     "BatchWriteError",
     "ConflictError",
+    "FileTooLargeError",
     "FilesystemError",
+    "IdempotencyKeyReusedError",
     "InvalidArgumentError",
     "MachineError",
+    "NotEnoughSpaceError",
     "NotFoundError",
     "NullspaceError",
     "OutputLimitError",
@@ -61,9 +70,36 @@ class NotFoundError(NullspaceError):
     """
 
 
-class TimeoutError(NullspaceError):
+class _CutShortError(NullspaceError):
+    """An error that may carry what a command printed before it was cut short.
+
+    ``stdout`` / ``stderr`` are the output so far (``""`` when the server sent none,
+    or the failure was on the client side); ``truncated`` is the server's word that
+    this is not all the command would have printed.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int | None = None,
+        *,
+        stdout: str = "",
+        stderr: str = "",
+        truncated: bool = False,
+    ) -> None:
+        super().__init__(code, message, status)
+        self.stdout = stdout
+        self.stderr = stderr
+        self.truncated = truncated
+
+
+class TimeoutError(_CutShortError):
     """A command exceeded its timeout (504 ``command_timeout``), or the HTTP request
-    itself timed out on the client side (code ``request_timeout``)."""
+    itself timed out on the client side (code ``request_timeout``).
+
+    On ``command_timeout``, ``stdout`` / ``stderr`` hold what the command printed
+    before it was killed."""
 
 
 class MachineError(NullspaceError):
@@ -83,16 +119,30 @@ class StateCorruptError(MachineError):
 class InvalidArgumentError(NullspaceError):
     """The request was rejected as invalid: ``bad_request``, ``validation_error``,
     ``payload_too_large``, ``cwd_not_found``, ``command_not_found``,
-    ``user_not_found``, ``path_escapes_root``, ``wrong_entry_type``."""
+    ``user_not_found``, ``path_escapes_root``, ``wrong_entry_type``,
+    ``method_not_allowed`` (405: this SDK and the server disagree on a route)."""
+
+
+class FileTooLargeError(InvalidArgumentError):
+    """The file is larger than one read returns (413 ``file_too_large``, 128 MiB):
+    read it in ranges with ``files.read(path, offset=..., limit=...)``."""
 
 
 class FilesystemError(NullspaceError):
-    """A filesystem operation was refused: ``reserved_path``, ``permission_denied``,
-    ``already_exists``, ``not_empty``."""
+    """A filesystem operation was refused: ``reserved_path``, ``permission_denied``
+    (the ``user`` of the operation lacks the rights), ``already_exists``,
+    ``not_empty``."""
 
 
 class ConflictError(NullspaceError):
-    """409 ``conflict`` (e.g. an idempotency key reused for a different request)."""
+    """409 ``conflict``: the request conflicts with the machine's current state."""
+
+
+class IdempotencyKeyReusedError(ConflictError, InvalidArgumentError):
+    """An ``idempotency_key`` was reused with a different request
+    (422 ``idempotency_key_reused``). Servers before it answered 409 ``conflict``, so
+    it is a :class:`ConflictError`; its status makes it an
+    :class:`InvalidArgumentError` too."""
 
 
 class SnapshotInUseError(ConflictError):
@@ -101,7 +151,19 @@ class SnapshotInUseError(ConflictError):
 
 
 class RateLimitError(NullspaceError):
-    """Too many requests (429 ``rate_limited``)."""
+    """Too many requests (429 ``rate_limited``). ``retry_after`` is how many seconds
+    the server asks to wait (its ``Retry-After``), ``None`` when it named none."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(code, message, status)
+        self.retry_after = retry_after
 
 
 class ServerError(NullspaceError):
@@ -110,9 +172,15 @@ class ServerError(NullspaceError):
     at all (``connection_error``)."""
 
 
-class OutputLimitError(NullspaceError):
+class NotEnoughSpaceError(FilesystemError, ServerError):
+    """The machine's disk is full (507 ``no_space``): free space in it, or write less.
+    A refused filesystem operation, so a :class:`FilesystemError`; servers before the
+    code answered 500 and its status is 5xx, so a :class:`ServerError` too."""
+
+
+class OutputLimitError(_CutShortError):
     """The command produced more output than the server keeps
-    (413 ``output_limit_exceeded``)."""
+    (413 ``output_limit_exceeded``); ``stdout`` / ``stderr`` hold what it kept."""
 
 
 class BatchWriteError(NullspaceError):
@@ -143,6 +211,10 @@ _BY_CODE: dict[str, type[NullspaceError]] = {
     "bad_request": InvalidArgumentError,
     "validation_error": InvalidArgumentError,
     "payload_too_large": InvalidArgumentError,
+    "method_not_allowed": InvalidArgumentError,
+    "file_too_large": FileTooLargeError,
+    "idempotency_key_reused": IdempotencyKeyReusedError,
+    "no_space": NotEnoughSpaceError,
     "cwd_not_found": InvalidArgumentError,
     "command_not_found": InvalidArgumentError,
     "user_not_found": InvalidArgumentError,
@@ -166,12 +238,14 @@ _BY_STATUS: dict[int, type[NullspaceError]] = {
     401: AuthError,
     403: FilesystemError,
     404: NotFoundError,
+    405: InvalidArgumentError,
     409: ConflictError,
     413: InvalidArgumentError,
     422: InvalidArgumentError,
     429: RateLimitError,
     502: MachineError,
     504: TimeoutError,
+    507: NotEnoughSpaceError,
 }
 
 
@@ -187,10 +261,39 @@ def error_class(code: str | None, status: int | None) -> type[NullspaceError]:
     return NullspaceError
 
 
-def error_for(code: str | None, message: str, status: int | None) -> NullspaceError:
-    """Build the exception for an API error."""
+def error_for(
+    code: str | None,
+    message: str,
+    status: int | None,
+    *,
+    output: Mapping[str, Any] | None = None,
+    retry_after: float | None = None,
+) -> NullspaceError:
+    """Build the exception for an API error.
+
+    ``output`` is the error body's ``output`` object (what a command printed before it
+    was cut short), kept on :class:`TimeoutError` and :class:`OutputLimitError`;
+    ``retry_after`` (seconds, from ``Retry-After``) is kept on :class:`RateLimitError`.
+    """
     cls = error_class(code, status)
-    return cls(code or _default_code(status), message, status)
+    code = code or _default_code(status)
+    if issubclass(cls, _CutShortError):
+        out = output or {}
+        return cls(
+            code,
+            message,
+            status,
+            stdout=_text(out.get("stdout")),
+            stderr=_text(out.get("stderr")),
+            truncated=out.get("truncated") is True,
+        )
+    if issubclass(cls, RateLimitError):
+        return cls(code, message, status, retry_after=retry_after)
+    return cls(code, message, status)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _default_code(status: int | None) -> str:
@@ -200,6 +303,7 @@ def _default_code(status: int | None) -> str:
         400: "bad_request",
         401: "unauthorized",
         404: "not_found",
+        405: "method_not_allowed",
         409: "conflict",
         413: "payload_too_large",
         422: "validation_error",
@@ -207,4 +311,5 @@ def _default_code(status: int | None) -> str:
         502: "machine_died",
         503: "unavailable",
         504: "command_timeout",
+        507: "no_space",
     }.get(status, "internal" if status >= 500 else f"http_{status}")

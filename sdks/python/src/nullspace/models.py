@@ -26,7 +26,8 @@ __all__ = [
 MachineState = str
 """One of ``starting``, ``running``, ``snapshotting``, ``pausing``, ``paused``,
 ``resuming``, ``killing``, ``killed``, ``failed`` (a plain ``str``, so states added by a
-newer server still parse)."""
+newer server still parse). ``killed`` and ``failed`` machines are kept for the server's
+history retention (7 days by default) and listed only when asked for by state."""
 
 TimeoutAction = Literal["kill", "pause", "hibernate"]
 """What happens to a machine at its timeout: ``kill`` (default) or ``pause``
@@ -49,7 +50,8 @@ class MachineInfo(_Response):
     cwd: str
     created_at: datetime
     end_at: datetime
-    """When the timeout is reached (then :attr:`timeout_action` happens)."""
+    """When the timeout is reached (then :attr:`timeout_action` happens); for a killed
+    or failed machine, when it ended."""
     timeout_action: str = "kill"
     """``kill`` or ``pause`` (a plain ``str``, like :data:`MachineState`)."""
     auto_resume: bool = False
@@ -58,6 +60,8 @@ class MachineInfo(_Response):
     """The snapshot it was started from, if any."""
     forked_from: str | None = None
     """The machine it was forked from, if any."""
+    failure_reason: str | None = None
+    """Why the machine failed (state ``failed`` only; ``None`` otherwise)."""
 
     @property
     def machine_id(self) -> str:

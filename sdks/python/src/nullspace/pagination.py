@@ -115,16 +115,17 @@ class AsyncPaginator(Generic[T]):
 
 
 def _machine_pages(
-    state: str | None,
+    state: _ops.StateFilter | None,
     template: str | None,
     metadata: Mapping[str, str] | None,
     limit: int | None,
 ) -> PageOp[MachineInfo]:
     labels = dict(metadata) if metadata else None
+    states = _ops.machine_states(state) or None  # a copy: later changes to ``state`` don't leak
 
     def page_op(cursor: str | None) -> Operation[_ops.Page[MachineInfo]]:
         return _ops.list_machines(
-            state=state, template=template, metadata=labels, limit=limit, cursor=cursor
+            state=states, template=template, metadata=labels, limit=limit, cursor=cursor
         )
 
     return page_op
@@ -138,7 +139,7 @@ class MachinePaginator(Paginator[MachineInfo]):
         config: ClientConfig,
         transport: httpx.BaseTransport | None,
         *,
-        state: str | None = None,
+        state: _ops.StateFilter | None = None,
         template: str | None = None,
         metadata: Mapping[str, str] | None = None,
         limit: int | None = None,
@@ -154,7 +155,7 @@ class AsyncMachinePaginator(AsyncPaginator[MachineInfo]):
         config: ClientConfig,
         transport: httpx.AsyncBaseTransport | None,
         *,
-        state: str | None = None,
+        state: _ops.StateFilter | None = None,
         template: str | None = None,
         metadata: Mapping[str, str] | None = None,
         limit: int | None = None,
