@@ -69,6 +69,16 @@ async def test_timeout(machine: Any) -> None:
     assert (await run(machine, "echo alive")).stdout == "alive\n"
 
 
+async def test_timeout_keeps_partial_output(machine: Any) -> None:
+    with pytest.raises(nullspace.TimeoutError) as info:
+        await run(machine, "echo before; echo err-before >&2; sleep 30", timeout=2)
+    err = info.value
+    assert (err.code, err.status) == ("command_timeout", 504)
+    assert "before" in err.stdout
+    assert "err-before" in err.stderr
+    assert err.truncated is True
+
+
 async def test_cwd_not_found(machine: Any) -> None:
     with pytest.raises(nullspace.InvalidArgumentError) as info:
         await run(machine, "pwd", cwd="/does/not/exist")

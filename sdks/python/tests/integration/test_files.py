@@ -145,3 +145,82 @@ async def test_read_missing(machine: Any) -> None:
 async def test_path_escapes_or_reserved(machine: Any) -> None:
     with pytest.raises((nullspace.FilesystemError, nullspace.InvalidArgumentError)):
         await maybe(machine.files.write("/workspace/.nullspace/evil", "x"))
+
+
+# -- whose rights a file operation has --------------------------------------------------
+
+
+async def test_root_only_files_denied_to_user_allowed_to_root(machine: Any) -> None:
+    """File operations run as ``user`` unless root is named: what ``user`` may not do
+    raises ``permission_denied`` and changes nothing."""
+    with pytest.raises(nullspace.FilesystemError) as info:
+        await maybe(machine.files.read("/etc/shadow"))
+    assert (info.value.code, info.value.status) == ("permission_denied", 403)
+    shadow = await maybe(machine.files.read("/etc/shadow", user="root"))
+    assert shadow.startswith("root:")
+
+    passwd = await maybe(machine.files.read("/etc/passwd"))  # world-readable
+    assert "root:" in passwd
+    await maybe(machine.commands.run("ln -s /etc/passwd /workspace/pwlink"))
+    with pytest.raises(nullspace.FilesystemError) as info:
+        await maybe(machine.files.write("/workspace/pwlink", "evil::0:0::/:/bin/sh\n"))
+    assert info.value.code == "permission_denied"
+    assert await maybe(machine.files.read("/etc/passwd", user="root")) == passwd
+    link = await maybe(machine.files.get_info("/workspace/pwlink"))
+    assert (link.type, link.symlink_target) == ("symlink", "/etc/passwd")
+    # root may write through the link (the same bytes back: the machine keeps working)
+    target = await maybe(machine.files.write("/workspace/pwlink", passwd, user="root"))
+    assert target.type == "file"
+    assert await maybe(machine.files.read("/etc/passwd")) == passwd
+
+    with pytest.raises(nullspace.FilesystemError) as info:
+        await maybe(machine.files.make_dir("/etc/nstest"))
+    assert info.value.code == "permission_denied"
+    assert await maybe(machine.files.exists("/etc/nstest")) is False
+    assert await maybe(machine.files.make_dir("/etc/nstest", user="root")) is True
+    made = await maybe(machine.files.write("/etc/nstest/f", "x", user="root", mode=0o644))
+    assert made.owner == "root"
+    with pytest.raises(nullspace.FilesystemError) as info:
+        await maybe(machine.files.chmod("/etc/nstest/f", 0o666))
+    assert info.value.code == "permission_denied"
+    changed = await maybe(machine.files.chmod("/etc/nstest/f", 0o600, user="root"))
+    assert changed.mode & 0o777 == 0o600
+    with pytest.raises(nullspace.FilesystemError) as info:
+        await maybe(machine.files.rename("/etc/nstest/f", "/etc/nstest/g"))
+    assert info.value.code == "permission_denied"
+    with pytest.raises(nullspace.FilesystemError) as info:
+        await maybe(machine.files.remove("/etc/nstest"))
+    assert info.value.code == "permission_denied"
+    assert await maybe(machine.files.exists("/etc/nstest/f", user="root")) is True
+    await maybe(machine.files.remove("/etc/nstest", user="root"))  # recursive by default
+    assert await maybe(machine.files.exists("/etc/nstest", user="root")) is False
+
+
+# -- the read limit --------------------------------------------------------------------
+
+MIB = 1 << 20
+BIG = 129 * MIB  # one MiB over what one read returns
+
+
+async def test_read_larger_than_the_limit_needs_limit(machine: Any) -> None:
+    made = await maybe(
+        machine.commands.run(
+            f"truncate -s {BIG} /tmp/big && printf tail | "
+            f"dd of=/tmp/big bs=1 seek={BIG - 4} conv=notrunc status=none"
+        )
+    )
+    assert made.exit_code == 0, made.stderr
+    with pytest.raises(nullspace.FileTooLargeError) as info:
+        await maybe(machine.files.read("/tmp/big", format="bytes"))
+    assert (info.value.code, info.value.status) == ("file_too_large", 413)
+    assert isinstance(info.value, nullspace.InvalidArgumentError)
+
+    head = await maybe(machine.files.read("/tmp/big", format="bytes", limit=1024))
+    assert head == b"\0" * 1024
+    tail = await maybe(machine.files.read("/tmp/big", format="bytes", offset=BIG - 4, limit=4))
+    assert tail == b"tail"
+
+    # an endless file is refused too, and can be read in ranges
+    with pytest.raises(nullspace.FileTooLargeError):
+        await maybe(machine.files.read("/dev/zero", format="bytes"))
+    assert await maybe(machine.files.read("/dev/zero", format="bytes", limit=8)) == b"\0" * 8

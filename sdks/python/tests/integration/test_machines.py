@@ -12,7 +12,7 @@ import pytest
 import nullspace
 
 from ..conftest import collect, maybe
-from .conftest import TEST_URL, Flavour
+from .conftest import TEST_URL, Flavour, discard, wait_state
 
 
 async def test_info_and_connect(flavour: Flavour, machine: Any, run_tag: str) -> None:
@@ -131,11 +131,60 @@ async def test_list_with_metadata_and_pages(flavour: Flavour, run_tag: str) -> N
         by_template = await collect(
             flavour.Machine.list(template="base", metadata={"test": run_tag})
         )
-        assert len(by_template) == 3
+        assert sorted(m.id for m in by_template) == sorted(m.id for m in made[1:])  # live only
     finally:
         for m in made:
             await maybe(m.kill())
             await maybe(m.close())
+
+
+async def test_list_defaults_to_live_machines_and_filters_by_state(
+    flavour: Flavour, run_tag: str
+) -> None:
+    """Killed machines leave the default list and are listed with ``state="killed"``
+    (kept for the server's history retention); ``end_at`` then says when they ended."""
+    tag = {"test": run_tag}
+    gone = await maybe(flavour.Machine.create(metadata=tag))
+    live = await maybe(flavour.Machine.create(metadata=tag))
+    try:
+        both = await collect(flavour.Machine.list(metadata=tag))
+        assert sorted(m.id for m in both) == sorted([gone.id, live.id])
+
+        killed_at = datetime.now(UTC)
+        assert await maybe(gone.kill()) is True
+        await wait_state(flavour, gone.id, "killed", 30)
+
+        default = await collect(flavour.Machine.list(metadata=tag))
+        assert [m.id for m in default] == [live.id]
+        assert [m.state for m in default] == ["running"]
+
+        killed = await collect(flavour.Machine.list(state="killed", metadata=tag))
+        assert [m.id for m in killed] == [gone.id]
+        assert killed[0].state == "killed"
+        assert killed[0].failure_reason is None
+        # end_at was the timeout (about 300 s away); now it is when the kill ended it
+        slack = timedelta(seconds=30)
+        assert killed_at - slack <= killed[0].end_at <= datetime.now(UTC) + slack
+
+        for state in (["running", "killed"], "running,killed"):
+            listed = await collect(flavour.Machine.list(state=state, metadata=tag))
+            assert sorted(m.id for m in listed) == sorted([gone.id, live.id]), state
+        running = await collect(flavour.Machine.list(state="running", metadata=tag))
+        assert [m.id for m in running] == [live.id]
+        assert await collect(flavour.Machine.list(state="failed", metadata=tag)) == []
+    finally:
+        await discard(gone)
+        await discard(live)
+
+
+async def test_failure_reason_absent_on_running_machines(
+    flavour: Flavour, machine: Any, run_tag: str
+) -> None:
+    assert machine.info.failure_reason is None  # the answer of create
+    assert (await maybe(machine.get_info())).failure_reason is None
+    assert (await maybe(flavour.Machine.get_info_by_id(machine.id))).failure_reason is None
+    listed = await collect(flavour.Machine.list(metadata={"test": run_tag}))
+    assert [(m.id, m.failure_reason) for m in listed] == [(machine.id, None)]
 
 
 async def test_connection_error_names_url(flavour: Flavour) -> None:
