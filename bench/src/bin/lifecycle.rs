@@ -108,7 +108,7 @@ impl Leftovers {
             eprintln!("lifecycle: cleanup: {e}");
         }
         if let Some(id) = self.source.filter(|id| rt.is_paused(id)) {
-            rt.discard(&id).await;
+            rt.discard(&id, false).await;
         }
         for id in self.snapshots {
             if let Err(e) = rt.delete_snapshot(&id) {

@@ -80,6 +80,10 @@ pub enum RuntimeError {
         /// Machines (running or paused) started from it.
         machines: String,
     },
+    /// The bytes to send to the guest stopped before their end (the caller's
+    /// upload failed or was refused); nothing was written.
+    #[error("input aborted: {0}")]
+    InputAborted(String),
     /// A host file operation failed.
     #[error("{what} {path}: {source}")]
     Io {
@@ -114,6 +118,7 @@ impl RuntimeError {
             RuntimeError::Cmd(_) => "host_command_failed",
             RuntimeError::Teardown(_) => "teardown_failed",
             RuntimeError::Io { .. } => "io_error",
+            RuntimeError::InputAborted(_) => "input_aborted",
             RuntimeError::StateCorrupt { .. } => "state_corrupt",
             RuntimeError::SnapshotInUse { .. } => "snapshot_in_use",
         }

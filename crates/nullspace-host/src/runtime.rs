@@ -477,6 +477,13 @@ impl Runtime {
         let dir = self.cfg.machines_dir().join(id.as_str());
         let record = load_record(&dir).ok_or_else(|| RuntimeError::MachineNotFound(id.clone()))?;
         let vm: Arc<dyn Vm> = self.backend.adopt(record.vmm_pid, &dir).await?.into();
+        // An earlier process may have died mid-pause, leaving the VM stopped with
+        // a save in flight: the VM (not a half-written state file) is the machine.
+        if let Err(e) = vm.ensure_running().await {
+            let _ = vm.destroy().await;
+            return Err(e.into());
+        }
+        let _ = std::fs::remove_file(dir.join(PAUSE_STATE));
         let agent = match Agent::connect(&vm.agent_socket(), RESTORE_TIMEOUT).await {
             Ok(a) => a,
             Err(e) => {
@@ -535,14 +542,17 @@ impl Runtime {
     }
 
     /// Remove what an earlier process left of machine `id` that cannot be taken
-    /// over: its VMM (found by command line), its namespace and its directory.
-    pub async fn discard(&self, id: &MachineId) {
+    /// over: its VMM (found by command line), its namespace and, unless
+    /// `keep_files` (its disk may be the only copy of the user's data), its directory.
+    pub async fn discard(&self, id: &MachineId, keep_files: bool) {
         let dir = self.cfg.machines_dir().join(id.as_str());
         kill_leftover_vmm(id).await;
         if let Some(record) = load_record(&dir) {
             let _ = record.net.delete(&self.slots).await;
         }
-        let _ = tokio::fs::remove_dir_all(&dir).await;
+        if !keep_files {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+        }
     }
 
     /// The machine with `id`.

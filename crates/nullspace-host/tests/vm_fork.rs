@@ -141,7 +141,7 @@ async fn snapshots_in_use_stay_and_damaged_state_is_refused() {
         rt.is_paused(&child_id),
         "still paused after a refused resume"
     );
-    rt.discard(&child_id).await;
+    rt.discard(&child_id, false).await;
     assert!(!dir.exists());
 
     // With no machine left on it, the snapshot can go; a damaged one is refused first.

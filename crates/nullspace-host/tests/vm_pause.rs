@@ -75,7 +75,7 @@ async fn five_pause_resume_cycles_keep_files_and_a_running_counter() {
     drop(m);
     rt.pause(&id).await.unwrap();
     let dir = rt.config().data_dir.join("machines").join(id.as_str());
-    rt.discard(&id).await;
+    rt.discard(&id, false).await;
     assert!(!dir.exists());
     assert_eq!(rt.resume(&id).await.unwrap_err().code(), "not_found");
 }

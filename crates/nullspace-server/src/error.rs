@@ -1,9 +1,9 @@
 //! API errors: a stable code, a message, and the status that fits.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use nullspace_api::{ErrorBody, ErrorCode, ErrorDetail};
+use nullspace_api::{ErrorBody, ErrorCode, ErrorDetail, PartialOutput};
 use nullspace_guest_proto::ErrorCode as Guest;
 use nullspace_host::agent::AgentError;
 use nullspace_host::RuntimeError;
@@ -17,6 +17,12 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// Explanation.
     pub message: String,
+    /// What a command printed before it was cut short.
+    pub output: Option<Box<PartialOutput>>,
+    /// Seconds to wait before retrying (`Retry-After`).
+    pub retry_after: Option<u64>,
+    /// Methods the route takes (`Allow`).
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -25,6 +31,9 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            output: None,
+            retry_after: None,
+            allow: None,
         }
     }
 
@@ -45,10 +54,18 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
-                output: None,
+                output: self.output.map(|o| *o),
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            headers.insert(header::ALLOW, allow);
+        }
+        response
     }
 }
 
@@ -66,6 +83,7 @@ impl From<RuntimeError> for ApiError {
                 ErrorCode::NotFound
             }
             RuntimeError::InvalidState { .. } => ErrorCode::MachineNotRunning,
+            RuntimeError::InputAborted(_) => ErrorCode::BadRequest,
             RuntimeError::MachineDied { .. } => ErrorCode::MachineDied,
             RuntimeError::Agent(a) => match a {
                 AgentError::Guest(g) => match g.code {
@@ -99,7 +117,18 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::Agent(AgentError::Guest(g)) => g.message.clone(),
             _ => message,
         };
-        Self::new(code, message)
+        let mut err = Self::new(code, message);
+        if let RuntimeError::Agent(
+            AgentError::CommandTimeout { partial, .. } | AgentError::OutputLimit { partial, .. },
+        ) = &e
+        {
+            err.output = Some(Box::new(PartialOutput {
+                stdout: String::from_utf8_lossy(&partial.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&partial.stderr).into_owned(),
+                truncated: true,
+            }));
+        }
+        err
     }
 }
 
@@ -122,8 +151,13 @@ mod tests {
             (e.code, e.message.as_str()),
             (ErrorCode::CwdNotFound, "/nope")
         );
-        let e: ApiError = RuntimeError::Agent(AgentError::OutputLimit { limit: 1 }).into();
+        let partial = Box::new(nullspace_host::agent::Partial {
+            stdout: b"so far".to_vec(),
+            stderr: Vec::new(),
+        });
+        let e: ApiError = RuntimeError::Agent(AgentError::OutputLimit { limit: 1, partial }).into();
         assert_eq!(e.code, ErrorCode::OutputLimitExceeded);
+        assert_eq!(e.output.unwrap().stdout, "so far");
         let e: ApiError =
             RuntimeError::MachineNotFound(nullspace_types::MachineId::random()).into();
         assert_eq!(e.code.status(), 404);

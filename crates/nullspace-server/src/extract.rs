@@ -1,5 +1,6 @@
 //! Extractors whose rejections are API errors with stable codes and field names.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -9,8 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body: syntax errors are 400, wrong fields or types 422 (naming the
-/// field), oversized bodies 413.
+/// A JSON object body: syntax errors are 400, a body that is not an object or
+/// has wrong fields or types 422 (naming the field), oversized bodies 413.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -18,15 +19,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rej) => Err(json_rejection(rej)),
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "expected Content-Type: application/json",
+            ));
         }
+        let bytes = body_bytes(req, state).await?;
+        parse_object(&bytes).map(ApiJson)
     }
 }
 
-/// An optional JSON body: an empty body is `T::default()`, anything else is
-/// read like [`ApiJson`].
+/// An optional JSON object body: an empty body is `T::default()`, anything else
+/// is read like [`ApiJson`].
 #[derive(Debug)]
 pub struct ApiJsonOrEmpty<T>(pub T);
 
@@ -34,19 +39,64 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOr
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let headers = req.headers().clone();
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large"))?;
+        let json = is_json(req.headers());
+        let bytes = body_bytes(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        let mut req = Request::new(axum::body::Body::from(bytes));
-        *req.headers_mut() = headers;
-        ApiJson::<T>::from_request(req, state)
-            .await
-            .map(|ApiJson(v)| Self(v))
+        if !json {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "expected Content-Type: application/json",
+            ));
+        }
+        parse_object(&bytes).map(Self)
     }
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+        } else {
+            ApiError::new(ErrorCode::BadRequest, rej.body_text())
+        }
+    })
+}
+
+/// Decode a body that must be one JSON object.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "empty body; expected a JSON object",
+            ))
+        }
+        Some(_) if serde_json::from_slice::<serde_json::Value>(bytes).is_ok() => {
+            return Err(ApiError::new(
+                ErrorCode::ValidationError,
+                "body: must be a JSON object",
+            ))
+        }
+        Some(_) => {}
+    }
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(v)| v)
+        .map_err(json_rejection)
 }
 
 fn json_rejection(rej: JsonRejection) -> ApiError {

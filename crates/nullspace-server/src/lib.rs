@@ -10,11 +10,12 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
-pub mod lifecycle;
 pub mod node;
+pub mod params;
 mod reaper;
 pub mod recovery;
 pub mod routes;
+pub mod services;
 pub mod state;
 pub mod store;
 
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use routes::{app, openapi_json, table};
-pub use state::{AppState, RateLimiter};
+pub use state::{AppState, RateLimiter, Settings};
 
 /// Settings of the server.
 #[derive(Debug, Clone)]
@@ -43,6 +44,8 @@ pub struct ServerConfig {
     /// Destroy machines when the server stops (else they keep running and the
     /// next start takes them over).
     pub destroy_on_exit: bool,
+    /// Seconds the records of killed and failed machines are kept.
+    pub history_retention_secs: i64,
 }
 
 /// Why the server could not start.
@@ -57,6 +60,9 @@ pub enum StartError {
     /// The guest image could not be built.
     #[error(transparent)]
     Image(#[from] nullspace_host::image::ImageError),
+    /// Machines of the previous run could not be settled.
+    #[error("recovering machines of the previous run: {0}")]
+    Recovery(String),
     /// The listener or a file failed.
     #[error("{what}: {source}")]
     Io {
@@ -149,7 +155,17 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
         let base = runtime.ensure_template("base", &image).await?;
         Arc::new(node::HostNode::new(runtime, vec![base]))
     };
-    let recovered = recovery::recover(&store, node.as_ref()).await?;
+    let mut state = AppState::new(
+        store,
+        node.clone(),
+        RateLimiter::new(cfg.rate_per_second, cfg.rate_per_second * 2.0),
+    );
+    state.settings = Arc::new(Settings {
+        history_retention_secs: cfg.history_retention_secs,
+    });
+    let recovered = recovery::recover(&state)
+        .await
+        .map_err(|e| StartError::Recovery(e.message))?;
     if recovered != recovery::Recovered::default() {
         tracing::info!(
             adopted = recovered.adopted,
@@ -158,14 +174,6 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
             "machines of the previous run"
         );
     }
-    let state = AppState {
-        store,
-        node: node.clone(),
-        limiter: Arc::new(RateLimiter::new(
-            cfg.rate_per_second,
-            cfg.rate_per_second * 2.0,
-        )),
-    };
     tokio::spawn(reaper::run(state.clone()));
     tracing::info!(addr = %cfg.listen, "serving /v1");
     eprintln!("nullspace-server: listening on http://{}", cfg.listen);

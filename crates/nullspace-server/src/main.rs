@@ -43,6 +43,11 @@ struct ServeArgs {
     /// them over) or destroy them.
     #[arg(long, value_enum, default_value_t = OnExit::Keep)]
     on_exit: OnExit,
+    /// Seconds killed and failed machines stay listed (`state=killed`) before
+    /// their records are deleted.
+    #[arg(long, default_value_t = nullspace_api::DEFAULT_HISTORY_RETENTION_SECS,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    history_retention: i64,
 }
 
 /// What a stop does with running machines.
@@ -69,14 +74,14 @@ enum Command {
 enum KeysCommand {
     /// Create an API key for a tenant (made if new) and print it.
     Create {
-        /// Tenant name.
-        #[arg(long)]
+        /// Tenant name (1-64 characters: letters, digits, `-`, `_`, `.`).
+        #[arg(long, value_parser = tenant_name)]
         tenant: String,
     },
     /// Revoke every key of a tenant.
     Revoke {
         /// Tenant name.
-        #[arg(long)]
+        #[arg(long, value_parser = tenant_name)]
         tenant: String,
     },
 }
@@ -107,6 +112,7 @@ async fn main() -> ExitCode {
             fake_node: cli.serve.fake_node,
             rate_per_second: cli.serve.rate,
             destroy_on_exit: cli.serve.on_exit == OnExit::Destroy,
+            history_retention_secs: cli.serve.history_retention,
         })
         .await
         .map_err(|e| e.to_string()),
@@ -120,9 +126,31 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A tenant name: 1-64 letters, digits, `-`, `_` or `.`.
+fn tenant_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("a tenant name is 1-64 letters, digits, '-', '_' or '.'".into())
+    }
+}
+
+/// Keys live in the state database of a server: its directory must exist and
+/// hold one (a typo must not make a second, empty database the server never reads).
 fn keys(state_dir: &std::path::Path, command: KeysCommand) -> Result<(), String> {
-    std::fs::create_dir_all(state_dir).map_err(|e| e.to_string())?;
-    let store = Store::open(&db_path(state_dir)).map_err(|e| e.to_string())?;
+    let db = db_path(state_dir);
+    if !db.is_file() {
+        return Err(format!(
+            "no state database at {}: start nullspace-server with this --state-dir \
+             (or --data-dir) first, or pass the directory the server uses",
+            db.display()
+        ));
+    }
+    let store = Store::open(&db).map_err(|e| e.to_string())?;
     match command {
         KeysCommand::Create { tenant } => {
             let key = store.create_key(&tenant).map_err(|e| e.to_string())?;

@@ -1,40 +1,62 @@
-//! Acts on machines whose timeout has passed: kills them, or pauses those whose
-//! timeout action is `pause`.
+//! Acts on machines whose timeout has passed (kills them, or pauses those whose
+//! timeout action is `pause`), and forgets killed and failed machines once their
+//! history retention is over.
 
 use std::time::Duration;
 
 use nullspace_api::TimeoutAction;
 
-use crate::routes::machines::kill_machine;
+use crate::services;
 use crate::state::AppState;
 use crate::store::now;
 
 /// How often expired machines are looked for.
 const INTERVAL: Duration = Duration::from_secs(1);
+/// How often old history is purged.
+const PURGE_EVERY: u32 = 60;
 
 /// Handle expired machines forever.
 pub async fn run(state: AppState) {
+    let mut tick = 0u32;
     loop {
         tokio::time::sleep(INTERVAL).await;
-        let expired = match state.store.expired(now().1) {
+        tick = tick.wrapping_add(1);
+        if tick % PURGE_EVERY == 1 {
+            purge(&state).await;
+        }
+        let expired = match state.store_call(|s| s.expired(now().1)).await {
             Ok(rows) => rows,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot list expired machines");
+                tracing::warn!(error = ?e, "cannot list expired machines");
                 continue;
             }
         };
         for row in expired {
             if row.timeout_action == TimeoutAction::Pause {
                 tracing::info!(machine = %row.id, "timeout reached; pausing");
-                if let Err(e) = crate::lifecycle::pause(&state, &row.id).await {
+                if let Err(e) = services::lifecycle::pause(&state, &row.id).await {
                     tracing::warn!(machine = %row.id, error = ?e, "pause after timeout failed");
                 }
                 continue;
             }
             tracing::info!(machine = %row.id, "timeout reached; killing");
-            if let Err(e) = kill_machine(&state, &row.id, "timeout reached").await {
+            if let Err(e) = services::machines::destroy(&state, &row.id).await {
                 tracing::warn!(machine = %row.id, error = ?e, "kill after timeout failed");
             }
         }
+    }
+}
+
+/// Delete the records of machines killed or failed longer ago than the retention,
+/// with anything of them still on the host (the kept disk of a failed machine).
+pub async fn purge(state: &AppState) {
+    let before = now().1 - state.settings.history_retention_secs;
+    match state.store_call(move |s| s.purge_history(before)).await {
+        Ok(ids) => {
+            for id in ids {
+                state.node.discard(&id, false).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = ?e, "cannot purge machine history"),
     }
 }

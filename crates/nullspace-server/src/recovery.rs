@@ -1,21 +1,24 @@
 //! What a (re)start and a stop do with machines of a previous run.
 //!
-//! At start, every machine the database calls `running` is taken over from the
-//! record the runtime keeps in its directory: its VMM is adopted and its agent
-//! reconnected, so a restart (or a crash) of the server loses nothing. A machine
-//! that cannot be taken over (its VM died, or it was still `starting` when the
-//! previous run ended) has whatever is left of it removed and is marked `failed`
-//! with a note. A machine caught in the middle of a pause or a resume stays
-//! paused when its saved state is complete and passes its checks. At a stop, machines are kept running unless the server was told
-//! to destroy them.
+//! At start, every machine whose record says it holds something on the host is
+//! settled from what is really there: a running machine's VMM is adopted and its
+//! agent reconnected, so a restart (or a crash) of the server loses nothing. A
+//! machine caught mid-pause or mid-resume stays paused when its saved state is
+//! complete and passes its checks, and is taken over running when its VM is
+//! alive; otherwise it is marked failed, and its disk is kept (it may be the only
+//! copy of the user's data) until the machine is killed. A machine that was
+//! starting has what its start made removed and is marked failed; one being
+//! killed is finished off. At a stop, machines are kept running unless the
+//! server was told to destroy them.
 
 use nullspace_types::MachineState;
 
-use crate::node::Node;
+use crate::error::ApiResult;
+use crate::services::{self, transition};
 use crate::state::AppState;
-use crate::store::{Store, StoreError};
+use crate::store::{Change, MachineRow};
 
-/// Note on rows of machines lost across a restart.
+/// Why a machine did not survive a restart of the server.
 pub const RESTART_NOTE: &str = "the machine did not survive a restart of the server";
 
 /// What recovery did.
@@ -30,49 +33,74 @@ pub struct Recovered {
 }
 
 /// Take over or clean up every machine left live by a previous run.
-pub async fn recover(store: &Store, node: &dyn Node) -> Result<Recovered, StoreError> {
+pub async fn recover(state: &AppState) -> ApiResult<Recovered> {
     let mut done = Recovered::default();
-    for row in store.live_machines()? {
-        if matches!(row.state, MachineState::Pausing | MachineState::Resuming)
-            && node.recover_paused(&row.id).await
-        {
-            store.set_state(
-                &row.id,
-                MachineState::Paused,
-                None,
-                Some("kept paused after an interrupted pause or resume"),
-            )?;
-            done.paused += 1;
-            continue;
-        }
-        if matches!(row.state, MachineState::Running | MachineState::Resuming) {
-            match node.adopt(&row.id).await {
-                Ok(pid) => {
-                    store.set_state(&row.id, MachineState::Running, Some(pid), None)?;
-                    done.adopted += 1;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(machine = %row.id, error = %e, "cannot take the machine over")
-                }
-            }
-        }
-        node.discard(&row.id).await;
-        store.set_state(&row.id, MachineState::Failed, None, Some(RESTART_NOTE))?;
-        done.failed += 1;
+    for row in state.store_call(|s| s.held_machines()).await? {
+        settle(state, &row, &mut done).await?;
     }
     Ok(done)
 }
 
+async fn settle(state: &AppState, row: &MachineRow, done: &mut Recovered) -> ApiResult<()> {
+    use MachineState::*;
+    let (id, node) = (&row.id, &state.node);
+    match row.state {
+        Paused | Killed | Failed => return Ok(()),
+        Killing => {
+            let _ = node.kill(id).await;
+            let ended = Change {
+                ended: true,
+                ..Default::default()
+            };
+            transition(state, id, &[Killing], Killed, ended).await?;
+            return Ok(());
+        }
+        Pausing | Resuming if node.recover_paused(id).await => {
+            transition(state, id, &[row.state], Paused, Change::default()).await?;
+            done.paused += 1;
+            return Ok(());
+        }
+        Starting => {}
+        Running | Snapshotting | Pausing | Resuming => match node.adopt(id).await {
+            Ok(pid) => {
+                let change = Change {
+                    vmm_pid: Some(pid),
+                    ..Default::default()
+                };
+                if row.state == Running {
+                    let i = id.clone();
+                    state.store_call(move |s| s.set_vmm_pid(&i, pid)).await?;
+                } else {
+                    transition(state, id, &[row.state], Running, change).await?;
+                }
+                done.adopted += 1;
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(machine = %id, error = %e, "cannot take the machine over")
+            }
+        },
+    }
+    // Its disk may hold the user's only copy of their work: keep it until a kill.
+    let keep = row.state != Starting;
+    node.discard(id, keep).await;
+    let reason = if keep {
+        format!("{RESTART_NOTE}; its disk is kept until the machine is killed")
+    } else {
+        RESTART_NOTE.to_owned()
+    };
+    services::fail(state, id, &reason).await?;
+    done.failed += 1;
+    Ok(())
+}
+
 /// Kill every machine, running or paused (a stop with `--on-exit destroy`).
 pub async fn stop_all(state: &AppState) {
-    let Ok(rows) = state.store.held_machines() else {
+    let Ok(rows) = state.store_call(|s| s.held_machines()).await else {
         return;
     };
     for row in rows {
-        if let Err(e) =
-            crate::routes::machines::kill_machine(state, &row.id, "server stopped").await
-        {
+        if let Err(e) = services::machines::destroy(state, &row.id).await {
             tracing::warn!(machine = %row.id, error = ?e, "kill at shutdown failed");
         }
     }

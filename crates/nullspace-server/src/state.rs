@@ -8,7 +8,23 @@ use nullspace_api::ErrorCode;
 
 use crate::error::ApiError;
 use crate::node::Node;
+use crate::services::{EventBus, Gates};
 use crate::store::Store;
+
+/// Settings that rules of the services depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Seconds a killed or failed machine's record is kept.
+    pub history_retention_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            history_retention_secs: nullspace_api::DEFAULT_HISTORY_RETENTION_SECS,
+        }
+    }
+}
 
 /// Everything a handler needs.
 #[derive(Clone)]
@@ -19,9 +35,27 @@ pub struct AppState {
     pub node: Arc<dyn Node>,
     /// Per-tenant request rate limit.
     pub limiter: Arc<RateLimiter>,
+    /// One gate per machine for operations that change it on its node.
+    pub gates: Arc<Gates>,
+    /// Where machine state changes are published.
+    pub events: EventBus,
+    /// Service settings.
+    pub settings: Arc<Settings>,
 }
 
 impl AppState {
+    /// State over `store` and `node` with a rate limit and default settings.
+    pub fn new(store: Store, node: Arc<dyn Node>, limiter: RateLimiter) -> Self {
+        Self {
+            store,
+            node,
+            limiter: Arc::new(limiter),
+            gates: Arc::default(),
+            events: EventBus::default(),
+            settings: Arc::default(),
+        }
+    }
+
     /// Run a store call on a blocking thread (SQLite must not stall the async ones).
     pub async fn store_call<T: Send + 'static>(
         &self,
@@ -69,10 +103,17 @@ impl RateLimiter {
             (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
         if *tokens < 1.0 {
-            return Err(ApiError::new(
+            let wait = if self.per_second > 0.0 {
+                ((1.0 - *tokens) / self.per_second).ceil().max(1.0)
+            } else {
+                60.0
+            };
+            let mut e = ApiError::new(
                 ErrorCode::RateLimited,
-                "too many requests; slow down",
-            ));
+                format!("too many requests; retry in {wait} s"),
+            );
+            e.retry_after = Some(wait.min(3600.0) as u64);
+            return Err(e);
         }
         *tokens -= 1.0;
         Ok(())
@@ -89,7 +130,9 @@ mod tests {
         for _ in 0..3 {
             l.check("a").unwrap();
         }
-        assert_eq!(l.check("a").unwrap_err().code, ErrorCode::RateLimited);
+        let e = l.check("a").unwrap_err();
+        assert_eq!(e.code, ErrorCode::RateLimited);
+        assert!(e.retry_after.is_some_and(|s| s >= 1), "{e:?}");
         l.check("b").unwrap();
     }
 }

@@ -202,10 +202,14 @@ async fn kill_twice_and_commands_on_killed_machines() {
         (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
         "{v}"
     );
-    let (s, _) = api
+    let (s, v) = api
         .call(Method::DELETE, &format!("/v1/machines/{id}"), None)
         .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["outcome"].as_str(), v["previous_state"].as_str()),
+        (Some("killed"), Some("running"))
+    );
     let (s, v) = api
         .call(Method::DELETE, &format!("/v1/machines/{id}"), None)
         .await;

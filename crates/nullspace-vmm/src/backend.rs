@@ -40,6 +40,9 @@ pub trait Vm: Send + Sync {
     async fn pause(&self) -> Result<(), VmmError>;
     /// Run the vCPUs again.
     async fn resume(&self) -> Result<(), VmmError>;
+    /// Make sure the vCPUs run: cancel a save left in flight (by an earlier
+    /// process that died mid-pause) and continue a stopped VM.
+    async fn ensure_running(&self) -> Result<(), VmmError>;
     /// Save the VM's state to `path` (the VM must be paused).
     async fn save(&self, path: &Path, mode: SaveMode) -> Result<(), VmmError>;
     /// Freeze the current disk and continue writing to the overlay at `overlay`,

@@ -20,6 +20,15 @@ pub enum OutputStream {
     Stderr,
 }
 
+/// What a command printed before it was cut short (timeout, output cap).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Partial {
+    /// Standard output so far.
+    pub stdout: Vec<u8>,
+    /// Standard error so far.
+    pub stderr: Vec<u8>,
+}
+
 /// Collected output of a finished command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -44,6 +53,12 @@ impl Agent {
         let result = self
             .exec_stream(req, stdin, |stream, data| {
                 if stdout.len() + stderr.len() + data.len() > max_output {
+                    // Keep what fits, so the caller sees output up to the limit.
+                    let room = max_output - stdout.len() - stderr.len();
+                    match stream {
+                        OutputStream::Stdout => stdout.extend_from_slice(&data[..room]),
+                        OutputStream::Stderr => stderr.extend_from_slice(&data[..room]),
+                    }
                     return false;
                 }
                 match stream {
@@ -52,16 +67,29 @@ impl Agent {
                 }
                 true
             })
-            .await
-            .map_err(|e| match e {
-                AgentError::OutputLimit { .. } => AgentError::OutputLimit { limit: max_output },
-                e => e,
-            })?;
-        Ok(ExecOutput {
-            stdout,
-            stderr,
-            result,
-        })
+            .await;
+        let partial = || {
+            Box::new(Partial {
+                stdout: stdout.clone(),
+                stderr: stderr.clone(),
+            })
+        };
+        match result {
+            Ok(result) => Ok(ExecOutput {
+                stdout,
+                stderr,
+                result,
+            }),
+            Err(AgentError::OutputLimit { .. }) => Err(AgentError::OutputLimit {
+                limit: max_output,
+                partial: partial(),
+            }),
+            Err(AgentError::CommandTimeout { after, .. }) => Err(AgentError::CommandTimeout {
+                after,
+                partial: partial(),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Run a command, handing each chunk of output to `on_output` as it arrives.
@@ -111,11 +139,15 @@ impl Agent {
             None => work.await?,
         };
         if over_limit {
-            return Err(AgentError::OutputLimit { limit: 0 });
+            return Err(AgentError::OutputLimit {
+                limit: 0,
+                partial: Box::default(),
+            });
         }
         if result.timed_out {
             return Err(AgentError::CommandTimeout {
                 after: timeout.unwrap_or_default(),
+                partial: Box::default(),
             });
         }
         Ok(result)

@@ -20,7 +20,7 @@ use nullspace_guest_proto::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-pub use exec::{ExecOutput, OutputStream};
+pub use exec::{ExecOutput, OutputStream, Partial};
 pub use files::WriteOptions;
 
 /// Largest input chunk sent in one frame.
@@ -56,12 +56,16 @@ pub enum AgentError {
     OutputLimit {
         /// The limit in bytes.
         limit: usize,
+        /// What it printed up to the limit.
+        partial: Box<Partial>,
     },
     /// A command ran past its timeout and was killed.
     #[error("command timed out after {after:?} and was killed")]
     CommandTimeout {
         /// The timeout.
         after: Duration,
+        /// What it printed before.
+        partial: Box<Partial>,
     },
     /// The guest answered with something the call did not expect.
     #[error("unexpected answer from guest agent: {0}")]
@@ -298,6 +302,15 @@ impl Call {
             self.finished = true;
         }
         Ok(frame)
+    }
+
+    /// The next frame of this call if one has arrived already.
+    pub fn try_next(&mut self) -> Option<Frame<GuestMsg>> {
+        let frame = self.rx.try_recv().ok()?;
+        if matches!(frame.msg, GuestMsg::Done { .. } | GuestMsg::Failed { .. }) {
+            self.finished = true;
+        }
+        Some(frame)
     }
 
     /// Abandon the call in the guest (see [`Call`]).

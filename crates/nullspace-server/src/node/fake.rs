@@ -1,19 +1,24 @@
 //! A node that starts nothing: it answers commands with their own text and keeps
-//! files in memory. For fast tests of the HTTP layer only.
+//! files in memory. For fast tests of the HTTP layer only. A few names act out
+//! what a real guest does: `/etc/…` is root's, `/full/…` is a full disk,
+//! `/dev/zero` never ends, and the commands `timeout …` and `flood …` are cut
+//! short after printing their text.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use nullspace_guest_proto::{
     EntryInfo, EntryKind, ErrorCode, ExecRequest, ExecResult, GuestError, GuestMetrics, Op,
     OpResult,
 };
-use nullspace_host::agent::{AgentError, ExecOutput, WriteOptions};
+use nullspace_host::agent::{AgentError, ExecOutput, Partial};
 use nullspace_host::RuntimeError;
 use nullspace_types::{MachineId, SnapshotId};
 
-use super::{Node, SnapshotFacts, TemplateShape};
+use super::{FileRead, FileWrite, Node, SnapshotFacts, TemplateShape, Upload};
 
 /// Files of one fake machine or snapshot.
 type Files = BTreeMap<String, Vec<u8>>;
@@ -24,6 +29,19 @@ pub struct FakeNode {
     machines: Mutex<HashSet<MachineId>>,
     files: Mutex<BTreeMap<(MachineId, String), Vec<u8>>>,
     snapshots: Mutex<HashMap<SnapshotId, Files>>,
+    /// How long a create, pause or resume takes (to race them in tests).
+    delay: Duration,
+}
+
+/// Whether `user` may touch `path` (root's files are under `/etc`).
+fn allowed(user: Option<&str>, path: &str) -> Result<(), RuntimeError> {
+    if path.starts_with("/etc/") && user.is_some_and(|u| u != "root") {
+        return Err(guest(
+            ErrorCode::PermissionDenied,
+            &format!("open {path}: Permission denied"),
+        ));
+    }
+    Ok(())
 }
 
 fn guest(code: ErrorCode, msg: &str) -> RuntimeError {
@@ -45,6 +63,14 @@ fn entry(path: &str, size: usize) -> EntryInfo {
 }
 
 impl FakeNode {
+    /// A fake node whose creates, pauses and resumes each take `delay`.
+    pub fn with_delay(delay: Duration) -> Self {
+        Self {
+            delay,
+            ..Self::default()
+        }
+    }
+
     fn files_of(&self, id: &MachineId) -> Files {
         self.files
             .lock()
@@ -82,6 +108,7 @@ impl Node for FakeNode {
     }
 
     async fn create(&self, id: MachineId, _template: &str) -> Result<u32, RuntimeError> {
+        tokio::time::sleep(self.delay).await;
         self.machines.lock().expect("lock").insert(id);
         Ok(0)
     }
@@ -157,15 +184,16 @@ impl Node for FakeNode {
     }
 
     async fn pause(&self, id: &MachineId) -> Result<(), RuntimeError> {
+        tokio::time::sleep(self.delay).await;
         self.check(id)
     }
 
     async fn resume(&self, id: &MachineId) -> Result<u32, RuntimeError> {
+        tokio::time::sleep(self.delay).await;
         self.check(id).map(|()| 0)
     }
 
     async fn kill(&self, id: &MachineId) -> Result<(), RuntimeError> {
-        self.check(id)?;
         self.machines.lock().expect("lock").remove(id);
         Ok(())
     }
@@ -178,6 +206,24 @@ impl Node for FakeNode {
     ) -> Result<ExecOutput, RuntimeError> {
         self.check(id)?;
         let text = req.shell.clone().unwrap_or_else(|| req.argv.join(" "));
+        let partial = || {
+            Box::new(Partial {
+                stdout: text.clone().into_bytes(),
+                stderr: Vec::new(),
+            })
+        };
+        if text.starts_with("timeout ") {
+            return Err(RuntimeError::Agent(AgentError::CommandTimeout {
+                after: Duration::from_millis(req.timeout_ms.unwrap_or(0)),
+                partial: partial(),
+            }));
+        }
+        if text.starts_with("flood ") {
+            return Err(RuntimeError::Agent(AgentError::OutputLimit {
+                limit: text.len(),
+                partial: partial(),
+            }));
+        }
         let exit_code = text
             .strip_prefix("exit ")
             .and_then(|n| n.trim().parse().ok())
@@ -196,37 +242,56 @@ impl Node for FakeNode {
         })
     }
 
-    async fn read_file(&self, id: &MachineId, path: &str) -> Result<Vec<u8>, RuntimeError> {
+    async fn read_file(&self, id: &MachineId, read: FileRead) -> Result<Vec<u8>, RuntimeError> {
         self.check(id)?;
-        self.files
+        allowed(read.user.as_deref(), &read.path)?;
+        if read.path == "/dev/zero" {
+            return Ok(vec![0; read.limit as usize]);
+        }
+        let data = self
+            .files
             .lock()
             .expect("lock")
-            .get(&(id.clone(), path.to_owned()))
+            .get(&(id.clone(), read.path.clone()))
             .cloned()
-            .ok_or_else(|| guest(ErrorCode::NotFound, path))
+            .ok_or_else(|| guest(ErrorCode::NotFound, &read.path))?;
+        let start = (read.offset as usize).min(data.len());
+        let end = start.saturating_add(read.limit as usize).min(data.len());
+        Ok(data[start..end].to_vec())
     }
 
     async fn write_file(
         &self,
         id: &MachineId,
-        path: &str,
-        data: Vec<u8>,
-        _opts: WriteOptions,
+        write: FileWrite,
+        mut body: Upload,
     ) -> Result<EntryInfo, RuntimeError> {
         self.check(id)?;
+        let path = write.path;
         if path.starts_with(nullspace_guest_proto::RESERVED_DIR) {
-            return Err(guest(ErrorCode::ReservedPath, path));
+            return Err(guest(ErrorCode::ReservedPath, &path));
         }
-        let e = entry(path, data.len());
+        allowed(write.user.as_deref(), &path)?;
+        let mut data = Vec::new();
+        while let Some(chunk) = body.next().await {
+            data.extend_from_slice(&chunk.map_err(RuntimeError::InputAborted)?);
+        }
+        if path.starts_with("/full/") {
+            return Err(guest(ErrorCode::NoSpace, "write: No space left on device"));
+        }
+        let e = entry(&path, data.len());
         self.files
             .lock()
             .expect("lock")
-            .insert((id.clone(), path.to_owned()), data);
+            .insert((id.clone(), path), data);
         Ok(e)
     }
 
     async fn file_op(&self, id: &MachineId, op: Op) -> Result<OpResult, RuntimeError> {
         self.check(id)?;
+        if let Op::Remove { path, user, .. } | Op::Chmod { path, user, .. } = &op {
+            allowed(user.as_deref(), path)?;
+        }
         let files = self.files.lock().expect("lock");
         let get = |p: &str| {
             files
@@ -260,7 +325,9 @@ impl Node for FakeNode {
         Err(RuntimeError::MachineNotFound(id.clone()))
     }
 
-    async fn discard(&self, _id: &MachineId) {}
+    async fn discard(&self, id: &MachineId, _keep_files: bool) {
+        self.machines.lock().expect("lock").remove(id);
+    }
 
     fn is_alive(&self, id: &MachineId) -> bool {
         self.machines.lock().expect("lock").contains(id)

@@ -3,16 +3,22 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
-use nullspace_guest_proto::{EntryInfo, ExecRequest, GuestMetrics, Op, OpResult};
-use nullspace_host::agent::{ExecOutput, WriteOptions};
+use futures_util::StreamExt;
+use nullspace_guest_proto::{EntryInfo, ExecRequest, GuestMetrics, GuestMsg, Op, OpResult};
+use nullspace_host::agent::{AgentError, ExecOutput};
 use nullspace_host::{Machine, Runtime, RuntimeError, Template};
 use nullspace_types::{MachineId, MachineState, SnapshotId};
 
-use super::{Node, SnapshotFacts, TemplateShape};
+use super::{FileRead, FileWrite, Node, SnapshotFacts, TemplateShape, Upload};
 
 /// How long the CPU of a machine is sampled for its metrics.
-const METRICS_SAMPLE: std::time::Duration = std::time::Duration::from_millis(200);
+const METRICS_SAMPLE: Duration = Duration::from_millis(200);
+/// Longest wait for the guest to take one chunk of an upload or to finish a file
+/// call once its input is complete.
+const FILE_STEP: Duration = Duration::from_secs(60);
 
 /// Machines on this host, through [`Runtime`].
 pub struct HostNode {
@@ -113,9 +119,10 @@ impl Node for HostNode {
 
     async fn kill(&self, id: &MachineId) -> Result<(), RuntimeError> {
         match self.runtime.destroy(id).await {
-            // Paused machines have no live handle: remove their files.
-            Err(RuntimeError::MachineNotFound(_)) if self.runtime.is_paused(id) => {
-                self.runtime.discard(id).await;
+            // Nothing live (paused, failed, or a start that never finished): remove
+            // whatever is left of it on this host.
+            Err(RuntimeError::MachineNotFound(_)) => {
+                self.runtime.discard(id, false).await;
                 Ok(())
             }
             other => other,
@@ -131,21 +138,81 @@ impl Node for HostNode {
         self.machine(id)?.exec(req, stdin.as_deref()).await
     }
 
-    async fn read_file(&self, id: &MachineId, path: &str) -> Result<Vec<u8>, RuntimeError> {
+    async fn read_file(&self, id: &MachineId, read: FileRead) -> Result<Vec<u8>, RuntimeError> {
         let m = self.machine(id)?;
-        let r = m.agent()?.read_file(path, 0, None).await;
-        m.check(r).await
+        let op = Op::ReadFile {
+            path: read.path,
+            root: None,
+            offset: read.offset,
+            limit: Some(read.limit),
+            user: read.user,
+        };
+        let timeout = FILE_STEP + Duration::from_millis(read.limit / 2048);
+        let r = m.agent()?.request("read_file", op, timeout).await;
+        m.check(r.map(|(_, data)| data)).await
     }
 
     async fn write_file(
         &self,
         id: &MachineId,
-        path: &str,
-        data: Vec<u8>,
-        opts: WriteOptions,
+        write: FileWrite,
+        mut body: Upload,
     ) -> Result<EntryInfo, RuntimeError> {
         let m = self.machine(id)?;
-        let r = m.agent()?.write_file(path, &data, opts).await;
+        let op = Op::WriteFile {
+            path: write.path,
+            root: None,
+            mode: write.mode,
+            owner: write.owner,
+            create_parents: true,
+            append: false,
+            user: write.user,
+        };
+        let step = |what: &'static str| AgentError::Timeout {
+            what,
+            after: FILE_STEP,
+        };
+        let mut call = m.agent()?.start(op).await.map_err(RuntimeError::from)?;
+        // Chunks go to the guest as they arrive; the agent's bounded queue holds
+        // the upload back when the guest is slower, so memory stays flat.
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(why) => {
+                    let _ = call.cancel().await;
+                    return Err(RuntimeError::InputAborted(why));
+                }
+            };
+            let sent = tokio::time::timeout(FILE_STEP, call.input(&chunk))
+                .await
+                .map_err(|_| step("write_file input"))
+                .and_then(|r| r);
+            if let Err(e) = sent {
+                return m.check(Err(e)).await;
+            }
+            // A guest that refused the write (no rights, no space) says so early.
+            if let Some(frame) = call.try_next() {
+                let e = match frame.msg {
+                    GuestMsg::Failed { error, .. } => error.into(),
+                    other => AgentError::Protocol(format!("{other:?}")),
+                };
+                return m.check(Err(e)).await;
+            }
+        }
+        let done = async {
+            call.input_end().await?;
+            match call.next().await?.msg {
+                GuestMsg::Done {
+                    result: OpResult::Entry(e),
+                    ..
+                } => Ok(e),
+                GuestMsg::Failed { error, .. } => Err(error.into()),
+                other => Err(AgentError::Protocol(format!("{other:?}"))),
+            }
+        };
+        let r = tokio::time::timeout(FILE_STEP, done)
+            .await
+            .unwrap_or_else(|_| Err(step("write_file")));
         m.check(r).await
     }
 
@@ -159,8 +226,8 @@ impl Node for HostNode {
         Ok(self.runtime.adopt(id).await?.vmm_pid())
     }
 
-    async fn discard(&self, id: &MachineId) {
-        self.runtime.discard(id).await;
+    async fn discard(&self, id: &MachineId, keep_files: bool) {
+        self.runtime.discard(id, keep_files).await;
     }
 
     fn is_alive(&self, id: &MachineId) -> bool {

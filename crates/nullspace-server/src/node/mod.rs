@@ -8,9 +8,13 @@
 mod fake;
 mod host;
 
+use std::pin::Pin;
+
 use async_trait::async_trait;
+use axum::body::Bytes;
+use futures_util::Stream;
 use nullspace_guest_proto::{EntryInfo, ExecRequest, GuestMetrics, Op, OpResult};
-use nullspace_host::agent::{ExecOutput, WriteOptions};
+use nullspace_host::agent::ExecOutput;
 use nullspace_host::RuntimeError;
 use nullspace_types::{MachineId, SnapshotId};
 
@@ -34,6 +38,36 @@ pub struct SnapshotFacts {
     /// How long the source was stopped, ms.
     pub stall_ms: u64,
 }
+
+/// A read of (part of) a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRead {
+    /// Guest path.
+    pub path: String,
+    /// Guest user whose rights the read has (`None`: root).
+    pub user: Option<String>,
+    /// Byte to start at.
+    pub offset: u64,
+    /// Most bytes to return.
+    pub limit: u64,
+}
+
+/// A file write: where, as whom, with which mode and owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileWrite {
+    /// Guest path (parents are created).
+    pub path: String,
+    /// Guest user whose rights the write has (`None`: root).
+    pub user: Option<String>,
+    /// Permission bits.
+    pub mode: Option<u32>,
+    /// Owner of a file root writes.
+    pub owner: Option<String>,
+}
+
+/// Bytes of an upload as they arrive; an `Err` (its reason) aborts the write and
+/// leaves nothing behind.
+pub type Upload = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
 
 /// A host that runs machines.
 #[async_trait]
@@ -72,7 +106,7 @@ pub trait Node: Send + Sync {
     async fn pause(&self, id: &MachineId) -> Result<(), RuntimeError>;
     /// Resume a paused machine; returns its VMM pid.
     async fn resume(&self, id: &MachineId) -> Result<u32, RuntimeError>;
-    /// Destroy a machine (nothing of it may remain).
+    /// Destroy a machine, whatever is left of it (nothing of it may remain).
     async fn kill(&self, id: &MachineId) -> Result<(), RuntimeError>;
     /// Run a command and collect its output.
     async fn exec(
@@ -81,22 +115,23 @@ pub trait Node: Send + Sync {
         req: ExecRequest,
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, RuntimeError>;
-    /// Read a whole file.
-    async fn read_file(&self, id: &MachineId, path: &str) -> Result<Vec<u8>, RuntimeError>;
-    /// Write a file atomically.
+    /// Read (part of) a file.
+    async fn read_file(&self, id: &MachineId, read: FileRead) -> Result<Vec<u8>, RuntimeError>;
+    /// Write a file atomically from an upload as it arrives.
     async fn write_file(
         &self,
         id: &MachineId,
-        path: &str,
-        data: Vec<u8>,
-        opts: WriteOptions,
+        write: FileWrite,
+        body: Upload,
     ) -> Result<EntryInfo, RuntimeError>;
     /// Any other file operation.
     async fn file_op(&self, id: &MachineId, op: Op) -> Result<OpResult, RuntimeError>;
     /// Take over machine `id` left running by an earlier server; returns its VMM pid.
     async fn adopt(&self, id: &MachineId) -> Result<u32, RuntimeError>;
-    /// Remove whatever an earlier server left of machine `id`.
-    async fn discard(&self, id: &MachineId);
+    /// Remove whatever an earlier server left of machine `id`; with `keep_files`
+    /// its files (the disk may be the only copy of the user's data) stay until
+    /// the machine is killed.
+    async fn discard(&self, id: &MachineId, keep_files: bool);
     /// Whether the machine's VM is alive on this node.
     fn is_alive(&self, id: &MachineId) -> bool;
     /// Destroy every machine (server shutdown).

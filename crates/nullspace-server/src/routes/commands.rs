@@ -2,33 +2,25 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use nullspace_api::{CommandResult, ErrorCode, RunCommandRequest};
+use nullspace_api::{CommandResult, RunCommandRequest, DEFAULT_USER};
 use nullspace_guest_proto::ExecRequest;
-use nullspace_types::MachineState;
 
-use super::machines::parse_id;
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::params;
+use crate::services;
 use crate::state::AppState;
 
 /// Default command timeout in seconds.
 const DEFAULT_TIMEOUT: f64 = 60.0;
-/// Default guest user of commands.
-pub const DEFAULT_USER: &str = "user";
 
-/// `POST /v1/machines/{id}/commands`.
-pub async fn run(
-    State(state): State<AppState>,
-    tenant: Tenant,
-    Path(id): Path<String>,
-    ApiJson(req): ApiJson<RunCommandRequest>,
-) -> ApiResult<Json<CommandResult>> {
-    let id = parse_id(&id)?;
-    let row = crate::lifecycle::running(&state, &tenant, &id).await?;
-    let (argv, shell) = match (req.command, req.args) {
-        (Some(c), None) if !c.trim().is_empty() => (Vec::new(), Some(c)),
-        (None, Some(a)) if !a.is_empty() => (a, None),
+/// Check a command request and turn it into the guest's (without envs and cwd
+/// defaults, which come from the machine).
+fn check(req: &RunCommandRequest) -> ApiResult<(Vec<String>, Option<String>, Option<u64>)> {
+    let (argv, shell) = match (&req.command, &req.args) {
+        (Some(c), None) if !c.trim().is_empty() => (Vec::new(), Some(c.clone())),
+        (None, Some(a)) if !a.is_empty() && !a[0].is_empty() => (a.clone(), None),
         (Some(_), Some(_)) => {
             return Err(ApiError::field(
                 "command",
@@ -42,6 +34,19 @@ pub async fn run(
             ))
         }
     };
+    if let Some(c) = &shell {
+        params::no_nul("command", c)?;
+    }
+    for (i, a) in argv.iter().enumerate() {
+        params::no_nul(&format!("args[{i}]"), a)?;
+    }
+    params::envs("envs", &req.envs)?;
+    if let Some(cwd) = &req.cwd {
+        params::cwd("cwd", cwd)?;
+    }
+    if let Some(user) = &req.user {
+        params::user("user", user)?;
+    }
     let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT);
     if !timeout.is_finite() || !(0.0..=86_400.0).contains(&timeout) {
         return Err(ApiError::field(
@@ -49,11 +54,23 @@ pub async fn run(
             format!("must be 0 (no limit) to 86400 seconds, got {timeout}"),
         ));
     }
-    if let Some(cwd) = &req.cwd {
-        if !cwd.starts_with('/') {
-            return Err(ApiError::field("cwd", "must be an absolute path"));
-        }
-    }
+    Ok((
+        argv,
+        shell,
+        (timeout > 0.0).then_some((timeout * 1000.0) as u64),
+    ))
+}
+
+/// `POST /v1/machines/{id}/commands`.
+pub async fn run(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RunCommandRequest>,
+) -> ApiResult<Json<CommandResult>> {
+    let id = params::machine_id(&id)?;
+    let (argv, shell, timeout_ms) = check(&req)?;
+    let row = services::lifecycle::running(&state, &tenant, &id).await?;
     let mut env = row.envs.clone();
     env.extend(req.envs);
     let exec = ExecRequest {
@@ -62,25 +79,11 @@ pub async fn run(
         env,
         cwd: Some(req.cwd.unwrap_or(row.cwd)),
         user: Some(req.user.unwrap_or_else(|| DEFAULT_USER.into())),
-        timeout_ms: (timeout > 0.0).then_some((timeout * 1000.0) as u64),
+        timeout_ms,
         stdin: false,
     };
-    let out = state
-        .node
-        .exec(&id, exec, req.stdin.map(String::into_bytes))
-        .await
-        .map_err(ApiError::from);
-    let out = match out {
-        Ok(o) => o,
-        Err(e) => {
-            if e.code == ErrorCode::MachineDied {
-                state
-                    .store
-                    .set_state(&id, MachineState::Failed, None, Some(&e.message))?;
-            }
-            return Err(e);
-        }
-    };
+    let stdin = req.stdin.map(String::into_bytes);
+    let out = services::settle(&state, &id, state.node.exec(&id, exec, stdin).await).await?;
     let exit_code = out
         .result
         .exit_code
@@ -91,4 +94,37 @@ pub async fn run(
         exit_code,
         duration_ms: out.result.duration_ms,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_bytes_are_refused_by_field() {
+        let base = RunCommandRequest {
+            command: Some("true".into()),
+            ..Default::default()
+        };
+        let field = |req: RunCommandRequest| check(&req).unwrap_err().message;
+        let mut r = base.clone();
+        r.command = Some("ec\0ho".into());
+        assert!(field(r).starts_with("command:"));
+        let mut r = base.clone();
+        r.command = None;
+        r.args = Some(vec!["echo".into(), "a\0".into()]);
+        assert!(field(r).starts_with("args[1]:"));
+        let mut r = base.clone();
+        r.envs.insert("K\0".into(), "v".into());
+        assert!(field(r).starts_with("envs.K"));
+        let mut r = base.clone();
+        r.envs.insert("K".into(), "v\0".into());
+        assert!(field(r).starts_with("envs.K"));
+        let mut r = base.clone();
+        r.cwd = Some("/tmp\0".into());
+        assert!(field(r).starts_with("cwd:"));
+        let mut r = base;
+        r.user = Some("ro\0ot".into());
+        assert!(field(r).starts_with("user:"));
+    }
 }

@@ -1,77 +1,82 @@
 //! `/v1/machines/{id}/files…`: read, write, batch write, list, exists, info,
-//! mkdir, rename, chmod, remove.
+//! mkdir, rename, chmod, remove. Every operation has the rights of a guest user
+//! (`user`, default `user`; root must be named).
 
-use axum::body::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use base64::Engine;
+use futures_util::{stream, StreamExt};
 use nullspace_api::{
     ChmodRequest, EntryInfo, EntryType, ErrorCode, ExistsResponse, ListResponse, MkdirRequest,
-    MkdirResponse, RenameRequest, WriteFilesRequest, WriteFilesResponse,
+    MkdirResponse, RenameRequest, WriteFilesRequest, WriteFilesResponse, DEFAULT_USER,
+    MAX_FILE_BYTES,
 };
 use nullspace_guest_proto::{EntryKind, Op, OpResult};
-use nullspace_host::agent::WriteOptions;
 use nullspace_types::MachineId;
 use serde::Deserialize;
 
-use super::commands::DEFAULT_USER;
-use super::machines::parse_id;
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::node::{FileRead, FileWrite, Upload};
+use crate::params;
+use crate::services;
 use crate::state::AppState;
 
-/// `?path=`.
+/// `?path=&user=` of most file routes.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PathQuery {
     path: String,
+    user: Option<String>,
+}
+
+/// `?path=&user=&offset=&limit=` of a read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadQuery {
+    path: String,
+    user: Option<String>,
+    offset: Option<u64>,
+    limit: Option<u64>,
 }
 
 /// `?path=&user=&mode=` of a write.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WriteQuery {
     path: String,
     user: Option<String>,
     mode: Option<String>,
 }
 
-/// `?path=&depth=` of a list.
+/// `?path=&user=&depth=` of a list.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     path: String,
+    user: Option<String>,
     depth: Option<u32>,
 }
 
-/// `?path=&recursive=` of a remove.
+/// `?path=&user=&recursive=` of a remove.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RemoveQuery {
     path: String,
+    user: Option<String>,
     recursive: Option<bool>,
 }
 
-fn check_path(field: &str, p: &str) -> ApiResult<String> {
-    if p.is_empty() || p.len() > 4096 || p.contains('\0') {
-        return Err(ApiError::field(
-            field,
-            "must be a non-empty path of at most 4096 bytes",
-        ));
-    }
-    Ok(p.to_owned())
-}
-
-/// Parse octal permission bits (`"0644"`, `"755"`).
-pub fn parse_mode(field: &str, m: &str) -> ApiResult<u32> {
-    u32::from_str_radix(m.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|v| *v <= 0o7777)
-        .ok_or_else(|| {
-            ApiError::field(
-                field,
-                format!("expected octal permission bits like 0644, got {m:?}"),
-            )
-        })
+/// The guest user an operation runs as (`user` unless named).
+fn user(u: Option<String>) -> ApiResult<String> {
+    params::user("user", u.as_deref().unwrap_or(DEFAULT_USER))
 }
 
 /// `rwxr-xr-x` of permission bits.
@@ -110,7 +115,7 @@ pub fn entry(e: nullspace_guest_proto::EntryInfo) -> EntryInfo {
 }
 
 async fn op(state: &AppState, id: &MachineId, op: Op) -> ApiResult<OpResult> {
-    state.node.file_op(id, op).await.map_err(ApiError::from)
+    services::settle(state, id, state.node.file_op(id, op).await).await
 }
 
 fn unexpected(r: OpResult) -> ApiError {
@@ -121,50 +126,110 @@ fn unexpected(r: OpResult) -> ApiError {
 }
 
 async fn running(state: &AppState, tenant: &Tenant, id: &str) -> ApiResult<MachineId> {
-    let id = parse_id(id)?;
-    crate::lifecycle::running(state, tenant, &id).await?;
+    let id = params::machine_id(id)?;
+    services::lifecycle::running(state, tenant, &id).await?;
     Ok(id)
 }
 
-/// `GET /files?path=`: the file's bytes.
+/// `GET /files?path=&offset=&limit=`: the file's bytes, at most [`MAX_FILE_BYTES`].
 pub async fn read(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<PathQuery>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<impl IntoResponse> {
+    if q.limit.is_some_and(|l| l > MAX_FILE_BYTES) {
+        return Err(ApiError::field(
+            "limit",
+            format!("at most {MAX_FILE_BYTES} bytes per read"),
+        ));
+    }
+    let read = FileRead {
+        path: params::path("path", &q.path)?,
+        user: Some(user(q.user)?),
+        offset: q.offset.unwrap_or(0),
+        // One byte past the limit tells a file that is too large from one that fits.
+        limit: q.limit.unwrap_or(MAX_FILE_BYTES + 1),
+    };
     let id = running(&state, &tenant, &id).await?;
-    let data = state
-        .node
-        .read_file(&id, &check_path("path", &q.path)?)
-        .await?;
+    let path = read.path.clone();
+    let data = services::settle(&state, &id, state.node.read_file(&id, read).await).await?;
+    if q.limit.is_none() && data.len() as u64 > MAX_FILE_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::FileTooLarge,
+            format!(
+                "{path} holds more than {MAX_FILE_BYTES} bytes, the most one read returns; \
+                 read it in ranges with offset and limit"
+            ),
+        ));
+    }
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], data))
 }
 
-/// `PUT /files?path=`: write the body atomically.
+/// The request body as an [`Upload`] cut at [`MAX_FILE_BYTES`]; `over` is set
+/// when the cut happens.
+fn bounded_upload(body: Body, over: Arc<AtomicBool>) -> Upload {
+    let mut seen = 0u64;
+    let chunks = body.into_data_stream().map(move |chunk| {
+        let chunk: Bytes = chunk.map_err(|e| format!("reading the request body: {e}"))?;
+        seen += chunk.len() as u64;
+        if seen > MAX_FILE_BYTES {
+            over.store(true, Ordering::SeqCst);
+            return Err(format!("the body is larger than {MAX_FILE_BYTES} bytes"));
+        }
+        Ok(chunk)
+    });
+    // Nothing is read past the first error.
+    Box::pin(chunks.scan(false, |failed, c| {
+        let out = (!*failed).then_some(c.clone());
+        *failed |= c.is_err();
+        std::future::ready(out)
+    }))
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("a file upload is at most {MAX_FILE_BYTES} bytes"),
+    )
+}
+
+/// `PUT /files?path=`: write the body atomically, streamed to the guest.
 pub async fn write(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<WriteQuery>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<Json<EntryInfo>> {
-    let id = running(&state, &tenant, &id).await?;
-    let opts = WriteOptions {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_FILE_BYTES) {
+        return Err(too_large());
+    }
+    let write = FileWrite {
+        path: params::path("path", &q.path)?,
+        user: Some(user(q.user)?),
         mode: q
             .mode
             .as_deref()
-            .map(|m| parse_mode("mode", m))
+            .map(|m| params::mode("mode", m))
             .transpose()?,
-        owner: Some(q.user.unwrap_or_else(|| DEFAULT_USER.into())),
-        create_parents: true,
-        ..Default::default()
+        owner: None,
     };
-    let e = state
-        .node
-        .write_file(&id, &check_path("path", &q.path)?, body.to_vec(), opts)
-        .await?;
-    Ok(Json(entry(e)))
+    let id = running(&state, &tenant, &id).await?;
+    let over = Arc::new(AtomicBool::new(false));
+    let upload = bounded_upload(body, over.clone());
+    match state.node.write_file(&id, write, upload).await {
+        Ok(e) => Ok(Json(entry(e))),
+        Err(_) if over.load(Ordering::SeqCst) => Err(too_large()),
+        Err(e) => Err(services::settle::<()>(&state, &id, Err(e))
+            .await
+            .unwrap_err()),
+    }
 }
 
 /// `POST /files/batch`: write several files in order.
@@ -174,13 +239,13 @@ pub async fn write_batch(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<WriteFilesRequest>,
 ) -> ApiResult<Json<WriteFilesResponse>> {
-    let id = running(&state, &tenant, &id).await?;
     if req.files.is_empty() || req.files.len() > 1000 {
         return Err(ApiError::field("files", "give 1 to 1000 files"));
     }
+    let user = user(req.user)?;
     let mut decoded = Vec::with_capacity(req.files.len());
     for (i, f) in req.files.into_iter().enumerate() {
-        let path = check_path(&format!("files[{i}].path"), &f.path)?;
+        let path = params::path(&format!("files[{i}].path"), &f.path)?;
         let data = match (f.content, f.content_base64) {
             (Some(text), None) => text.into_bytes(),
             (None, Some(b64)) => base64::engine::general_purpose::STANDARD
@@ -195,22 +260,18 @@ pub async fn write_batch(
         };
         decoded.push((path, data));
     }
-    let owner = req.user.unwrap_or_else(|| DEFAULT_USER.into());
+    let id = running(&state, &tenant, &id).await?;
     let mut out = Vec::with_capacity(decoded.len());
     for (path, data) in decoded {
-        let opts = WriteOptions {
-            owner: Some(owner.clone()),
-            create_parents: true,
+        let write = FileWrite {
+            path: path.clone(),
+            user: Some(user.clone()),
             ..Default::default()
         };
-        let e = state
-            .node
-            .write_file(&id, &path, data, opts)
+        let upload: Upload = Box::pin(stream::iter([Ok(Bytes::from(data))]));
+        let e = services::settle(&state, &id, state.node.write_file(&id, write, upload).await)
             .await
-            .map_err(|e| {
-                let e = ApiError::from(e);
-                ApiError::new(e.code, format!("{path}: {}", e.message))
-            })?;
+            .map_err(|e| ApiError::new(e.code, format!("{path}: {}", e.message)))?;
         out.push(entry(e));
     }
     Ok(Json(WriteFilesResponse { files: out }))
@@ -223,24 +284,18 @@ pub async fn list(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ListResponse>> {
-    let id = running(&state, &tenant, &id).await?;
     let depth = q.depth.unwrap_or(1);
     if !(1..=32).contains(&depth) {
         return Err(ApiError::field("depth", "must be from 1 to 32"));
     }
-    let path = check_path("path", &q.path)?;
-    match op(
-        &state,
-        &id,
-        Op::List {
-            user: None,
-            path,
-            root: None,
-            depth,
-        },
-    )
-    .await?
-    {
+    let o = Op::List {
+        path: params::path("path", &q.path)?,
+        root: None,
+        depth,
+        user: Some(user(q.user)?),
+    };
+    let id = running(&state, &tenant, &id).await?;
+    match op(&state, &id, o).await? {
         OpResult::Entries(e) => Ok(Json(ListResponse {
             entries: e.into_iter().map(entry).collect(),
         })),
@@ -255,35 +310,30 @@ pub async fn exists(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PathQuery>,
 ) -> ApiResult<Json<ExistsResponse>> {
+    let o = Op::Exists {
+        path: params::path("path", &q.path)?,
+        root: None,
+        user: Some(user(q.user)?),
+    };
     let id = running(&state, &tenant, &id).await?;
-    match op(
-        &state,
-        &id,
-        Op::Exists {
-            user: None,
-            path: check_path("path", &q.path)?,
-            root: None,
-        },
-    )
-    .await?
-    {
+    match op(&state, &id, o).await? {
         OpResult::Exists(exists) => Ok(Json(ExistsResponse { exists })),
         r => Err(unexpected(r)),
     }
 }
 
-async fn stat(state: &AppState, id: &MachineId, path: String) -> ApiResult<EntryInfo> {
-    match op(
-        state,
-        id,
-        Op::Stat {
-            path,
-            root: None,
-            user: None,
-        },
-    )
-    .await?
-    {
+async fn stat(
+    state: &AppState,
+    id: &MachineId,
+    path: String,
+    user: String,
+) -> ApiResult<EntryInfo> {
+    let o = Op::Stat {
+        path,
+        root: None,
+        user: Some(user),
+    };
+    match op(state, id, o).await? {
         OpResult::Entry(e) => Ok(entry(e)),
         r => Err(unexpected(r)),
     }
@@ -296,8 +346,9 @@ pub async fn info(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PathQuery>,
 ) -> ApiResult<Json<EntryInfo>> {
+    let (path, user) = (params::path("path", &q.path)?, user(q.user)?);
     let id = running(&state, &tenant, &id).await?;
-    Ok(Json(stat(&state, &id, check_path("path", &q.path)?).await?))
+    Ok(Json(stat(&state, &id, path, user).await?))
 }
 
 /// `POST /files/mkdir`.
@@ -307,14 +358,14 @@ pub async fn mkdir(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<MkdirRequest>,
 ) -> ApiResult<Json<MkdirResponse>> {
-    let id = running(&state, &tenant, &id).await?;
     let o = Op::Mkdir {
-        user: None,
-        path: check_path("path", &req.path)?,
+        path: params::path("path", &req.path)?,
         root: None,
         mode: None,
-        owner: Some(req.user.unwrap_or_else(|| DEFAULT_USER.into())),
+        owner: None,
+        user: Some(user(req.user)?),
     };
+    let id = running(&state, &tenant, &id).await?;
     match op(&state, &id, o).await? {
         OpResult::Created(created) => Ok(Json(MkdirResponse { created })),
         r => Err(unexpected(r)),
@@ -328,13 +379,13 @@ pub async fn rename(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RenameRequest>,
 ) -> ApiResult<Json<EntryInfo>> {
-    let id = running(&state, &tenant, &id).await?;
     let o = Op::Rename {
-        user: None,
-        from: check_path("source", &req.source)?,
-        to: check_path("destination", &req.destination)?,
+        from: params::path("source", &req.source)?,
+        to: params::path("destination", &req.destination)?,
         root: None,
+        user: Some(user(req.user)?),
     };
+    let id = running(&state, &tenant, &id).await?;
     match op(&state, &id, o).await? {
         OpResult::Entry(e) => Ok(Json(entry(e))),
         r => Err(unexpected(r)),
@@ -348,21 +399,18 @@ pub async fn chmod(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ChmodRequest>,
 ) -> ApiResult<Json<EntryInfo>> {
+    let path = params::path("path", &req.path)?;
+    let mode = params::mode("mode", &req.mode)?;
+    let user = user(req.user)?;
     let id = running(&state, &tenant, &id).await?;
-    let path = check_path("path", &req.path)?;
-    let mode = parse_mode("mode", &req.mode)?;
-    op(
-        &state,
-        &id,
-        Op::Chmod {
-            user: None,
-            path: path.clone(),
-            root: None,
-            mode,
-        },
-    )
-    .await?;
-    Ok(Json(stat(&state, &id, path).await?))
+    let o = Op::Chmod {
+        path: path.clone(),
+        root: None,
+        mode,
+        user: Some(user.clone()),
+    };
+    op(&state, &id, o).await?;
+    Ok(Json(stat(&state, &id, path, user).await?))
 }
 
 /// `DELETE /files?path=&recursive=`.
@@ -372,13 +420,13 @@ pub async fn remove(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<RemoveQuery>,
 ) -> ApiResult<StatusCode> {
-    let id = running(&state, &tenant, &id).await?;
     let o = Op::Remove {
-        user: None,
-        path: check_path("path", &q.path)?,
+        path: params::path("path", &q.path)?,
         root: None,
         recursive: q.recursive.unwrap_or(true),
+        user: Some(user(q.user)?),
     };
+    let id = running(&state, &tenant, &id).await?;
     op(&state, &id, o).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -388,11 +436,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn modes_and_permissions() {
-        assert_eq!(parse_mode("mode", "0644").unwrap(), 0o644);
-        assert_eq!(parse_mode("mode", "755").unwrap(), 0o755);
-        assert!(parse_mode("mode", "999").is_err());
-        assert!(parse_mode("mode", "77777").is_err());
+    fn permission_strings() {
         assert_eq!(permissions(0o754), "rwxr-xr--");
+    }
+
+    #[tokio::test]
+    async fn uploads_are_cut_at_the_limit() {
+        let big = Bytes::from(vec![0u8; 1 << 20]);
+        let n = (MAX_FILE_BYTES >> 20) + 1;
+        let body = Body::from_stream(stream::iter(
+            (0..n).map(move |_| Ok::<_, std::io::Error>(big.clone())),
+        ));
+        let over = Arc::new(AtomicBool::new(false));
+        let mut upload = bounded_upload(body, over.clone());
+        let (mut ok, mut errors) = (0u64, 0);
+        while let Some(c) = upload.next().await {
+            match c {
+                Ok(c) => ok += c.len() as u64,
+                Err(_) => errors += 1,
+            }
+        }
+        assert_eq!((ok, errors), (MAX_FILE_BYTES, 1));
+        assert!(over.load(Ordering::SeqCst));
     }
 }

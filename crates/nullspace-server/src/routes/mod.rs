@@ -8,6 +8,7 @@ mod meta;
 mod snapshots;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use nullspace_api::ErrorCode;
@@ -19,8 +20,6 @@ pub use meta::openapi_json;
 
 /// Largest JSON body accepted.
 const JSON_LIMIT: usize = 16 << 20;
-/// Largest raw file upload accepted.
-const FILE_LIMIT: usize = 512 << 20;
 
 /// Every route: method, path (OpenAPI syntax) and handler.
 pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
@@ -50,11 +49,7 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("delete", "/v1/snapshots/{id}", delete(snapshots::delete)),
         ("post", "/v1/machines/{id}/commands", post(commands::run)),
         ("get", "/v1/machines/{id}/files", get(files::read)),
-        (
-            "put",
-            "/v1/machines/{id}/files",
-            put(files::write).layer(DefaultBodyLimit::max(FILE_LIMIT)),
-        ),
+        ("put", "/v1/machines/{id}/files", put(files::write)),
         ("delete", "/v1/machines/{id}/files", delete(files::remove)),
         (
             "post",
@@ -74,6 +69,27 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
     ]
 }
 
+/// The methods of the routes whose path template matches `path` (upper case).
+fn allowed_methods(path: &str) -> Vec<String> {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let mut methods: Vec<String> = table()
+        .into_iter()
+        .filter(|(_, template, _)| {
+            let t: Vec<&str> = template.split('/').collect();
+            t.len() == parts.len()
+                && t.iter()
+                    .zip(&parts)
+                    .all(|(t, p)| t.starts_with('{') || t == p)
+        })
+        .map(|(m, _, _)| m.to_ascii_uppercase())
+        .collect();
+    if methods.iter().any(|m| m == "GET") {
+        methods.push("HEAD".into());
+    }
+    methods.dedup();
+    methods
+}
+
 /// The application.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
@@ -82,8 +98,14 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(ErrorCode::BadRequest, "method not allowed on this route")
+        .method_not_allowed_fallback(|uri: Uri| async move {
+            let allow = allowed_methods(uri.path());
+            let mut e = ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{} takes only {}", uri.path(), allow.join(", ")),
+            );
+            e.allow = Some(allow.join(", "));
+            e
         })
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .with_state(state)

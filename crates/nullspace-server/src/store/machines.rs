@@ -33,7 +33,7 @@ pub struct MachineRow {
     pub cwd: String,
     /// Creation time, RFC 3339.
     pub created_at: String,
-    /// End time, Unix seconds.
+    /// End time, Unix seconds (for killed and failed machines, when they ended).
     pub end_at_unix: i64,
     /// Pid of the VMM process, once running.
     pub vmm_pid: Option<u32>,
@@ -45,6 +45,8 @@ pub struct MachineRow {
     pub snapshot_id: Option<SnapshotId>,
     /// Machine it was forked from.
     pub forked_from: Option<MachineId>,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
 }
 
 impl MachineRow {
@@ -64,7 +66,10 @@ impl MachineRow {
             auto_resume: self.auto_resume,
             snapshot_id: self.snapshot_id.clone(),
             forked_from: self.forked_from.clone(),
-            failure_reason: None,
+            failure_reason: self
+                .failure_reason
+                .clone()
+                .filter(|_| self.state == MachineState::Failed),
         }
     }
 }
@@ -88,8 +93,8 @@ pub struct NewMachine {
     pub cwd: String,
     /// Lifetime in seconds.
     pub timeout_secs: i64,
-    /// Idempotency key.
-    pub idempotency_key: Option<String>,
+    /// Idempotency key and a hash of the request it came with.
+    pub idempotency: Option<(String, String)>,
     /// What happens at the timeout.
     pub timeout_action: TimeoutAction,
     /// Whether requests wake the machine when paused.
@@ -100,26 +105,53 @@ pub struct NewMachine {
     pub forked_from: Option<MachineId>,
 }
 
+/// What recording a new machine did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inserted {
+    /// A new row, state `starting`.
+    New(MachineRow),
+    /// The idempotency key was used before with the same request: that machine.
+    Existing(MachineRow),
+    /// The idempotency key was used before with another request.
+    KeyReused,
+}
+
 /// Filters of a list.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
-    /// Only machines in this state.
-    pub state: Option<MachineState>,
+    /// Only machines in these states (none: every state but killed and failed).
+    pub states: Vec<MachineState>,
     /// Only machines of this template.
     pub template: Option<String>,
     /// Metadata pairs, cursor and page size.
     pub page: super::Page,
 }
 
-const COLUMNS: &str = "seq, id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd, created_at, end_at_unix, vmm_pid, timeout_action, auto_resume, snapshot_id, forked_from";
-
-/// Wire name of a state, as stored.
-pub(crate) fn state_str(s: MachineState) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+/// What a state change writes besides the state.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    /// The VMM pid, when it changed.
+    pub vmm_pid: Option<u32>,
+    /// Why the machine failed (with `Failed`).
+    pub failure_reason: Option<String>,
+    /// Record now as the machine's end (for `Killed` and `Failed`).
+    pub ended: bool,
 }
+
+/// Outcome of [`Store::transition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moved {
+    /// The machine moved; its state before.
+    From(MachineState),
+    /// The machine was in another state (or gone: `None`) and was left as it was.
+    Not(Option<MachineState>),
+}
+
+const COLUMNS: &str = "seq, id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd, created_at, end_at_unix, vmm_pid, timeout_action, auto_resume, snapshot_id, forked_from, failure_reason";
+
+/// States that hold something on the host (all but killed and failed).
+const LIVE: &str =
+    "('starting', 'running', 'snapshotting', 'pausing', 'paused', 'resuming', 'killing')";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
     let id: String = r.get(1)?;
@@ -135,7 +167,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
             id: id.parse().map_err(|_| StoreError::Corrupt("machine id"))?,
             tenant_id: r.get(2)?,
             template: r.get(3)?,
-            state: serde_json::from_value(serde_json::Value::String(state.clone()))?,
+            state: state
+                .parse()
+                .map_err(|_| StoreError::Corrupt("machine state"))?,
             cpu_count: r.get(5)?,
             memory_mb: r.get(6)?,
             metadata: serde_json::from_str(&metadata)?,
@@ -144,7 +178,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
             created_at: r.get(10)?,
             end_at_unix: r.get(11)?,
             vmm_pid: r.get(12)?,
-            timeout_action: serde_json::from_value(serde_json::Value::String(action.clone()))?,
+            timeout_action: match action.as_str() {
+                "kill" => TimeoutAction::Kill,
+                "pause" => TimeoutAction::Pause,
+                _ => return Err(StoreError::Corrupt("timeout action")),
+            },
             auto_resume: r.get(14)?,
             snapshot_id: snapshot
                 .map(|s| s.parse())
@@ -154,44 +192,45 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
                 .map(|s| s.parse())
                 .transpose()
                 .map_err(|_| StoreError::Corrupt("machine id"))?,
+            failure_reason: r.get(17)?,
         })
     };
     Ok(build())
 }
 
 impl Store {
-    /// Record a new machine in state `starting`. With an idempotency key already
-    /// used by this tenant, returns the existing row instead (`false`).
-    pub fn insert_machine(
-        &self,
-        id: &MachineId,
-        m: &NewMachine,
-    ) -> Result<(MachineRow, bool), StoreError> {
+    /// Record a new machine in state `starting`, unless its idempotency key was
+    /// used by this tenant before (see [`Inserted`]).
+    pub fn insert_machine(&self, id: &MachineId, m: &NewMachine) -> Result<Inserted, StoreError> {
         let (created_at, now_unix) = now();
         self.with(|c| {
             let tx = c.transaction()?;
-            if let Some(key) = &m.idempotency_key {
+            if let Some((key, hash)) = &m.idempotency {
                 let existing = tx
                     .query_row(
-                        &format!("SELECT {COLUMNS} FROM machines WHERE tenant_id = ?1 AND idempotency_key = ?2"),
+                        &format!("SELECT {COLUMNS}, idempotency_hash FROM machines WHERE tenant_id = ?1 AND idempotency_key = ?2"),
                         params![m.tenant_id, key],
-                        from_row,
+                        |r| Ok((from_row(r)?, r.get::<_, Option<String>>(18)?)),
                     )
                     .optional()?;
-                if let Some(row) = existing {
-                    return Ok((row?, false));
+                if let Some((row, stored)) = existing {
+                    // Rows made before hashes were kept match any request.
+                    if stored.is_some_and(|s| s != *hash) {
+                        return Ok(Inserted::KeyReused);
+                    }
+                    return Ok(Inserted::Existing(row?));
                 }
             }
             tx.execute(
                 "INSERT INTO machines (id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd,
-                    created_at, end_at, end_at_unix, idempotency_key, timeout_action, auto_resume,
-                    snapshot_id, forked_from)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    created_at, end_at, end_at_unix, idempotency_key, idempotency_hash, timeout_action,
+                    auto_resume, snapshot_id, forked_from)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 params![
                     id.as_str(),
                     m.tenant_id,
                     m.template,
-                    state_str(MachineState::Starting),
+                    MachineState::Starting.as_str(),
                     m.cpu_count,
                     m.memory_mb,
                     serde_json::to_string(&m.metadata)?,
@@ -200,7 +239,8 @@ impl Store {
                     created_at,
                     rfc3339(now_unix + m.timeout_secs),
                     now_unix + m.timeout_secs,
-                    m.idempotency_key,
+                    m.idempotency.as_ref().map(|(k, _)| k),
+                    m.idempotency.as_ref().map(|(_, h)| h),
                     m.timeout_action.as_str(),
                     m.auto_resume,
                     m.snapshot_id.as_ref().map(|s| s.as_str()),
@@ -213,7 +253,7 @@ impl Store {
                 from_row,
             )??;
             tx.commit()?;
-            Ok((row, true))
+            Ok(Inserted::New(row))
         })
     }
 
@@ -255,9 +295,16 @@ impl Store {
     ) -> Result<(Vec<MachineRow>, bool), StoreError> {
         let mut sql = format!("SELECT {COLUMNS} FROM machines WHERE tenant_id = ?");
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(tenant_id.to_owned())];
-        if let Some(state) = f.state {
-            sql.push_str(" AND state = ?");
-            args.push(Box::new(state_str(state)));
+        if f.states.is_empty() {
+            sql.push_str(&format!(" AND state IN {LIVE}"));
+        } else {
+            let marks = vec!["?"; f.states.len()].join(", ");
+            sql.push_str(&format!(" AND state IN ({marks})"));
+            args.extend(
+                f.states
+                    .iter()
+                    .map(|s| Box::new(s.as_str()) as Box<dyn rusqlite::ToSql>),
+            );
         }
         if let Some(t) = &f.template {
             sql.push_str(" AND template = ?");
@@ -266,18 +313,60 @@ impl Store {
         self.page(sql, args, &f.page, from_row)
     }
 
-    /// Set a machine's state (and its VMM pid if given).
-    pub fn set_state(
+    /// Move machine `id` to `to` if its state is one of `from`, writing `change`
+    /// with it; the check and the write are one step, so two requests never both
+    /// win the same change.
+    pub fn transition(
         &self,
         id: &MachineId,
-        state: MachineState,
-        vmm_pid: Option<u32>,
-        note: Option<&str>,
-    ) -> Result<(), StoreError> {
+        from: &[MachineState],
+        to: MachineState,
+        change: &Change,
+    ) -> Result<Moved, StoreError> {
+        let (_, now_unix) = now();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT state FROM machines WHERE id = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let current = current
+                .map(|s| s.parse::<MachineState>())
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("machine state"))?;
+            let Some(prev) = current.filter(|s| from.contains(s)) else {
+                return Ok(Moved::Not(current));
+            };
+            tx.execute(
+                "UPDATE machines SET state = ?2, vmm_pid = COALESCE(?3, vmm_pid),
+                    failure_reason = COALESCE(?4, failure_reason),
+                    end_at = CASE WHEN ?5 THEN ?6 ELSE end_at END,
+                    end_at_unix = CASE WHEN ?5 THEN ?7 ELSE end_at_unix END
+                 WHERE id = ?1",
+                params![
+                    id.as_str(),
+                    to.as_str(),
+                    change.vmm_pid,
+                    change.failure_reason,
+                    change.ended,
+                    rfc3339(now_unix),
+                    now_unix,
+                ],
+            )?;
+            tx.commit()?;
+            Ok(Moved::From(prev))
+        })
+    }
+
+    /// Record the VMM pid of a machine taken over from an earlier process.
+    pub fn set_vmm_pid(&self, id: &MachineId, pid: u32) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "UPDATE machines SET state = ?2, vmm_pid = COALESCE(?3, vmm_pid), note = COALESCE(?4, note) WHERE id = ?1",
-                params![id.as_str(), state_str(state), vmm_pid, note],
+                "UPDATE machines SET vmm_pid = ?2 WHERE id = ?1",
+                params![id.as_str(), pid],
             )?;
             Ok(())
         })
@@ -311,23 +400,6 @@ impl Store {
         })
     }
 
-    /// Move a machine from state `from` to `to`; false if it was not in `from`
-    /// (another request got there first).
-    pub fn swap_state(
-        &self,
-        id: &MachineId,
-        from: MachineState,
-        to: MachineState,
-    ) -> Result<bool, StoreError> {
-        self.with(|c| {
-            let n = c.execute(
-                "UPDATE machines SET state = ?3 WHERE id = ?1 AND state = ?2",
-                params![id.as_str(), state_str(from), state_str(to)],
-            )?;
-            Ok(n == 1)
-        })
-    }
-
     /// Machines (not killed or failed) started from snapshot `id`.
     pub fn snapshot_users(&self, id: &SnapshotId) -> Result<Vec<MachineId>, StoreError> {
         self.with(|c| {
@@ -348,20 +420,32 @@ impl Store {
         self.rows_where("state = 'running' AND end_at_unix <= ?1", now_unix)
     }
 
-    /// Machines that were starting or running (for recovery after a restart).
-    pub fn live_machines(&self) -> Result<Vec<MachineRow>, StoreError> {
-        self.rows_where(
-            "state IN ('starting', 'running', 'snapshotting', 'pausing', 'resuming', 'killing') AND ?1 = ?1",
-            0,
-        )
+    /// Machines whose state says they hold something on the host (recovery after
+    /// a restart, and a stop that destroys everything).
+    pub fn held_machines(&self) -> Result<Vec<MachineRow>, StoreError> {
+        self.rows_where(&format!("state IN {LIVE} AND ?1 = ?1"), 0)
     }
 
-    /// Machines that hold anything on the host: live ones and paused ones.
-    pub fn held_machines(&self) -> Result<Vec<MachineRow>, StoreError> {
-        self.rows_where(
-            "state IN ('starting', 'running', 'snapshotting', 'pausing', 'paused', 'resuming', 'killing') AND ?1 = ?1",
-            0,
-        )
+    /// Delete the records of killed and failed machines that ended before
+    /// `before_unix`; returns their ids.
+    pub fn purge_history(&self, before_unix: i64) -> Result<Vec<MachineId>, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let ids = {
+                let mut stmt = tx.prepare(
+                    "DELETE FROM machines WHERE state IN ('killed', 'failed') AND end_at_unix < ?1
+                     RETURNING id",
+                )?;
+                let rows = stmt.query_map([before_unix], |r| r.get::<_, String>(0))?;
+                let mut ids = Vec::new();
+                for r in rows {
+                    ids.push(r?.parse().map_err(|_| StoreError::Corrupt("machine id"))?);
+                }
+                ids
+            };
+            tx.commit()?;
+            Ok(ids)
+        })
     }
 
     fn rows_where(&self, cond: &str, arg: i64) -> Result<Vec<MachineRow>, StoreError> {
@@ -381,7 +465,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn new(tenant: &str, key: Option<&str>, meta: &[(&str, &str)]) -> NewMachine {
+    fn new(tenant: &str, key: Option<(&str, &str)>, meta: &[(&str, &str)]) -> NewMachine {
         NewMachine {
             tenant_id: tenant.into(),
             template: "base".into(),
@@ -394,11 +478,18 @@ mod tests {
             envs: BTreeMap::new(),
             cwd: "/workspace".into(),
             timeout_secs: 300,
-            idempotency_key: key.map(str::to_owned),
+            idempotency: key.map(|(k, h)| (k.to_owned(), h.to_owned())),
             timeout_action: TimeoutAction::Kill,
             auto_resume: false,
             snapshot_id: None,
             forked_from: None,
+        }
+    }
+
+    fn insert(s: &Store, m: &NewMachine) -> MachineRow {
+        match s.insert_machine(&MachineId::random(), m).unwrap() {
+            Inserted::New(row) => row,
+            other => panic!("expected a new row, got {other:?}"),
         }
     }
 
@@ -407,33 +498,39 @@ mod tests {
         let s = Store::in_memory().unwrap();
         let t1 = s.create_key("one").unwrap().tenant_id;
         let t2 = s.create_key("two").unwrap().tenant_id;
-        let a = MachineId::random();
-        let (row, fresh) = s
-            .insert_machine(&a, &new(&t1, Some("k"), &[("team", "eval")]))
+        let a = insert(&s, &new(&t1, Some(("k", "h1")), &[("team", "eval")]));
+        assert_eq!(a.state, MachineState::Starting);
+        let again = s
+            .insert_machine(&MachineId::random(), &new(&t1, Some(("k", "h1")), &[]))
             .unwrap();
-        assert!(fresh);
-        assert_eq!(row.state, MachineState::Starting);
-        let (again, fresh) = s
-            .insert_machine(&MachineId::random(), &new(&t1, Some("k"), &[]))
+        assert_eq!(again, Inserted::Existing(a.clone()));
+        let reused = s
+            .insert_machine(&MachineId::random(), &new(&t1, Some(("k", "h2")), &[]))
             .unwrap();
-        assert!(!fresh);
-        assert_eq!(again.id, a);
+        assert_eq!(reused, Inserted::KeyReused, "same key, other request");
         // Same key, other tenant: a new machine.
+        insert(&s, &new(&t2, Some(("k", "h2")), &[]));
         assert!(
-            s.insert_machine(&MachineId::random(), &new(&t2, Some("k"), &[]))
-                .unwrap()
-                .1
-        );
-        assert!(
-            s.get_machine(&t2, &a).unwrap().is_none(),
+            s.get_machine(&t2, &a.id).unwrap().is_none(),
             "other tenant sees nothing"
         );
         for i in 0..5 {
-            let m = new(&t1, None, &[("i", &i.to_string())]);
-            s.insert_machine(&MachineId::random(), &m).unwrap();
+            insert(&s, &new(&t1, None, &[("i", &i.to_string())]));
         }
-        s.set_state(&a, MachineState::Running, Some(42), None)
-            .unwrap();
+        let running = Change {
+            vmm_pid: Some(42),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.transition(
+                &a.id,
+                &[MachineState::Starting],
+                MachineState::Running,
+                &running
+            )
+            .unwrap(),
+            Moved::From(MachineState::Starting)
+        );
         let page = |limit, metadata: Vec<(String, String)>| crate::store::Page {
             limit,
             metadata,
@@ -453,7 +550,7 @@ mod tests {
             f.page.before_seq = Some(page.last().unwrap().seq);
         }
         assert_eq!(seen.len(), 6);
-        assert_eq!(seen.last().unwrap(), &a, "newest first");
+        assert_eq!(seen.last().unwrap(), &a.id, "newest first");
         let f = ListFilter {
             page: page(10, vec![("team".into(), "eval".into())]),
             ..Default::default()
@@ -461,13 +558,93 @@ mod tests {
         assert_eq!(s.list_machines(&t1, &f).unwrap().0.len(), 1);
         let f = ListFilter {
             page: page(10, vec![]),
-            state: Some(MachineState::Running),
+            states: vec![MachineState::Running],
             ..Default::default()
         };
         let running = s.list_machines(&t1, &f).unwrap().0;
         assert_eq!(running.len(), 1);
         assert_eq!(running[0].vmm_pid, Some(42));
-        s.set_end(&a, -1).unwrap();
+        s.set_end(&a.id, -1).unwrap();
         assert_eq!(s.expired(now().1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn transitions_are_compare_and_swap_and_history_is_listed_on_request() {
+        let s = Store::in_memory().unwrap();
+        let t = s.create_key("one").unwrap().tenant_id;
+        let a = insert(&s, &new(&t, None, &[]));
+        let b = insert(&s, &new(&t, None, &[]));
+        let none = Change::default();
+        let kill = |id| s.transition(id, &[MachineState::Starting], MachineState::Killing, &none);
+        assert_eq!(kill(&a.id).unwrap(), Moved::From(MachineState::Starting));
+        // The create that started it loses: the row is no longer starting.
+        assert_eq!(
+            s.transition(
+                &a.id,
+                &[MachineState::Starting],
+                MachineState::Running,
+                &none
+            )
+            .unwrap(),
+            Moved::Not(Some(MachineState::Killing))
+        );
+        assert_eq!(
+            s.transition(
+                &MachineId::random(),
+                &[MachineState::Starting],
+                MachineState::Running,
+                &none
+            )
+            .unwrap(),
+            Moved::Not(None)
+        );
+        let ended = Change {
+            ended: true,
+            ..Default::default()
+        };
+        s.transition(
+            &a.id,
+            &[MachineState::Killing],
+            MachineState::Killed,
+            &ended,
+        )
+        .unwrap();
+        let failed = Change {
+            failure_reason: Some("VM died".into()),
+            ended: true,
+            ..Default::default()
+        };
+        s.transition(
+            &b.id,
+            &[MachineState::Starting],
+            MachineState::Failed,
+            &failed,
+        )
+        .unwrap();
+        let b = s.get_machine(&t, &b.id).unwrap().unwrap();
+        assert_eq!(b.to_api().failure_reason.as_deref(), Some("VM died"));
+        assert!(b.end_at_unix <= now().1, "a failed machine ended now");
+        let live = ListFilter {
+            page: crate::store::Page {
+                limit: 10,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(
+            s.list_machines(&t, &live).unwrap().0.is_empty(),
+            "killed and failed are hidden"
+        );
+        let history = ListFilter {
+            states: vec![MachineState::Killed, MachineState::Failed],
+            ..live.clone()
+        };
+        assert_eq!(s.list_machines(&t, &history).unwrap().0.len(), 2);
+        assert!(
+            s.purge_history(now().1 - 60).unwrap().is_empty(),
+            "kept within retention"
+        );
+        assert_eq!(s.purge_history(now().1 + 1).unwrap().len(), 2);
+        assert!(s.list_machines(&t, &history).unwrap().0.is_empty());
     }
 }

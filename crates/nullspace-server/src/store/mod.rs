@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use keys::{hash_key, ApiKeyRecord, NewKey};
-pub(crate) use machines::state_str;
-pub use machines::{ListFilter, MachineRow, NewMachine};
+pub use machines::{Change, Inserted, ListFilter, MachineRow, Moved, NewMachine};
 pub use snapshots::{NewSnapshot, SnapshotFilter, SnapshotRow};
 
 /// Why a store operation failed.
@@ -86,6 +85,9 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL
     );
     CREATE INDEX snapshots_tenant ON snapshots(tenant_id, seq);",
+    "ALTER TABLE machines ADD COLUMN failure_reason TEXT;
+    ALTER TABLE machines ADD COLUMN idempotency_hash TEXT;
+    UPDATE machines SET failure_reason = note WHERE state = 'failed';",
 ];
 
 /// The database, shared by request handlers.

@@ -24,14 +24,15 @@ pub struct Api {
 
 /// An app whose tenants may send `rate` requests per second.
 pub fn api_with_rate(rate: f64) -> Api {
+    api_over(FakeNode::default(), rate)
+}
+
+/// An app over `node` whose tenants may send `rate` requests per second.
+pub fn api_over(node: FakeNode, rate: f64) -> Api {
     let store = Store::in_memory().unwrap();
     let key = store.create_key("alpha").unwrap().secret;
     let other_key = store.create_key("beta").unwrap().secret;
-    let state = AppState {
-        store,
-        node: Arc::new(FakeNode::default()),
-        limiter: Arc::new(RateLimiter::new(rate, rate)),
-    };
+    let state = AppState::new(store, Arc::new(node), RateLimiter::new(rate, rate));
     Api {
         app: app(state.clone()),
         state,

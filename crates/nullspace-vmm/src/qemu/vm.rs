@@ -228,6 +228,32 @@ impl Vm for QemuVm {
         self.run("cont", Value::Null).await.map(drop)
     }
 
+    async fn ensure_running(&self) -> Result<(), VmmError> {
+        let _g = self.ops.lock().await;
+        let status = self.run("query-status", Value::Null).await?;
+        if status["running"].as_bool() == Some(true) {
+            return Ok(());
+        }
+        let migration = self.run("query-migrate", Value::Null).await?;
+        if matches!(
+            migration["status"].as_str(),
+            Some("setup" | "active" | "pre-switchover" | "device" | "postcopy-active")
+        ) {
+            self.run("migrate_cancel", Value::Null).await?;
+            loop {
+                let m = self.run("query-migrate", Value::Null).await?;
+                if !matches!(
+                    m["status"].as_str(),
+                    Some("cancelling" | "active" | "setup")
+                ) {
+                    break;
+                }
+                tokio::time::sleep(MIGRATE_POLL).await;
+            }
+        }
+        self.run("cont", Value::Null).await.map(drop)
+    }
+
     async fn save(&self, path: &Path, mode: SaveMode) -> Result<(), VmmError> {
         let _g = self.ops.lock().await;
         if !self.is_alive() {

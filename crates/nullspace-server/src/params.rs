@@ -1,0 +1,263 @@
+//! Checks of what a request names: ids, timeouts, maps, paths, modes, states and
+//! the query parameters every list takes. Each refusal names the field.
+
+use std::collections::BTreeMap;
+
+use nullspace_api::{ErrorCode, MAX_TIMEOUT_SECS};
+use nullspace_types::{MachineId, MachineState, SnapshotId};
+
+use crate::error::{ApiError, ApiResult};
+use crate::store::Page;
+
+/// Longest guest user name accepted.
+const MAX_USER: usize = 32;
+
+/// Parse a machine id from the path (404 for ids that cannot exist).
+pub fn machine_id(raw: &str) -> ApiResult<MachineId> {
+    raw.parse()
+        .map_err(|_| ApiError::new(ErrorCode::NotFound, format!("machine {raw} not found")))
+}
+
+/// Parse a snapshot id from the path (404 for ids that cannot exist).
+pub fn snapshot_id(raw: &str) -> ApiResult<SnapshotId> {
+    raw.parse()
+        .map_err(|_| ApiError::new(ErrorCode::NotFound, format!("snapshot {raw} not found")))
+}
+
+/// Refuse a NUL byte in `value` (no guest string may hold one).
+pub fn no_nul(field: &str, value: &str) -> ApiResult<()> {
+    if value.contains('\0') {
+        return Err(ApiError::field(field, "must not contain a NUL byte"));
+    }
+    Ok(())
+}
+
+/// Check a timeout in seconds.
+pub fn timeout(field: &str, t: i64) -> ApiResult<i64> {
+    if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
+        return Err(ApiError::field(
+            field,
+            format!("must be between 1 and {MAX_TIMEOUT_SECS} seconds, got {t}"),
+        ));
+    }
+    Ok(t)
+}
+
+/// Check a metadata or envs map.
+pub fn map(field: &str, m: &BTreeMap<String, String>) -> ApiResult<()> {
+    if m.len() > 64 {
+        return Err(ApiError::field(field, "at most 64 entries"));
+    }
+    for (k, v) in m {
+        if k.is_empty() || k.len() > 128 || v.len() > 4096 {
+            return Err(ApiError::field(
+                field,
+                format!("key {k:?}: keys are 1-128 bytes, values at most 4096"),
+            ));
+        }
+        no_nul(&format!("{field}.{k}"), k)?;
+        no_nul(&format!("{field}.{k}"), v)?;
+    }
+    Ok(())
+}
+
+/// Check an environment map: a [`map`] whose keys are names a shell can export.
+pub fn envs(field: &str, m: &BTreeMap<String, String>) -> ApiResult<()> {
+    map(field, m)?;
+    for k in m.keys() {
+        if k.contains('=') {
+            return Err(ApiError::field(
+                &format!("{field}.{k}"),
+                "an environment variable name cannot contain '='",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Check an absolute working directory.
+pub fn cwd(field: &str, p: &str) -> ApiResult<()> {
+    no_nul(field, p)?;
+    if !p.starts_with('/') || p.len() > 4096 {
+        return Err(ApiError::field(
+            field,
+            "must be an absolute path of at most 4096 bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// Check a guest user name.
+pub fn user(field: &str, u: &str) -> ApiResult<String> {
+    no_nul(field, u)?;
+    if u.is_empty() || u.len() > MAX_USER {
+        return Err(ApiError::field(
+            field,
+            format!("must be a user name of 1 to {MAX_USER} bytes"),
+        ));
+    }
+    Ok(u.to_owned())
+}
+
+/// Check a guest path.
+pub fn path(field: &str, p: &str) -> ApiResult<String> {
+    if p.is_empty() || p.len() > 4096 || p.contains('\0') {
+        return Err(ApiError::field(
+            field,
+            "must be a non-empty path of at most 4096 bytes without NUL",
+        ));
+    }
+    Ok(p.to_owned())
+}
+
+/// Parse octal permission bits (`"0644"`, `"755"`).
+pub fn mode(field: &str, m: &str) -> ApiResult<u32> {
+    let digits = m.strip_prefix("0o").unwrap_or(m);
+    (!digits.is_empty() && digits.len() <= 4 && digits.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+        .then(|| u32::from_str_radix(digits, 8).ok())
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::field(
+                field,
+                format!("expected octal permission bits like 0644, got {m:?}"),
+            )
+        })
+}
+
+/// Parse `state=` values (comma-separated) into `into`.
+pub fn states(v: &str, into: &mut Vec<MachineState>) -> ApiResult<()> {
+    for name in v.split(',').map(str::trim) {
+        let s: MachineState = name
+            .parse()
+            .map_err(|_| ApiError::field("state", format!("unknown state {name:?}")))?;
+        if !into.contains(&s) {
+            into.push(s);
+        }
+    }
+    Ok(())
+}
+
+/// Read a query parameter every list takes (`metadata=k=v`, `limit`, `cursor`);
+/// any other is an error naming it.
+pub fn page_param(page: &mut Page, k: &str, v: String) -> ApiResult<()> {
+    match k {
+        "metadata" => {
+            let (mk, mv) = v.split_once('=').ok_or_else(|| {
+                ApiError::field("metadata", format!("expected key=value, got {v:?}"))
+            })?;
+            page.metadata.push((mk.to_owned(), mv.to_owned()));
+        }
+        "limit" => {
+            page.limit = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ApiError::field("limit", "must be an integer from 1 to 1000"))?
+        }
+        "cursor" => {
+            page.before_seq = Some(
+                v.strip_prefix('c')
+                    .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        ApiError::field("cursor", "not a cursor returned by this API")
+                    })?,
+            )
+        }
+        other => return Err(ApiError::field(other, "unknown query parameter")),
+    }
+    Ok(())
+}
+
+/// The cursor of the next page, when more rows follow the last one.
+pub fn next_cursor(more: bool, last_seq: Option<i64>) -> Option<String> {
+    more.then(|| format!("c{}", last_seq.unwrap_or(0)))
+}
+
+/// Decode `a=b&c=d` (percent-decoding, `+` as space).
+pub fn parse_query(q: &str) -> ApiResult<Vec<(String, String)>> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> ApiResult<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = s.get(i + 1..i + 3).ok_or_else(|| {
+                    ApiError::new(ErrorCode::BadRequest, "bad percent-encoding in query")
+                })?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| {
+                    ApiError::new(ErrorCode::BadRequest, "bad percent-encoding in query")
+                })?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| ApiError::new(ErrorCode::BadRequest, "query is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        let q = parse_query("metadata=team%3Deval&template=base&x=a+b").unwrap();
+        assert_eq!(q[0], ("metadata".into(), "team=eval".into()));
+        assert_eq!(q[2].1, "a b");
+        assert!(parse_query("a=%zz").is_err());
+        assert!(parse_query("a=%2").is_err());
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(mode("mode", "0644").unwrap(), 0o644);
+        assert_eq!(mode("mode", "755").unwrap(), 0o755);
+        assert_eq!(mode("mode", "0o7777").unwrap(), 0o7777);
+        for bad in ["999", "77777", "", "0o", "+644", "-1"] {
+            assert!(mode("mode", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cursors_states_and_nul() {
+        let mut page = Page::default();
+        page_param(&mut page, "cursor", "c12".into()).unwrap();
+        assert_eq!(page.before_seq, Some(12));
+        for bad in ["c-1", "c0", "c+3", "12", "c", "c99999999999999999999"] {
+            let e = page_param(&mut page, "cursor", bad.into()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::ValidationError, "{bad}");
+        }
+        let mut s = Vec::new();
+        states("running, paused", &mut s).unwrap();
+        states("running", &mut s).unwrap();
+        assert_eq!(s, vec![MachineState::Running, MachineState::Paused]);
+        assert!(states("sleeping", &mut s)
+            .unwrap_err()
+            .message
+            .starts_with("state:"));
+        assert!(no_nul("cwd", "/a\0b")
+            .unwrap_err()
+            .message
+            .starts_with("cwd:"));
+        let mut m = BTreeMap::new();
+        m.insert("A\0".to_owned(), "x".to_owned());
+        assert!(envs("envs", &m).is_err());
+        let mut m = BTreeMap::new();
+        m.insert("A=B".to_owned(), "x".to_owned());
+        assert!(envs("envs", &m).is_err());
+    }
+}
