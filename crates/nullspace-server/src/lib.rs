@@ -12,7 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod node;
 pub mod params;
-mod reaper;
+pub mod reaper;
 pub mod recovery;
 pub mod routes;
 pub mod services;

@@ -101,14 +101,21 @@ impl FakeNode {
 #[async_trait]
 impl Node for FakeNode {
     fn template(&self, name: &str) -> Option<TemplateShape> {
-        (name == "base").then_some(TemplateShape {
+        // `broken` exists but its machines die while they start.
+        matches!(name, "base" | "broken").then_some(TemplateShape {
             cpu_count: 1,
             memory_mb: 512,
         })
     }
 
-    async fn create(&self, id: MachineId, _template: &str) -> Result<u32, RuntimeError> {
+    async fn create(&self, id: MachineId, template: &str) -> Result<u32, RuntimeError> {
         tokio::time::sleep(self.delay).await;
+        if template == "broken" {
+            return Err(RuntimeError::MachineDied {
+                id,
+                reason: "restored guest did not answer: kernel panic".into(),
+            });
+        }
         self.machines.lock().expect("lock").insert(id);
         Ok(0)
     }

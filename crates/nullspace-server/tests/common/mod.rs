@@ -76,6 +76,35 @@ impl Api {
         (status, value)
     }
 
+    /// Send a request as the first tenant with extra headers; returns the
+    /// answer's headers too.
+    pub async fn raw(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", self.key));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, headers, value)
+    }
+
     /// Send a request as the first tenant.
     pub async fn call(
         &self,
