@@ -250,6 +250,16 @@ pub async fn setup_host_egress() {
     }
 }
 
+/// The tag naming what the runtime of `data_dir` makes on the host (its
+/// namespaces), so that a start or stop can tell its own leftovers from those of
+/// other data directories (a user's server beside the tests).
+pub fn owner_tag(data_dir: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+    let digest = Sha256::digest(dir.as_os_str().as_encoded_bytes());
+    hex::encode(&digest[..4])
+}
+
 /// Names of namespaces that Nullspace made and that still exist.
 pub fn leftover_namespaces() -> Vec<String> {
     std::fs::read_dir("/run/netns")
@@ -281,11 +291,25 @@ mod tests {
 
     #[test]
     fn slots_are_reused_lowest_first() {
+        // Slots whose veth exists belong to someone else (a server running on
+        // this host), so only the order among ours is known.
         let s = Slots::default();
-        assert_eq!(s.take().unwrap(), 0);
-        assert_eq!(s.take().unwrap(), 1);
-        s.give_back(0);
-        assert_eq!(s.take().unwrap(), 0);
+        let first = s.take().unwrap();
+        let second = s.take().unwrap();
+        assert!(second > first);
+        s.give_back(first);
+        assert_eq!(s.take().unwrap(), first);
         assert_eq!(s.in_use(), 2);
+    }
+
+    #[test]
+    fn owner_tags_differ_by_data_dir() {
+        let a = owner_tag(std::path::Path::new("/var/lib/nullspace"));
+        assert_eq!(a.len(), 8);
+        assert_eq!(a, owner_tag(std::path::Path::new("/var/lib/nullspace")));
+        assert_ne!(
+            a,
+            owner_tag(std::path::Path::new("/var/lib/nullspace-test"))
+        );
     }
 }

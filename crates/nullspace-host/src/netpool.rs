@@ -15,6 +15,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// Ready networks, refilled in the background after each take.
 pub struct NetPool {
     slots: Arc<Slots>,
+    owner: String,
     ready: Mutex<Vec<MachineNet>>,
     size: usize,
     refilling: AtomicBool,
@@ -30,36 +31,38 @@ impl std::fmt::Debug for NetPool {
     }
 }
 
-/// Namespace key `p<creator pid>x<random>`: the pid lets a later process find
+/// Namespace key `<owner>-<kind><creator pid>x<random>`: the owner tag says
+/// which data directory's runtime made it, the pid lets a later process find
 /// namespaces whose creator died without removing them.
-fn pool_key() -> String {
+pub fn netns_key(owner: &str, kind: char) -> String {
     let mut rng = rand::thread_rng();
     let body: String = (0..8)
         .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36)]))
         .collect();
-    format!("p{}x{body}", std::process::id())
+    format!("{owner}-{kind}{}x{body}", std::process::id())
 }
 
-/// Creator pid of a pooled namespace name, if it is one.
-fn creator_pid(netns: &str) -> Option<u32> {
-    let rest = netns
-        .strip_prefix(crate::netns::NETNS_PREFIX)?
-        .strip_prefix('p')?;
-    rest.split_once('x')?.0.parse().ok()
+/// Owner tag and creator pid of a namespace name made by [`netns_key`].
+fn owner_and_creator(netns: &str) -> Option<(&str, u32)> {
+    let rest = netns.strip_prefix(crate::netns::NETNS_PREFIX)?;
+    let (owner, rest) = rest.split_once('-')?;
+    let rest = rest.get(1..)?;
+    Some((owner, rest.split_once('x')?.0.parse().ok()?))
 }
 
-/// Delete pooled namespaces whose creating process is gone (after a crash),
-/// except those in `keep` (machines to take over); returns their names.
-pub async fn reap_orphans(keep: &std::collections::HashSet<String>) -> Vec<String> {
+/// Delete the namespaces of `owner` whose creating process is gone (after a
+/// crash), except those in `keep` (machines to take over); returns their names.
+pub async fn reap_orphans(owner: &str, keep: &std::collections::HashSet<String>) -> Vec<String> {
     let mut reaped = Vec::new();
     for name in crate::netns::leftover_namespaces() {
         if keep.contains(&name) {
             continue;
         }
-        let Some(pid) = creator_pid(&name) else {
+        let Some((tag, pid)) = owner_and_creator(&name) else {
             continue;
         };
-        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        // A crashed creator may linger as a zombie until its parent reaps it.
+        if tag != owner || nullspace_vmm::process_alive(pid) {
             continue;
         }
         match crate::cmd::run("ip", ["netns", "del", name.as_str()], None, None).await {
@@ -71,10 +74,11 @@ pub async fn reap_orphans(keep: &std::collections::HashSet<String>) -> Vec<Strin
 }
 
 impl NetPool {
-    /// A pool keeping `size` networks ready (0 disables pooling).
-    pub fn new(slots: Arc<Slots>, size: usize) -> Arc<Self> {
+    /// A pool keeping `size` networks ready (0 disables pooling), named for `owner`.
+    pub fn new(slots: Arc<Slots>, size: usize, owner: &str) -> Arc<Self> {
         Arc::new(Self {
             slots,
+            owner: owner.to_owned(),
             ready: Mutex::default(),
             size,
             refilling: AtomicBool::new(false),
@@ -87,7 +91,7 @@ impl NetPool {
         let ready = self.ready.lock().expect("pool lock").pop();
         let net = match ready {
             Some(net) => Ok(net),
-            None => MachineNet::create(&self.slots, &pool_key()).await,
+            None => MachineNet::create(&self.slots, &netns_key(&self.owner, 'p')).await,
         };
         self.refill();
         net
@@ -106,7 +110,7 @@ impl NetPool {
             while !pool.closed.load(Ordering::SeqCst)
                 && pool.ready.lock().expect("pool lock").len() < pool.size
             {
-                match MachineNet::create(&pool.slots, &pool_key()).await {
+                match MachineNet::create(&pool.slots, &netns_key(&pool.owner, 'p')).await {
                     Ok(net) => pool.ready.lock().expect("pool lock").push(net),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot fill the network pool");
@@ -155,10 +159,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pool_names_carry_their_creator() {
-        let name = format!("{}{}", crate::netns::NETNS_PREFIX, pool_key());
-        assert_eq!(creator_pid(&name), Some(std::process::id()));
-        assert_eq!(creator_pid("nullspace-tplabc"), None);
-        assert_eq!(creator_pid("other-p12x3"), None);
+    fn names_carry_their_owner_and_creator() {
+        let name = format!(
+            "{}{}",
+            crate::netns::NETNS_PREFIX,
+            netns_key("0a1b2c3d", 'p')
+        );
+        assert_eq!(
+            owner_and_creator(&name),
+            Some(("0a1b2c3d", std::process::id()))
+        );
+        let t = format!(
+            "{}{}",
+            crate::netns::NETNS_PREFIX,
+            netns_key("0a1b2c3d", 't')
+        );
+        assert_eq!(owner_and_creator(&t).map(|o| o.1), Some(std::process::id()));
+        assert_eq!(owner_and_creator("nullspace-tplabc"), None);
+        assert_eq!(owner_and_creator("other-0a-p12x3"), None);
     }
 }

@@ -34,6 +34,8 @@ pub struct Runtime {
     backend: Arc<dyn Backend>,
     slots: Arc<Slots>,
     pool: Arc<NetPool>,
+    /// Tag of what this runtime makes on the host (see [`netns::owner_tag`]).
+    owner: String,
     machines: Mutex<HashMap<MachineId, Arc<Machine>>>,
 }
 
@@ -95,17 +97,19 @@ impl Runtime {
                     .collect()
             })
             .unwrap_or_default();
-        for name in crate::netpool::reap_orphans(&recorded).await {
+        let owner = netns::owner_tag(&cfg.data_dir);
+        for name in crate::netpool::reap_orphans(&owner, &recorded).await {
             tracing::warn!(netns = %name, "removed a namespace left by a process that died");
         }
         let slots = netns::process_slots();
-        let pool = NetPool::new(slots.clone(), cfg.net_pool_size);
+        let pool = NetPool::new(slots.clone(), cfg.net_pool_size, &owner);
         pool.refill();
         Ok(Self {
             cfg,
             backend,
             slots,
             pool,
+            owner,
             machines: Mutex::default(),
         })
     }
@@ -125,6 +129,11 @@ impl Runtime {
 
     pub(crate) fn slots_arc(&self) -> Arc<Slots> {
         self.slots.clone()
+    }
+
+    /// Tag of what this runtime makes on the host.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Build (or load the cached) template `name` from `image`.
@@ -385,10 +394,13 @@ impl Runtime {
         let state_file = machine.dir.join(PAUSE_STATE);
         let saved = async {
             machine.vm.pause().await?;
+            hold_for_tests("pause-stopped").await;
             machine.vm.save(&state_file, SaveMode::Full).await?;
             // The state is complete: record the machine as paused before its VMM goes,
             // so a crash from here on leaves a resumable machine.
-            machine.write_record(Some(Vec::new()))
+            machine.write_record(Some(Vec::new()))?;
+            hold_for_tests("pause-saved").await;
+            Ok(())
         }
         .await;
         if let Err(e) = saved {
@@ -818,6 +830,16 @@ impl Drop for Runtime {
             m.release_blocking(&self.slots);
         }
         self.pool.close_blocking();
+    }
+}
+
+/// Stop here for an hour when `NULLSPACE_TEST_HOLD` names `stage`, so a test can
+/// crash the process at a known point of an operation (e.g. `pause-stopped`: the
+/// VM is stopped and its state not saved yet). Unset, it does nothing.
+async fn hold_for_tests(stage: &str) {
+    if std::env::var("NULLSPACE_TEST_HOLD").is_ok_and(|s| s == stage) {
+        tracing::warn!(stage, "holding here for a test (NULLSPACE_TEST_HOLD)");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 }
 

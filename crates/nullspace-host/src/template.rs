@@ -165,7 +165,7 @@ async fn boot_and_save(
         .map_err(io("create RAM file", &mem))?;
     let mut teardown = Teardown::default();
     let result = async {
-        let net = MachineNet::create(rt.slots(), &format!("tpl{}", &key[..8])).await?;
+        let net = MachineNet::create(rt.slots(), &crate::netpool::netns_key(rt.owner(), 't')).await?;
         {
             let (net, slots) = (net.clone(), rt.slots_arc());
             teardown.push("delete template network", async move {

@@ -10,11 +10,20 @@ use nullspace_host::netpool::NetPool;
 async fn pool_fills_hands_out_and_cleans_up() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var_os("NULLSPACE_REQUIRE_VM").is_none(),
+            "the network pool test needs root, and NULLSPACE_REQUIRE_VM is set"
+        );
         eprintln!("SKIP: network pool test needs root");
         return;
     }
     let slots = process_slots();
-    let pool = NetPool::new(slots.clone(), 2);
+    let data = std::env::var_os("NULLSPACE_DATA_DIR").map_or_else(
+        || nullspace_host::DEFAULT_DATA_DIR.into(),
+        std::path::PathBuf::from,
+    );
+    let owner = nullspace_host::netns::owner_tag(&data);
+    let pool = NetPool::new(slots.clone(), 2, &owner);
     pool.refill();
     let deadline = Instant::now() + Duration::from_secs(20);
     while pool.ready() < 2 {
@@ -42,6 +51,12 @@ async fn pool_fills_hands_out_and_cleans_up() {
     }
     let pooled = pool.ready_names();
     assert_eq!(pooled.len(), 2);
+    assert!(
+        pooled
+            .iter()
+            .all(|n| n.starts_with(&format!("nullspace-{owner}-p"))),
+        "{pooled:?} name their data directory"
+    );
     for name in &pooled {
         assert!(Path::new("/run/netns").join(name).exists());
     }

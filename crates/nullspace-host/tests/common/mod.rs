@@ -58,6 +58,12 @@ pub async fn runtime() -> Runtime {
 /// printed when VMs cannot run here.
 pub async fn template(rt: &Runtime) -> Option<Template> {
     if let Some(why) = unavailable() {
+        // CI (and scripts/test.sh) set NULLSPACE_REQUIRE_VM: a test that cannot
+        // run there must fail, not pass silently.
+        assert!(
+            std::env::var_os("NULLSPACE_REQUIRE_VM").is_none(),
+            "real-VM test cannot run ({why}) and NULLSPACE_REQUIRE_VM is set"
+        );
         eprintln!("SKIP: real-VM test: {why}");
         return None;
     }
