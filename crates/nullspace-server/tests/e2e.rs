@@ -1,175 +1,16 @@
 //! The real server binary with real microVMs: the API end to end, timeouts,
 //! graceful stop, and a restart in the middle of a create.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("needs root".into());
-    }
-    if !guestd().is_file() {
-        return Some(format!("static guestd missing at {}", guestd().display()));
-    }
-    let qemu = Command::new("qemu-system-x86_64").arg("--version").output();
-    if qemu.map(|o| !o.status.success()).unwrap_or(true) {
-        return Some("qemu-system-x86_64 is not installed".into());
-    }
-    None
-}
-
-fn guestd() -> PathBuf {
-    std::env::var_os("NULLSPACE_GUESTD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/x86_64-unknown-linux-gnu/release/nullspace-guestd")
-        })
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("NULLSPACE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/var/lib/nullspace".into())
-}
-
-struct Server {
-    child: Option<Child>,
-    url: String,
-    state: PathBuf,
-    port: u16,
-}
-
-impl Server {
-    fn start(state: &Path, port: Option<u16>) -> Server {
-        Self::start_with(state, port, "destroy")
-    }
-
-    fn start_with(state: &Path, port: Option<u16>, on_exit: &str) -> Server {
-        let port = port.unwrap_or_else(|| {
-            TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        });
-        let child = Command::new(env!("CARGO_BIN_EXE_nullspace-server"))
-            .args([
-                "--state-dir",
-                state.to_str().unwrap(),
-                "--data-dir",
-                data_dir().to_str().unwrap(),
-            ])
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--guestd",
-                guestd().to_str().unwrap(),
-            ])
-            .args(["--on-exit", on_exit])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let s = Server {
-            child: Some(child),
-            url: format!("http://127.0.0.1:{port}"),
-            state: state.to_owned(),
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while ureq::get(&format!("{}/v1/health", s.url)).call().is_err() {
-            assert!(Instant::now() < deadline, "server did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        s
-    }
-
-    fn key(&self, tenant: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_nullspace-server"))
-            .args([
-                "--state-dir",
-                self.state.to_str().unwrap(),
-                "keys",
-                "create",
-                "--tenant",
-                tenant,
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
-    }
-
-    /// Stop with `signal` and wait for the process.
-    fn stop(&mut self, signal: i32) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) on the server process this test started and has not reaped.
-            unsafe { libc::kill(c.id() as i32, signal) };
-            c.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop(libc::SIGTERM);
-    }
-}
-
-fn call(method: &str, url: &str, key: &str, body: Option<Value>) -> (u16, Value) {
-    let req = ureq::request(method, url).set("Authorization", &format!("Bearer {key}"));
-    let resp = match body {
-        Some(b) => req.send_json(b),
-        None => req.call(),
-    };
-    let resp = match resp {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = resp.status();
-    let text = resp.into_string().unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-fn temp_state(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ns-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn no_vmm_named(id: &str) -> bool {
-    let needle = format!("\0-name\0{id}\0");
-    !std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-        std::fs::read(e.path().join("cmdline"))
-            .map(|c| {
-                String::from_utf8_lossy(&c).contains(&needle)
-                    && !std::fs::read_to_string(e.path().join("stat"))
-                        .unwrap_or_default()
-                        .contains(") Z")
-            })
-            .unwrap_or(false)
-    })
-}
+use support::{call, data_dir, no_vmm_named, temp_state, Server};
 
 #[test]
 fn api_end_to_end_with_real_machines() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIP: server end-to-end test: {why}");
+    if support::skip("server end-to-end test") {
         return;
     }
     let state = temp_state("api");
@@ -391,8 +232,7 @@ fn api_end_to_end_with_real_machines() {
 
 #[test]
 fn restart_in_the_middle_of_a_create_leaves_nothing() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIP: server restart test: {why}");
+    if support::skip("server restart test") {
         return;
     }
     let state = temp_state("restart");
@@ -457,8 +297,7 @@ fn restart_in_the_middle_of_a_create_leaves_nothing() {
 
 #[test]
 fn running_machines_survive_server_restarts_and_crashes() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIP: server take-over test: {why}");
+    if support::skip("server take-over test") {
         return;
     }
     let state = temp_state("takeover");
@@ -607,8 +446,7 @@ fn running_machines_survive_server_restarts_and_crashes() {
 
 #[test]
 fn snapshots_forks_and_damaged_state_through_the_api() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIP: snapshot test: {why}");
+    if support::skip("snapshot test") {
         return;
     }
     let state = temp_state("snapshots");
