@@ -90,7 +90,9 @@ pub enum Op {
         /// Most bytes to read.
         limit: Option<u64>,
     },
-    /// Write a file atomically from the call's `input` frames, committed on `input_end`.
+    /// Write a file atomically from the call's `input` frames, committed on `input_end`
+    /// (in place, not atomically, when the user may write the file but not create
+    /// files in its directory). Symlinks are followed; the answer describes the target.
     WriteFile {
         /// Absolute path, or relative to `/workspace`.
         path: String,
@@ -101,7 +103,8 @@ pub enum Op {
         user: Option<String>,
         /// Permission bits (default 0644, or the existing file's).
         mode: Option<u32>,
-        /// Owner user name (default: root, or the existing file's owner).
+        /// Owner user name (default: root, or the existing file's owner). Only root
+        /// may name another user; a user's files are its own.
         owner: Option<String>,
         /// Create missing parent directories (owned like the file).
         #[serde(default)]
@@ -153,7 +156,7 @@ pub enum Op {
         user: Option<String>,
         /// Permission bits (default 0755).
         mode: Option<u32>,
-        /// Owner user name of the created directories.
+        /// Owner user name of the created directories (only root may name another user).
         owner: Option<String>,
     },
     /// Remove an entry; directories need `recursive` unless empty.
@@ -395,7 +398,8 @@ impl GuestMsg {
 pub enum ErrorCode {
     /// The path (or a parent) does not exist.
     NotFound,
-    /// The OS refused the operation.
+    /// The OS refused the operation (for file operations: with the user's rights),
+    /// or a user named another user as owner.
     PermissionDenied,
     /// The target already exists.
     AlreadyExists,

@@ -12,6 +12,9 @@
 //! memory. Calls are executed by `ops`, which keeps path confinement (`ops::paths`)
 //! and user lookup (`users`, parsing `/etc/passwd` and `/etc/group` directly since
 //! a static binary has no NSS) free of side effects so they can be unit tested.
+//! guestd stays root, but a file call made for another user runs its system calls
+//! on a blocking thread that has that user's file-system credentials until the
+//! call ends (`ops::creds`), so the kernel, not guestd, decides what it may touch.
 
 #[macro_use]
 pub mod log;

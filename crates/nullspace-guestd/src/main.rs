@@ -64,7 +64,12 @@ fn serve_main(args: &[String]) -> ExitCode {
     // NULLSPACE_GUESTD_NO_IDENTITY=1 makes `hello` record an identity without
     // applying it (entropy, clock, hostname), so tests can run on a real host.
     let apply_identity = std::env::var_os("NULLSPACE_GUESTD_NO_IDENTITY").is_none_or(|v| v != "1");
-    let state = GuestState::new(PathPolicy::default(), apply_identity);
+    let mut state = GuestState::new(PathPolicy::default(), apply_identity);
+    // NULLSPACE_GUESTD_ETC=DIR reads users and groups from DIR/passwd and
+    // DIR/group, so tests on a real host can have users the host does not.
+    if let Some(dir) = std::env::var_os("NULLSPACE_GUESTD_ETC") {
+        state = state.with_user_db_dir(dir.into());
+    }
     match serve::run(transport, state) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

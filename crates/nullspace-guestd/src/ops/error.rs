@@ -49,6 +49,17 @@ pub enum OpError {
     /// A directory operation found something else.
     #[error("{} is not a directory", .0.display())]
     NotDir(PathBuf),
+    /// A user other than root asked to give what it creates to someone else.
+    #[error("user {user:?} cannot make files owned by {owner:?}")]
+    ForeignOwner {
+        /// The user the call runs as.
+        user: String,
+        /// The owner it asked for.
+        owner: String,
+    },
+    /// A user other than root asked to change the mode of a file it does not own.
+    #[error("{}: only its owner may change its mode", .0.display())]
+    NotOwner(PathBuf),
     /// The named user is not in `/etc/passwd`.
     #[error("user {0:?} not found")]
     UserNotFound(String),
@@ -94,6 +105,7 @@ impl OpError {
             OpError::NotADirectoryExists(_) => ErrorCode::AlreadyExists,
             OpError::IsDir(_) => ErrorCode::IsADirectory,
             OpError::NotDir(_) => ErrorCode::NotADirectory,
+            OpError::ForeignOwner { .. } | OpError::NotOwner(_) => ErrorCode::PermissionDenied,
             OpError::UserNotFound(_) => ErrorCode::UserNotFound,
             OpError::CwdNotFound(_) => ErrorCode::CwdNotFound,
             OpError::CommandNotFound(_) => ErrorCode::CommandNotFound,
@@ -118,6 +130,7 @@ pub fn io_code(e: &io::Error) -> ErrorCode {
         Some(libc::ENOTDIR) => ErrorCode::NotADirectory,
         Some(libc::EISDIR) => ErrorCode::IsADirectory,
         Some(libc::ENOTEMPTY) => ErrorCode::NotEmpty,
+        Some(libc::ENOSPC | libc::EDQUOT) => ErrorCode::NoSpace,
         _ => ErrorCode::Io,
     }
 }
@@ -144,6 +157,17 @@ mod tests {
         assert_eq!(code(libc::ENOTDIR), ErrorCode::NotADirectory);
         assert_eq!(code(libc::EISDIR), ErrorCode::IsADirectory);
         assert_eq!(code(libc::ENOTEMPTY), ErrorCode::NotEmpty);
+        assert_eq!(code(libc::ENOSPC), ErrorCode::NoSpace);
+        assert_eq!(code(libc::EDQUOT), ErrorCode::NoSpace);
+        let denied = OpError::ForeignOwner {
+            user: "user".into(),
+            owner: "root".into(),
+        };
+        assert_eq!(denied.code(), ErrorCode::PermissionDenied);
+        assert_eq!(
+            OpError::NotOwner("/f".into()).code(),
+            ErrorCode::PermissionDenied
+        );
         assert_eq!(code(libc::EIO), ErrorCode::Io);
     }
 

@@ -151,11 +151,7 @@ fn is_executable(p: &Path) -> bool {
 
 /// Run the call: spawn, stream, wait, report.
 pub async fn run(req: ExecRequest, mut ctx: CallCtx) -> Result<OpResult, OpError> {
-    let plan = plan(
-        &req,
-        &crate::users::UserDb::load(),
-        ctx.state.paths.workspace(),
-    )?;
+    let plan = plan(&req, &ctx.state.users(), ctx.state.paths.workspace())?;
     let mut child = spawn(&plan, req.stdin)?;
     let started = Instant::now();
     let pid = child.id();

@@ -1,60 +1,71 @@
 //! `read_file` (streamed as `data` frames) and `write_file` (input frames into a
 //! temporary file in the target's directory, renamed over the target on
 //! `input_end`, so readers never see a half-written file).
+//!
+//! Every system call of both runs on a blocking thread with the rights of the
+//! call's user ([`blocking_as`]): a read resolves, opens and reads on one thread;
+//! a write prepares (resolves, creates parents, opens), writes each input chunk
+//! and commits on such threads, passing the open file from one to the next while
+//! the input arrives asynchronously. Writes themselves need the user's rights
+//! too: the kernel charges quotas and reserved blocks, and clears set-id bits,
+//! according to the writer.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nullspace_guest_proto::{CallId, GuestMsg, OpResult};
-use tokio::io::AsyncWriteExt;
 
+use super::creds::{blocking_as, FsUser};
 use super::entry::describe;
 use super::error::{check_mode, OpError};
+use super::identity::GuestState;
 use super::paths::{Access, Final};
 use super::tree::{create_dirs, owner_ids};
 use super::{CallCtx, Input};
 use crate::serve::outbox::{Outbox, CHUNK};
 use crate::users::UserDb;
 
-/// Stream a file's bytes from `offset`, at most `limit` of them.
-pub async fn read(
-    ctx: &CallCtx,
-    path: &str,
-    root: Option<&str>,
-    offset: u64,
-    limit: Option<u64>,
-) -> Result<OpResult, OpError> {
-    let r = ctx
-        .state
-        .paths
-        .resolve(path, root, Final::Follow, Access::Read)?;
-    let out = ctx.out.clone();
-    let id = ctx.id;
-    tokio::task::spawn_blocking(move || read_blocking(&r.shown, &r.real, offset, limit, &out, id))
-        .await
-        .map_err(|_| OpError::Internal("read task panicked"))?
+/// The arguments of `read_file`.
+#[derive(Debug, Clone)]
+pub struct ReadReq {
+    /// Path to read.
+    pub path: String,
+    /// Confining root.
+    pub root: Option<String>,
+    /// Byte offset to start at.
+    pub offset: u64,
+    /// Most bytes to read.
+    pub limit: Option<u64>,
+}
+
+/// Stream a file's bytes from `offset`, at most `limit` of them, as `who`.
+pub async fn read(ctx: &CallCtx, who: &FsUser, req: ReadReq) -> Result<OpResult, OpError> {
+    let (state, out, id) = (ctx.state.clone(), ctx.out.clone(), ctx.id);
+    blocking_as(who, move || read_blocking(&state, &req, &out, id)).await
 }
 
 fn read_blocking(
-    shown: &Path,
-    real: &Path,
-    offset: u64,
-    limit: Option<u64>,
+    state: &GuestState,
+    req: &ReadReq,
     out: &Outbox,
     id: CallId,
 ) -> Result<OpResult, OpError> {
-    let mut file = File::open(real).map_err(|e| OpError::io("open", shown, e))?;
+    let r = state
+        .paths
+        .resolve(&req.path, req.root.as_deref(), Final::Follow, Access::Read)?;
+    let shown = &r.shown;
+    let mut file = File::open(&r.real).map_err(|e| OpError::io("open", shown, e))?;
     let meta = file.metadata().map_err(|e| OpError::io("stat", shown, e))?;
     if meta.is_dir() {
-        return Err(OpError::IsDir(shown.into()));
+        return Err(OpError::IsDir(r.shown));
     }
-    if offset > 0 {
-        file.seek(SeekFrom::Start(offset))
+    if req.offset > 0 {
+        file.seek(SeekFrom::Start(req.offset))
             .map_err(|e| OpError::io("seek", shown, e))?;
     }
-    let mut left = limit.unwrap_or(u64::MAX);
+    let mut left = req.limit.unwrap_or(u64::MAX);
     let mut sent = 0u64;
     let mut buf = vec![0u8; CHUNK];
     while left > 0 {
@@ -89,73 +100,89 @@ pub struct WriteReq {
     pub append: bool,
 }
 
-/// Receive the call's input into the target and commit it on `input_end`.
-pub async fn write(mut ctx: CallCtx, req: WriteReq) -> Result<OpResult, OpError> {
+/// Receive the call's input into the target and commit it on `input_end`, as `who`.
+pub async fn write(
+    mut ctx: CallCtx,
+    who: FsUser,
+    db: UserDb,
+    req: WriteReq,
+) -> Result<OpResult, OpError> {
     let mut input = ctx
         .input
         .take()
         .ok_or(OpError::Internal("write_file without input"))?;
-    let state = ctx.state.clone();
-    let id = ctx.id;
-    let prep = tokio::task::spawn_blocking(move || prepare(&state, &req, id))
-        .await
-        .map_err(|_| OpError::Internal("write task panicked"))??;
-    let (prep, file) = prep.split();
-    let mut file = tokio::fs::File::from_std(file);
+    let (state, id) = (ctx.state.clone(), ctx.id);
+    let as_who = who.clone();
+    let mut prep = blocking_as(&who, move || prepare(&state, &req, &as_who, db, id)).await?;
     loop {
         match input.recv().await {
-            Some(Input::Data(bytes)) => file
-                .write_all(&bytes)
-                .await
-                .map_err(|e| OpError::io("write", &prep.shown, e))?,
+            // A failed chunk drops `prep` on its thread, removing the temporary file.
+            Some(Input::Data(bytes)) => {
+                prep = blocking_as(&who, move || {
+                    let mut prep = prep;
+                    prep.write(&bytes)?;
+                    Ok(prep)
+                })
+                .await?;
+            }
             Some(Input::End) => break,
-            None => return Err(OpError::InputAborted),
+            None => {
+                blocking_as(&who, move || {
+                    drop(prep);
+                    Ok(())
+                })
+                .await?;
+                return Err(OpError::InputAborted);
+            }
         }
     }
-    file.flush()
-        .await
-        .map_err(|e| OpError::io("write", &prep.shown, e))?;
-    let file = file.into_std().await;
-    tokio::task::spawn_blocking(move || prep.commit(file))
-        .await
-        .map_err(|_| OpError::Internal("write task panicked"))?
+    blocking_as(&who, move || prep.commit()).await
 }
 
 /// A write being received: the open file and what to do with it at the end.
 struct Prepared {
+    /// The path the caller named (for errors).
     shown: PathBuf,
+    /// The file written: the named path with symlinks resolved.
     real: PathBuf,
-    /// Temporary file to rename over `real` (none when appending).
+    /// Temporary file to rename over `real` (none when writing in place).
     temp: Option<PathBuf>,
-    file: Option<File>,
-    /// Permission bits to set, if any.
+    file: File,
+    /// Permission bits to set at the end, if any.
     mode: Option<u32>,
-    /// Owner to set, if any.
+    /// Owner to set at the end, if any.
     ids: Option<(u32, u32)>,
+    /// Names the owner in the answer.
+    db: UserDb,
 }
 
 impl Prepared {
-    fn split(mut self) -> (Self, File) {
-        let file = self.file.take().expect("prepared writes hold a file");
-        (self, file)
+    fn write(&mut self, bytes: &[u8]) -> Result<(), OpError> {
+        self.file
+            .write_all(bytes)
+            .map_err(|e| OpError::io("write", &self.shown, e))
     }
 
-    fn commit(mut self, file: File) -> Result<OpResult, OpError> {
-        let shown = self.shown.clone();
-        let io = |op: &'static str| {
-            let shown = shown.clone();
+    fn commit(mut self) -> Result<OpResult, OpError> {
+        let io = |op: &'static str, shown: &Path| {
+            let shown = shown.to_path_buf();
             move |e| OpError::io(op, shown, e)
         };
-        // Owner before mode: chown clears set-id bits.
+        // Owner before mode: chown clears set-id bits. Both after the bytes, which
+        // clear them too when the writer is not root.
         if let Some((uid, gid)) = self.ids {
-            std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(io("chown"))?;
+            std::os::unix::fs::fchown(&self.file, Some(uid), Some(gid))
+                .map_err(io("chown", &self.shown))?;
         }
         if let Some(mode) = self.mode {
-            file.set_permissions(fs::Permissions::from_mode(mode))
-                .map_err(io("chmod"))?;
+            self.file
+                .set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(io("chmod", &self.shown))?;
         }
-        file.sync_all().map_err(io("fsync"))?;
-        drop(file);
+        let meta = self.file.metadata().map_err(io("stat", &self.shown))?;
+        if meta.is_file() {
+            self.file.sync_all().map_err(io("fsync", &self.shown))?;
+        }
         if let Some(temp) = self.temp.take() {
             if let Err(e) = fs::rename(&temp, &self.real) {
                 let _ = fs::remove_file(&temp);
@@ -165,7 +192,8 @@ impl Prepared {
                 let _ = File::open(dir).and_then(|d| d.sync_all());
             }
         }
-        describe(&self.shown, &self.real, &UserDb::load()).map(OpResult::Entry)
+        // The answer is about what was written: through a symlink, its target.
+        describe(&self.real, &self.real, &self.db).map(OpResult::Entry)
     }
 }
 
@@ -178,17 +206,21 @@ impl Drop for Prepared {
     }
 }
 
+/// Check the request, create missing parents and open the file to write: a new
+/// temporary file next to the target, or the target itself when appending, or
+/// when `who` may write the target but not create files in its directory.
 fn prepare(
-    state: &super::identity::GuestState,
+    state: &GuestState,
     req: &WriteReq,
+    who: &FsUser,
+    db: UserDb,
     id: CallId,
 ) -> Result<Prepared, OpError> {
+    let asked_ids = owner_ids(&db, who, req.owner.as_deref())?;
+    let asked_mode = req.mode.map(check_mode).transpose()?;
     let r = state
         .paths
         .resolve(&req.path, req.root.as_deref(), Final::Follow, Access::Write)?;
-    let db = UserDb::load();
-    let asked_ids = owner_ids(&db, req.owner.as_deref())?;
-    let asked_mode = req.mode.map(check_mode).transpose()?;
     let (Some(parent), Some(name)) = (r.real.parent(), r.real.file_name()) else {
         return Err(OpError::IsDir(r.shown));
     };
@@ -212,8 +244,14 @@ fn prepare(
         }
     }
     let existing_mode = existing.as_ref().map(|m| m.permissions().mode() & 0o7777);
-    let existing_ids = existing.as_ref().map(|m| (m.uid(), m.gid()));
+    // What a new file gets when nothing is asked: root's files are root's, a
+    // user's are its own without any chown.
+    let default_ids = match who {
+        FsUser::Root => Some((0, 0)),
+        FsUser::User(_) => None,
+    };
     if req.append {
+        let new_mode = mode_to_set(who, &r.real, existing.as_ref(), asked_mode)?;
         let file = OpenOptions::new()
             .append(true)
             .create(true)
@@ -222,12 +260,13 @@ fn prepare(
             .map_err(|e| OpError::io("open", &r.shown, e))?;
         let new = existing.is_none();
         return Ok(Prepared {
-            mode: asked_mode.or(new.then_some(0o644)),
-            ids: asked_ids.or(new.then_some((0, 0))),
+            mode: new_mode.or(new.then_some(0o644)),
+            ids: asked_ids.or(default_ids.filter(|_| new)),
             shown: r.shown,
             real: r.real,
             temp: None,
-            file: Some(file),
+            file,
+            db,
         });
     }
     let temp = parent.join(format!(
@@ -236,18 +275,71 @@ fn prepare(
         std::process::id(),
         id.0
     ));
-    let file = OpenOptions::new()
+    let created = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&temp)
-        .map_err(|e| OpError::io("open", &temp, e))?;
-    Ok(Prepared {
-        mode: Some(asked_mode.or(existing_mode).unwrap_or(0o644)),
-        ids: Some(asked_ids.or(existing_ids).unwrap_or((0, 0))),
-        shown: r.shown,
-        real: r.real,
-        temp: Some(temp),
-        file: Some(file),
-    })
+        .open(&temp);
+    match (created, existing) {
+        (Ok(file), existing) => Ok(Prepared {
+            mode: Some(asked_mode.or(existing_mode).unwrap_or(0o644)),
+            ids: asked_ids
+                .or(match who {
+                    FsUser::Root => existing.as_ref().map(|m| (m.uid(), m.gid())),
+                    FsUser::User(_) => None,
+                })
+                .or(default_ids),
+            shown: r.shown,
+            real: r.real,
+            temp: Some(temp),
+            file,
+            db,
+        }),
+        // No right to create files here, but maybe to write the target: write it
+        // in place, as `echo data > file` would (not atomic).
+        (Err(e), Some(meta)) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
+            let new_mode = mode_to_set(who, &r.real, Some(&meta), asked_mode)?;
+            let file = OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&r.real)
+                .map_err(|e| OpError::io("open", &r.shown, e))?;
+            Ok(Prepared {
+                mode: new_mode,
+                ids: asked_ids,
+                shown: r.shown,
+                real: r.real,
+                temp: None,
+                file,
+                db,
+            })
+        }
+        (Err(e), _) => Err(OpError::io("create", &r.shown, e)),
+    }
+}
+
+/// The mode to set at the end of a write to an existing file (or a new one, when
+/// `existing` is `None`): the asked one. A user other than the file's owner may
+/// not change its mode, so it may only ask for the mode the file already has;
+/// anything else is refused before a byte is written (the kernel would refuse
+/// the chmod only at the end, after the content had changed).
+fn mode_to_set(
+    who: &FsUser,
+    real: &Path,
+    existing: Option<&fs::Metadata>,
+    asked: Option<u32>,
+) -> Result<Option<u32>, OpError> {
+    let Some(mode) = asked else {
+        return Ok(None);
+    };
+    match (who, existing) {
+        (FsUser::User(creds), Some(meta)) if meta.uid() != creds.uid => {
+            if meta.permissions().mode() & 0o7777 == mode {
+                Ok(None)
+            } else {
+                Err(OpError::NotOwner(real.to_path_buf()))
+            }
+        }
+        _ => Ok(Some(mode)),
+    }
 }

@@ -4,6 +4,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -12,6 +13,7 @@ use nullspace_guest_proto::{GuestInfo, Identity, OpResult, PROTOCOL_VERSION};
 use super::error::OpError;
 use super::paths::PathPolicy;
 use crate::sys;
+use crate::users::UserDb;
 
 /// `_IOW('R', 0x03, int[2])`: add entropy to the pool and credit it.
 const RNDADDENTROPY: libc::c_ulong = 0x4008_5203;
@@ -25,6 +27,8 @@ pub struct GuestState {
     pub paths: PathPolicy,
     /// Apply identities to the machine (off in tests on a real host).
     pub apply_identity: bool,
+    /// Directory holding the `passwd` and `group` databases (`/etc`).
+    etc: PathBuf,
     generation: AtomicU64,
     recorded_hostname: Mutex<Option<String>>,
 }
@@ -35,9 +39,22 @@ impl GuestState {
         Self {
             paths,
             apply_identity,
+            etc: PathBuf::from("/etc"),
             generation: AtomicU64::new(0),
             recorded_hostname: Mutex::new(None),
         }
+    }
+
+    /// Read users and groups from `dir/passwd` and `dir/group` instead of `/etc`
+    /// (tests on a real host, which must not get test users).
+    pub fn with_user_db_dir(mut self, dir: PathBuf) -> Self {
+        self.etc = dir;
+        self
+    }
+
+    /// The guest's users and groups, read now.
+    pub fn users(&self) -> UserDb {
+        UserDb::load_from(&self.etc.join("passwd"), &self.etc.join("group"))
     }
 
     /// Facts about the guest now.

@@ -1,5 +1,6 @@
 //! The calls guestd serves: one async entry point, [`run`], per call.
 
+pub mod creds;
 pub mod entry;
 pub mod error;
 pub mod exec;
@@ -17,6 +18,7 @@ use nullspace_guest_proto::{CallId, Op, OpResult};
 use tokio::sync::mpsc;
 
 use crate::serve::outbox::Outbox;
+use creds::FsUser;
 pub use error::OpError;
 use identity::GuestState;
 
@@ -53,7 +55,8 @@ pub fn takes_input(op: &Op) -> bool {
     }
 }
 
-/// Run one call to its result.
+/// Run one call to its result. File calls run with the rights of their `user`
+/// (see [`creds`]).
 pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
     match op {
         Op::Hello { identity } => identity::hello(&ctx.state, identity).await,
@@ -61,14 +64,24 @@ pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
         Op::Metrics { sample_ms } => metrics::run(sample_ms).await,
         Op::Exec(req) => exec::run(req, ctx).await,
         Op::ReadFile {
-            user: _,
+            user,
             path,
             root,
             offset,
             limit,
-        } => files::read(&ctx, &path, root.as_deref(), offset, limit).await,
+        } => {
+            let db = ctx.state.users();
+            let who = FsUser::lookup(&db, user.as_deref())?;
+            let req = files::ReadReq {
+                path,
+                root,
+                offset,
+                limit,
+            };
+            files::read(&ctx, &who, req).await
+        }
         Op::WriteFile {
-            user: _,
+            user,
             path,
             root,
             mode,
@@ -76,6 +89,8 @@ pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
             create_parents,
             append,
         } => {
+            let db = ctx.state.users();
+            let who = FsUser::lookup(&db, user.as_deref())?;
             let req = files::WriteReq {
                 path,
                 root,
@@ -84,13 +99,30 @@ pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
                 create_parents,
                 append,
             };
-            files::write(ctx, req).await
+            files::write(ctx, who, db, req).await
         }
         other => {
+            let db = ctx.state.users();
+            let who = FsUser::lookup(&db, file_user(&other))?;
             let state = ctx.state.clone();
-            tokio::task::spawn_blocking(move || tree::run(&state, other))
-                .await
-                .map_err(|_| OpError::Internal("file task panicked"))?
+            let as_who = who.clone();
+            creds::blocking_as(&as_who, move || tree::run(&state, &db, &who, other)).await
         }
+    }
+}
+
+/// The `user` of a file call (none for the others).
+fn file_user(op: &Op) -> Option<&str> {
+    match op {
+        Op::List { user, .. }
+        | Op::Stat { user, .. }
+        | Op::Exists { user, .. }
+        | Op::Mkdir { user, .. }
+        | Op::Remove { user, .. }
+        | Op::Rename { user, .. }
+        | Op::Chmod { user, .. }
+        | Op::ReadFile { user, .. }
+        | Op::WriteFile { user, .. } => user.as_deref(),
+        Op::Hello { .. } | Op::Health | Op::Metrics { .. } | Op::Exec(_) => None,
     }
 }

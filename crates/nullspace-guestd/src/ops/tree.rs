@@ -1,5 +1,6 @@
 //! Directory-level file calls: `list`, `stat`, `exists`, `mkdir`, `remove`,
-//! `rename`, `chmod`. They are blocking and run on tokio's blocking pool.
+//! `rename`, `chmod`. They are blocking and run on tokio's blocking pool, with
+//! the file-system rights of the call's user (see [`super::creds`]).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -7,41 +8,32 @@ use std::path::{Path, PathBuf};
 
 use nullspace_guest_proto::{EntryInfo, Op, OpResult};
 
+use super::creds::FsUser;
 use super::entry::{describe, from_metadata};
 use super::error::{check_mode, OpError};
 use super::identity::GuestState;
 use super::paths::{Access, Final, Resolved};
 use crate::users::UserDb;
 
-/// Run one of the directory-level calls.
-pub fn run(state: &GuestState, op: Op) -> Result<OpResult, OpError> {
+/// Run one of the directory-level calls on the current thread, which already has
+/// `who`'s rights; `db` names owners.
+pub fn run(state: &GuestState, db: &UserDb, who: &FsUser, op: Op) -> Result<OpResult, OpError> {
     let p = &state.paths;
     match op {
         Op::List {
-            path,
-            root,
-            depth,
-            user: _,
+            path, root, depth, ..
         } => {
             if depth == 0 {
                 return Err(OpError::ZeroDepth);
             }
             let r = p.resolve(&path, root.as_deref(), Final::Follow, Access::Read)?;
-            list(&r, depth).map(OpResult::Entries)
+            list(&r, depth, db).map(OpResult::Entries)
         }
-        Op::Stat {
-            path,
-            root,
-            user: _,
-        } => {
+        Op::Stat { path, root, .. } => {
             let r = p.resolve(&path, root.as_deref(), Final::NoFollow, Access::Read)?;
-            describe(&r.shown, &r.real, &UserDb::load()).map(OpResult::Entry)
+            describe(&r.shown, &r.real, db).map(OpResult::Entry)
         }
-        Op::Exists {
-            path,
-            root,
-            user: _,
-        } => {
+        Op::Exists { path, root, .. } => {
             let r = p.resolve(&path, root.as_deref(), Final::NoFollow, Access::Read)?;
             match fs::symlink_metadata(&r.real) {
                 Ok(_) => Ok(OpResult::Exists(true)),
@@ -52,42 +44,34 @@ pub fn run(state: &GuestState, op: Op) -> Result<OpResult, OpError> {
             }
         }
         Op::Mkdir {
-            user: _,
             path,
             root,
             mode,
             owner,
+            ..
         } => {
             let mode = check_mode(mode.unwrap_or(0o755))?;
+            let ids = owner_ids(db, who, owner.as_deref())?;
             let r = p.resolve(&path, root.as_deref(), Final::Follow, Access::Write)?;
-            let ids = owner_ids(&UserDb::load(), owner.as_deref())?;
             create_dirs(&r.real, mode, ids).map(OpResult::Created)
         }
         Op::Remove {
-            user: _,
             path,
             root,
             recursive,
+            ..
         } => {
             let r = p.resolve(&path, root.as_deref(), Final::NoFollow, Access::Destroy)?;
             remove(&r, recursive).map(|()| OpResult::Unit)
         }
-        Op::Rename {
-            from,
-            to,
-            root,
-            user: _,
-        } => {
+        Op::Rename { from, to, root, .. } => {
             let from = p.resolve(&from, root.as_deref(), Final::NoFollow, Access::Destroy)?;
             let to = p.resolve(&to, root.as_deref(), Final::NoFollow, Access::Destroy)?;
             fs::rename(&from.real, &to.real).map_err(|e| OpError::io("rename", &from.shown, e))?;
-            describe(&to.shown, &to.real, &UserDb::load()).map(OpResult::Entry)
+            describe(&to.shown, &to.real, db).map(OpResult::Entry)
         }
         Op::Chmod {
-            path,
-            root,
-            mode,
-            user: _,
+            path, root, mode, ..
         } => {
             let mode = check_mode(mode)?;
             let r = p.resolve(&path, root.as_deref(), Final::Follow, Access::Write)?;
@@ -104,15 +88,28 @@ pub fn run(state: &GuestState, op: Op) -> Result<OpResult, OpError> {
     }
 }
 
-/// Uid and gid of the user called `owner`, if one is named.
-pub fn owner_ids(db: &UserDb, owner: Option<&str>) -> Result<Option<(u32, u32)>, OpError> {
-    owner
-        .map(|name| {
-            db.user(name)
-                .map(|u| (u.uid, u.gid))
-                .ok_or_else(|| OpError::UserNotFound(name.to_string()))
-        })
-        .transpose()
+/// Uid and gid to give what `who` creates, when `owner` is named. Root may name
+/// anyone; another user only itself (what it creates is its own anyway, so
+/// nothing needs changing), else [`OpError::ForeignOwner`].
+pub fn owner_ids(
+    db: &UserDb,
+    who: &FsUser,
+    owner: Option<&str>,
+) -> Result<Option<(u32, u32)>, OpError> {
+    let Some(name) = owner else {
+        return Ok(None);
+    };
+    let asked = db
+        .user(name)
+        .ok_or_else(|| OpError::UserNotFound(name.to_string()))?;
+    match who {
+        FsUser::Root => Ok(Some((asked.uid, asked.gid))),
+        FsUser::User(creds) if asked.uid == creds.uid => Ok(None),
+        FsUser::User(creds) => Err(OpError::ForeignOwner {
+            user: creds.name.clone(),
+            owner: name.to_string(),
+        }),
+    }
 }
 
 /// `mkdir -p`: create `path` and its missing parents with `mode` and `owner`.
@@ -171,14 +168,13 @@ fn remove(r: &Resolved, recursive: bool) -> Result<(), OpError> {
     res.map_err(|e| OpError::io("remove", &r.shown, e))
 }
 
-fn list(r: &Resolved, depth: u32) -> Result<Vec<EntryInfo>, OpError> {
+fn list(r: &Resolved, depth: u32, db: &UserDb) -> Result<Vec<EntryInfo>, OpError> {
     let meta = fs::metadata(&r.real).map_err(|e| OpError::io("list", &r.shown, e))?;
     if !meta.is_dir() {
         return Err(OpError::NotDir(r.shown.clone()));
     }
-    let db = UserDb::load();
     let mut out = Vec::new();
-    walk(&r.shown, &r.real, depth, &db, &mut out)?;
+    walk(&r.shown, &r.real, depth, db, &mut out)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
@@ -201,7 +197,13 @@ fn walk(
         };
         out.push(from_metadata(&child_shown, &child_real, &meta, db));
         if meta.is_dir() && depth > 1 {
-            walk(&child_shown, &child_real, depth - 1, db, out)?;
+            match walk(&child_shown, &child_real, depth - 1, db, out) {
+                // A subdirectory the user may not read is listed, not descended
+                // (as `ls -R` goes on past one).
+                Err(OpError::Io { source, .. })
+                    if matches!(source.raw_os_error(), Some(libc::EACCES)) => {}
+                other => other?,
+            }
         }
     }
     Ok(())

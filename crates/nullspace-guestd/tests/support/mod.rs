@@ -21,8 +21,23 @@ pub struct Guestd {
     sock: PathBuf,
 }
 
+/// Uid of the test user `tester`, and gid of its primary group: absent on the host.
+pub const TESTER_UID: u32 = 4242;
+/// Gid of `crew`, a supplementary group of `tester`: absent on the host.
+pub const CREW_GID: u32 = 4343;
+
 impl Guestd {
     pub fn start(tag: &str) -> Self {
+        Self::start_with(tag, false)
+    }
+
+    /// A guestd whose user database (`NULLSPACE_GUESTD_ETC`) has `root`, and
+    /// `tester` (uid and gid 4242, also in `crew`, 4343), which the host lacks.
+    pub fn start_with_users(tag: &str) -> Self {
+        Self::start_with(tag, true)
+    }
+
+    fn start_with(tag: &str, users: bool) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "guestd-it-{tag}-{}-{}",
             std::process::id(),
@@ -39,7 +54,11 @@ impl Guestd {
             || PathBuf::from(env!("CARGO_BIN_EXE_nullspace-guestd")),
             PathBuf::from,
         );
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if users {
+            cmd.env("NULLSPACE_GUESTD_ETC", test_user_db(&dir.join("etc")));
+        }
+        let child = cmd
             .args(["serve", "--listen-unix"])
             .arg(&sock)
             // Record identities from `hello` without changing this host's clock,
@@ -93,6 +112,39 @@ impl Guestd {
     pub fn path(&self, rel: &str) -> String {
         self.dir.join(rel).to_str().unwrap().to_string()
     }
+}
+
+/// Write `passwd` and `group` with the test users into `dir`, after checking that
+/// the host does not have their ids (the tests rely on nobody else owning them).
+fn test_user_db(dir: &Path) -> PathBuf {
+    let host_has = |file: &str, field: usize, id: u32| {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(':').nth(field) == Some(id.to_string().as_str()))
+    };
+    for (file, field, id) in [
+        ("/etc/passwd", 2, TESTER_UID),
+        ("/etc/group", 2, TESTER_UID),
+        ("/etc/group", 2, CREW_GID),
+    ] {
+        assert!(
+            !host_has(file, field, id),
+            "id {id} exists in the host's {file}; the user tests need it unused"
+        );
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("passwd"),
+        "root:x:0:0:root:/root:/bin/sh\ntester:x:4242:4242:tester:/nonexistent:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("group"),
+        "root:x:0:\ntester:x:4242:\ncrew:x:4343:tester\n",
+    )
+    .unwrap();
+    dir.to_path_buf()
 }
 
 impl Drop for Guestd {

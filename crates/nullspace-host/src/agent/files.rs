@@ -1,4 +1,5 @@
-//! Files in the guest.
+//! Files in the guest. Every call has the file-system rights of a guest user:
+//! the `*_as` methods and [`WriteOptions::user`] name it, the others act as root.
 
 use std::time::Duration;
 
@@ -14,9 +15,12 @@ const PER_MIB: Duration = Duration::from_millis(500);
 /// Options of [`Agent::write_file`].
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
+    /// Guest user whose rights the write has (`None`: root). A user's files are
+    /// its own; it may not name another `owner`.
+    pub user: Option<String>,
     /// Permission bits.
     pub mode: Option<u32>,
-    /// Owner user name.
+    /// Owner user name (root only, or the user itself).
     pub owner: Option<String>,
     /// Create missing parent directories.
     pub create_parents: bool,
@@ -31,15 +35,26 @@ fn unexpected(r: OpResult) -> AgentError {
 }
 
 impl Agent {
-    /// Read a whole file (or `limit` bytes from `offset`).
+    /// Read a whole file (or `limit` bytes from `offset`) as root.
     pub async fn read_file(
         &self,
         path: &str,
         offset: u64,
         limit: Option<u64>,
     ) -> Result<Vec<u8>, AgentError> {
+        self.read_file_as(path, offset, limit, None).await
+    }
+
+    /// Read a whole file (or `limit` bytes from `offset`) as `user` (`None`: root).
+    pub async fn read_file_as(
+        &self,
+        path: &str,
+        offset: u64,
+        limit: Option<u64>,
+        user: Option<&str>,
+    ) -> Result<Vec<u8>, AgentError> {
         let op = Op::ReadFile {
-            user: None,
+            user: user.map(str::to_owned),
             path: path.to_owned(),
             root: None,
             offset,
@@ -49,7 +64,7 @@ impl Agent {
         Ok(data)
     }
 
-    /// Write a file atomically.
+    /// Write a file atomically (as `opts.user`).
     pub async fn write_file(
         &self,
         path: &str,
@@ -57,7 +72,7 @@ impl Agent {
         opts: WriteOptions,
     ) -> Result<EntryInfo, AgentError> {
         let op = Op::WriteFile {
-            user: None,
+            user: opts.user,
             path: path.to_owned(),
             root: opts.root,
             mode: opts.mode,
@@ -91,10 +106,20 @@ impl Agent {
         Ok(self.request(what, op, FILE_TIMEOUT).await?.0)
     }
 
-    /// List a directory to `depth` levels.
+    /// List a directory to `depth` levels as root.
     pub async fn list(&self, path: &str, depth: u32) -> Result<Vec<EntryInfo>, AgentError> {
+        self.list_as(path, depth, None).await
+    }
+
+    /// List a directory to `depth` levels as `user` (`None`: root).
+    pub async fn list_as(
+        &self,
+        path: &str,
+        depth: u32,
+        user: Option<&str>,
+    ) -> Result<Vec<EntryInfo>, AgentError> {
         let op = Op::List {
-            user: None,
+            user: user.map(str::to_owned),
             path: path.to_owned(),
             root: None,
             depth,
@@ -105,10 +130,15 @@ impl Agent {
         }
     }
 
-    /// Facts about one entry.
+    /// Facts about one entry, as root.
     pub async fn stat(&self, path: &str) -> Result<EntryInfo, AgentError> {
+        self.stat_as(path, None).await
+    }
+
+    /// Facts about one entry, as `user` (`None`: root).
+    pub async fn stat_as(&self, path: &str, user: Option<&str>) -> Result<EntryInfo, AgentError> {
         let op = Op::Stat {
-            user: None,
+            user: user.map(str::to_owned),
             path: path.to_owned(),
             root: None,
         };
@@ -118,10 +148,15 @@ impl Agent {
         }
     }
 
-    /// Whether an entry exists.
+    /// Whether an entry exists, as root sees it.
     pub async fn exists(&self, path: &str) -> Result<bool, AgentError> {
+        self.exists_as(path, None).await
+    }
+
+    /// Whether an entry exists, as `user` sees it (`None`: root).
+    pub async fn exists_as(&self, path: &str, user: Option<&str>) -> Result<bool, AgentError> {
         let op = Op::Exists {
-            user: None,
+            user: user.map(str::to_owned),
             path: path.to_owned(),
             root: None,
         };
@@ -131,10 +166,21 @@ impl Agent {
         }
     }
 
-    /// Create a directory and its parents; false if it already existed.
+    /// Create a directory and its parents as root; false if it already existed.
     pub async fn mkdir(&self, path: &str, owner: Option<&str>) -> Result<bool, AgentError> {
+        self.mkdir_as(path, owner, None).await
+    }
+
+    /// Create a directory and its parents as `user` (`None`: root); false if it
+    /// already existed. A user may name only itself as `owner`.
+    pub async fn mkdir_as(
+        &self,
+        path: &str,
+        owner: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<bool, AgentError> {
         let op = Op::Mkdir {
-            user: None,
+            user: user.map(str::to_owned),
             path: path.to_owned(),
             root: None,
             mode: None,
@@ -146,10 +192,21 @@ impl Agent {
         }
     }
 
-    /// Remove an entry (directories with their contents if `recursive`).
+    /// Remove an entry (directories with their contents if `recursive`) as root.
     pub async fn remove(&self, path: &str, recursive: bool) -> Result<(), AgentError> {
+        self.remove_as(path, recursive, None).await
+    }
+
+    /// Remove an entry (directories with their contents if `recursive`) as
+    /// `user` (`None`: root).
+    pub async fn remove_as(
+        &self,
+        path: &str,
+        recursive: bool,
+        user: Option<&str>,
+    ) -> Result<(), AgentError> {
         let op = Op::Remove {
-            user: None,
+            user: user.map(str::to_owned),
             path: path.to_owned(),
             root: None,
             recursive,
@@ -157,10 +214,20 @@ impl Agent {
         self.simple("remove", op).await.map(drop)
     }
 
-    /// Rename an entry.
+    /// Rename an entry as root.
     pub async fn rename(&self, from: &str, to: &str) -> Result<EntryInfo, AgentError> {
+        self.rename_as(from, to, None).await
+    }
+
+    /// Rename an entry as `user` (`None`: root).
+    pub async fn rename_as(
+        &self,
+        from: &str,
+        to: &str,
+        user: Option<&str>,
+    ) -> Result<EntryInfo, AgentError> {
         let op = Op::Rename {
-            user: None,
+            user: user.map(str::to_owned),
             from: from.to_owned(),
             to: to.to_owned(),
             root: None,
@@ -171,10 +238,20 @@ impl Agent {
         }
     }
 
-    /// Change permission bits.
+    /// Change permission bits as root.
     pub async fn chmod(&self, path: &str, mode: u32) -> Result<(), AgentError> {
+        self.chmod_as(path, mode, None).await
+    }
+
+    /// Change permission bits as `user` (`None`: root).
+    pub async fn chmod_as(
+        &self,
+        path: &str,
+        mode: u32,
+        user: Option<&str>,
+    ) -> Result<(), AgentError> {
         let op = Op::Chmod {
-            user: None,
+            user: user.map(str::to_owned),
             path: path.to_owned(),
             root: None,
             mode,
