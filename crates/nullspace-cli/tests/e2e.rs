@@ -1,27 +1,14 @@
 //! End-to-end runs of the `nullspace` binary against a real server. They run only when
-//! `NULLSPACE_TEST_API_URL` and `NULLSPACE_TEST_API_KEY` are set, and say why they skip
-//! otherwise.
+//! `NULLSPACE_TEST_API_URL` and `NULLSPACE_TEST_API_KEY` are set; otherwise each prints
+//! `SKIP: <why>` and passes, or fails when `NULLSPACE_REQUIRE_VM=1` (as in CI).
+
+mod support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-/// URL and key of the server under test, if configured.
-fn target() -> Option<(String, String)> {
-    match (
-        std::env::var("NULLSPACE_TEST_API_URL"),
-        std::env::var("NULLSPACE_TEST_API_KEY"),
-    ) {
-        (Ok(url), Ok(key)) if !url.is_empty() && !key.is_empty() => Some((url, key)),
-        _ => {
-            eprintln!(
-                "skipped: set NULLSPACE_TEST_API_URL and NULLSPACE_TEST_API_KEY to run against a real server"
-            );
-            None
-        }
-    }
-}
+use support::real_server as target;
 
 /// Runs `nullspace args` with `stdin`; returns (status, stdout, stderr).
 fn ns(target: &(String, String), args: &[&str], stdin: &str) -> (i32, String, String) {

@@ -1,5 +1,6 @@
-//! What the tests that drive the real `nullspace` binary against a recording fake
-//! server share: running the binary in a clean environment and reading its output.
+//! What the tests that drive the real `nullspace` binary share: running it in a clean
+//! environment against a recording fake server and reading its output, and for the
+//! tests against a real server, finding that server or saying why they do not run.
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
@@ -96,4 +97,34 @@ pub fn pairs(r: &Recorded) -> Vec<(String, String)> {
 /// One owned query pair.
 pub fn pair(k: &str, v: &str) -> (String, String) {
     (k.to_owned(), v.to_owned())
+}
+
+/// Set to `1` (CI does) to make a test whose environment is missing fail instead of
+/// skipping.
+pub const REQUIRE_VM: &str = "NULLSPACE_REQUIRE_VM";
+
+/// Whether missing environments fail tests (`NULLSPACE_REQUIRE_VM=1`).
+pub fn environment_required() -> bool {
+    std::env::var(REQUIRE_VM).is_ok_and(|v| v == "1")
+}
+
+/// A test cannot run because `why`: prints `SKIP: <why>` so the skip shows in the
+/// test output (the caller then returns), or panics with the reason when
+/// `NULLSPACE_REQUIRE_VM=1`, so a CI run that should have had the environment fails.
+pub fn skip(why: &str) {
+    assert!(!environment_required(), "{REQUIRE_VM}=1 but {why}");
+    eprintln!("SKIP: {why}");
+}
+
+/// URL and key of the real server under test (`NULLSPACE_TEST_API_URL`,
+/// `NULLSPACE_TEST_API_KEY`), or `None` after [`skip`] when they are not both set.
+pub fn real_server() -> Option<(String, String)> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    match (var("NULLSPACE_TEST_API_URL"), var("NULLSPACE_TEST_API_KEY")) {
+        (Some(url), Some(key)) => Some((url, key)),
+        _ => {
+            skip("NULLSPACE_TEST_API_URL and NULLSPACE_TEST_API_KEY are not set (no real server to run against)");
+            None
+        }
+    }
 }
