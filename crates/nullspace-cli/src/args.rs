@@ -28,6 +28,9 @@ pub enum ArgError {
         "expected a JSON list of [path, content] pairs or {{\"path\",\"content\"}} objects: {0}"
     )]
     WriteFiles(#[source] serde_json::Error),
+    /// Not a guest user name.
+    #[error("expected a user name of 1-{max} characters without spaces or `/`, got {0:?}", max = UserName::MAX_LEN)]
+    UserName(String),
     /// Neither a machine id nor a snapshot id.
     #[error("expected a machine id (sb_…) or a snapshot id (snap_…): {0}")]
     MachineOrSnapshot(#[source] IdError),
@@ -74,6 +77,32 @@ impl FromStr for MachineOrSnapshot {
             // Report what is wrong with the kind of id it looks like.
             Err(err) if s.starts_with(SnapshotId::PREFIX) => Err(ArgError::MachineOrSnapshot(err)),
             Err(_) => Err(ArgError::MachineOrSnapshot(machine_err)),
+        }
+    }
+}
+
+/// A guest user (`--user`): the server's default is `user`, and `root` is used only
+/// when named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserName(pub String);
+
+impl UserName {
+    /// Longest name accepted (the API's limit, and Linux's).
+    pub const MAX_LEN: usize = 32;
+}
+
+impl FromStr for UserName {
+    type Err = ArgError;
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        let ok = !s.is_empty()
+            && s.chars().count() <= Self::MAX_LEN
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/');
+        if ok {
+            Ok(UserName(s.to_owned()))
+        } else {
+            Err(ArgError::UserName(s.to_owned()))
         }
     }
 }
@@ -245,6 +274,17 @@ mod tests {
         for bad in ["", "abc", "snap_", "sb_A", "tpl_abc"] {
             let err = bad.parse::<MachineOrSnapshot>().unwrap_err();
             assert!(err.to_string().contains("snap_"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn user_names() {
+        for good in ["user", "root", "www-data", "a", &"u".repeat(32)] {
+            assert_eq!(good.parse::<UserName>().unwrap().0, good);
+        }
+        for bad in ["", "two words", "a/b", "tab\t", &"u".repeat(33)] {
+            let err = bad.parse::<UserName>().unwrap_err();
+            assert!(err.to_string().contains("user name"), "{bad:?}: {err}");
         }
     }
 

@@ -1,5 +1,6 @@
 //! Errors of the CLI and how they are reported.
 
+use nullspace_api::{ErrorCode, MAX_FILE_BYTES};
 use nullspace_client::{code_name, ClientError};
 
 use crate::config::ConfigError;
@@ -35,6 +36,24 @@ pub enum CliError {
         /// What was read.
         what: String,
     },
+    /// A local input is larger than the server takes.
+    #[error("{what} is larger than {max} bytes, the most one request may carry")]
+    TooLarge {
+        /// What was read.
+        what: String,
+        /// The most bytes accepted.
+        max: u64,
+    },
+    /// A command was stopped (`command_timeout`, `output_limit_exceeded`) after
+    /// printing what the error carries.
+    #[error("{source}; output cut: what the command printed before it was stopped is {shown}")]
+    CommandCut {
+        /// The server's error, with the partial output.
+        #[source]
+        source: ClientError,
+        /// Where that output went: "above", or "in error.output" with `--json`.
+        shown: &'static str,
+    },
     /// Standard output could not be written.
     #[error("cannot write to standard output: {0}")]
     Stdout(#[source] std::io::Error),
@@ -53,10 +72,14 @@ impl CliError {
     /// The exit code of this error.
     pub fn exit(&self) -> Exit {
         match self {
-            CliError::Client(e) => Exit::for_client_error(e),
+            CliError::Client(e) | CliError::CommandCut { source: e, .. } => {
+                Exit::for_client_error(e)
+            }
             CliError::Config(_) | CliError::NotConfigured => Exit::NotConfigured,
             CliError::NoKeyGiven | CliError::UnknownCommand { .. } => Exit::Usage,
-            CliError::ReadInput { .. } | CliError::NotUtf8 { .. } => Exit::InvalidInput,
+            CliError::ReadInput { .. } | CliError::NotUtf8 { .. } | CliError::TooLarge { .. } => {
+                Exit::InvalidInput
+            }
             CliError::Stdout(_) | CliError::Runtime(_) => Exit::Unexpected,
         }
     }
@@ -65,7 +88,12 @@ impl CliError {
     /// sent one, else a CLI code.
     pub fn code(&self) -> String {
         match self {
-            CliError::Client(ClientError::Api { code, .. }) => code_name(*code),
+            CliError::Client(ClientError::Api { code, .. })
+            | CliError::CommandCut {
+                source: ClientError::Api { code, .. },
+                ..
+            } => code_name(*code),
+            CliError::CommandCut { .. } => "command_cut".into(),
             CliError::Client(ClientError::Http { .. }) => "http_error".into(),
             CliError::Client(ClientError::Transport { .. }) => "network_error".into(),
             CliError::Client(ClientError::Decode { .. }) => "invalid_response".into(),
@@ -74,24 +102,75 @@ impl CliError {
             CliError::NotConfigured => "not_configured".into(),
             CliError::NoKeyGiven | CliError::UnknownCommand { .. } => "usage".into(),
             CliError::ReadInput { .. } | CliError::NotUtf8 { .. } => "invalid_input".into(),
+            CliError::TooLarge { .. } => "payload_too_large".into(),
             CliError::Stdout(_) | CliError::Runtime(_) => "unexpected".into(),
         }
     }
 
+    /// The client error inside, if a request failed.
+    fn client(&self) -> Option<&ClientError> {
+        match self {
+            CliError::Client(e) | CliError::CommandCut { source: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+
+    /// What to do about it, when there is more to say than the message.
+    pub fn hint(&self) -> Option<String> {
+        if let CliError::NotUtf8 { .. } = self {
+            return Some(
+                "a command's standard input is text; put binary data in a file of the machine \
+                 (`nullspace sandbox file write`) and read it from there"
+                    .into(),
+            );
+        }
+        let err = self.client()?;
+        match err.code()? {
+            ErrorCode::FileTooLarge => Some(format!(
+                "read it in parts with --offset and --limit (at most {MAX_FILE_BYTES} bytes a read)"
+            )),
+            ErrorCode::RateLimited => Some(match err.retry_after() {
+                Some(wait) => format!("retry after {} s", wait.as_secs()),
+                None => "retry later".into(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The error as the API's error body, `{"error":{"code","message"}}`, plus the HTTP
-    /// status and exit code.
+    /// status, the exit code, and when there are any the command's partial `output`,
+    /// `retry_after_secs` and a `hint`.
     pub fn to_json(&self) -> serde_json::Value {
         let mut error = serde_json::json!({
             "code": self.code(),
             "message": self.to_string(),
             "exit_code": self.exit().code(),
         });
-        if let CliError::Client(e) = self {
+        if let Some(e) = self.client() {
             if let Some(status) = e.status() {
                 error["status"] = status.into();
             }
+            if let Some(output) = e.output() {
+                error["output"] = serde_json::json!(output);
+            }
+            if let Some(wait) = e.retry_after() {
+                error["retry_after_secs"] = wait.as_secs().into();
+            }
+        }
+        if let Some(hint) = self.hint() {
+            error["hint"] = hint.into();
         }
         serde_json::json!({ "error": error })
+    }
+
+    /// The error as people read it on stderr: `error: <message> (<code>)`, and a
+    /// `hint:` line when there is one.
+    pub fn to_text(&self) -> String {
+        let mut text = format!("error: {self} ({})", self.code());
+        if let Some(hint) = self.hint() {
+            text.push_str(&format!("\nhint: {hint}"));
+        }
+        text
     }
 
     /// Whether this is a closed standard output (`nullspace … | head`), which is not worth
@@ -103,17 +182,33 @@ impl CliError {
 
 #[cfg(test)]
 mod tests {
-    use nullspace_api::ErrorCode;
+    use nullspace_api::PartialOutput;
 
     use super::*;
 
+    /// The API error `code` as the client reports it.
+    fn api(code: ErrorCode, message: &str) -> ClientError {
+        api_with(code, message, None, None)
+    }
+
+    fn api_with(
+        code: ErrorCode,
+        message: &str,
+        output: Option<PartialOutput>,
+        retry_after: Option<std::time::Duration>,
+    ) -> ClientError {
+        ClientError::Api {
+            status: code.status(),
+            code,
+            message: message.into(),
+            output,
+            retry_after,
+        }
+    }
+
     #[test]
     fn api_errors_keep_their_code_and_status() {
-        let err = CliError::Client(ClientError::Api {
-            status: 409,
-            code: ErrorCode::MachineNotRunning,
-            message: "machine sb_a is killed".into(),
-        });
+        let err = CliError::Client(api(ErrorCode::MachineNotRunning, "machine sb_a is killed"));
         assert_eq!(err.exit(), Exit::Conflict);
         assert_eq!(err.code(), "machine_not_running");
         let json = err.to_json();
@@ -121,10 +216,71 @@ mod tests {
         assert_eq!(json["error"]["message"], "machine sb_a is killed");
         assert_eq!(json["error"]["status"], 409);
         assert_eq!(json["error"]["exit_code"], 6);
+        assert_eq!(json["error"].get("output"), None);
+        assert_eq!(json["error"].get("hint"), None);
+        assert_eq!(
+            err.to_text(),
+            "error: machine sb_a is killed (machine_not_running)"
+        );
+    }
+
+    #[test]
+    fn cut_commands_keep_the_code_and_carry_the_output() {
+        let output = PartialOutput {
+            stdout: "1\n2\n".into(),
+            stderr: "w".into(),
+            truncated: true,
+        };
+        for (code, exit) in [
+            (ErrorCode::CommandTimeout, Exit::Timeout),
+            (ErrorCode::OutputLimitExceeded, Exit::InvalidInput),
+        ] {
+            let err = CliError::CommandCut {
+                source: api_with(code, "stopped", Some(output.clone()), None),
+                shown: "above",
+            };
+            assert_eq!(err.exit(), exit);
+            assert_eq!(err.code(), code_name(code));
+            assert!(err.to_string().starts_with("stopped; output cut"), "{err}");
+            assert!(err.to_string().ends_with("is above"), "{err}");
+            let json = err.to_json();
+            assert_eq!(json["error"]["output"]["stdout"], "1\n2\n");
+            assert_eq!(json["error"]["output"]["truncated"], true);
+            assert_eq!(json["error"]["exit_code"], exit.code());
+        }
+    }
+
+    #[test]
+    fn rate_limits_and_large_files_have_hints() {
+        let err = CliError::Client(api_with(
+            ErrorCode::RateLimited,
+            "too many requests",
+            None,
+            Some(std::time::Duration::from_secs(3)),
+        ));
+        assert_eq!(err.exit(), Exit::Server);
+        assert_eq!(err.hint().as_deref(), Some("retry after 3 s"));
+        assert_eq!(err.to_json()["error"]["retry_after_secs"], 3);
+        assert!(
+            err.to_text().ends_with("\nhint: retry after 3 s"),
+            "{}",
+            err.to_text()
+        );
+        let err = CliError::Client(api(ErrorCode::FileTooLarge, "too large"));
+        assert_eq!(err.exit(), Exit::InvalidInput);
+        assert!(err.hint().unwrap().contains("--offset and --limit"));
+        assert!(err.to_json()["error"]["hint"].is_string());
     }
 
     #[test]
     fn local_errors_have_their_own_codes() {
+        let err = CliError::TooLarge {
+            what: "standard input".into(),
+            max: MAX_FILE_BYTES,
+        };
+        assert_eq!(err.exit(), Exit::InvalidInput);
+        assert_eq!(err.code(), "payload_too_large");
+        assert!(err.to_string().contains("134217728"), "{err}");
         assert_eq!(CliError::NotConfigured.exit().code(), 3);
         assert_eq!(CliError::NotConfigured.code(), "not_configured");
         let err = CliError::NotUtf8 {

@@ -4,17 +4,18 @@
 //! |------|-----------------|---------|
 //! | 0    | ok              | success |
 //! | 1    | unexpected      | an unexpected error (local I/O, a bug) |
-//! | 2    | usage           | invalid command line (unknown flag, bad value) |
+//! | 2    | usage           | invalid command line (unknown flag, bad value, no command to run); nothing is sent |
 //! | 3    | not_configured  | no API key, or an unreadable configuration file |
 //! | 4    | unauthorized    | the API key was rejected |
 //! | 5    | not_found       | no such machine, snapshot, file or template |
-//! | 6    | conflict        | the machine is not running, or the request conflicts with its state (a snapshot in use, corrupt saved state) |
-//! | 7    | invalid_input   | the server rejected the input (validation, missing cwd/command/user, bad path) |
+//! | 6    | conflict        | the machine is not running, or the request conflicts with its state (a snapshot in use, corrupt saved state, a non-empty directory, a full disk) |
+//! | 7    | invalid_input   | the server rejected the input (validation, missing cwd/command/user, bad path, too large, output cap), or a local input is unreadable, not text, or over 128 MiB |
 //! | 8    | timeout         | the command ran past its timeout |
-//! | 9    | server_error    | server or network failure (5xx, unavailable, machine died, connection refused) |
+//! | 9    | server_error    | server or network failure (5xx, unavailable, machine died, rate limited, connection refused) |
 //!
 //! `sandbox exec` exits with the command's own exit code when the command ran, so
-//! these codes only describe failures to run it.
+//! these codes only describe failures to run it. A command stopped by its timeout (8)
+//! or the output cap (7) prints what it printed until then first.
 
 use nullspace_api::ErrorCode;
 use nullspace_client::ClientError;
@@ -97,7 +98,10 @@ impl Exit {
         match self {
             Exit::Ok => "success",
             Exit::Unexpected => "an unexpected error (local I/O, a bug)",
-            Exit::Usage => "invalid command line (unknown flag, bad value)",
+            Exit::Usage => {
+                "invalid command line (unknown flag, bad value, no command to run); nothing \
+                 is sent"
+            }
             Exit::NotConfigured => "no API key, or an unreadable configuration file",
             Exit::Unauthorized => "the API key was rejected (unauthorized)",
             Exit::NotFound => "no such machine, snapshot, file or template (not_found)",
@@ -110,9 +114,15 @@ impl Exit {
                 "the server rejected the input (bad_request, validation_error, cwd_not_found, \
                  command_not_found, user_not_found, path_escapes_root, reserved_path, \
                  permission_denied, wrong_entry_type, payload_too_large, output_limit_exceeded, \
-                 file_too_large, method_not_allowed, idempotency_key_reused)"
+                 file_too_large, method_not_allowed, idempotency_key_reused); also a local \
+                 input that is unreadable, not UTF-8 (a command's stdin) or over 128 MiB \
+                 (payload_too_large). output_limit_exceeded prints the output up to the cap \
+                 first"
             }
-            Exit::Timeout => "the command ran past its timeout (command_timeout)",
+            Exit::Timeout => {
+                "the command ran past its timeout (command_timeout); what it printed until \
+                 then is printed first"
+            }
             Exit::Server => {
                 "server or network failure (5xx, internal, unavailable, machine_died, \
                  rate_limited, connection refused)"
@@ -208,6 +218,7 @@ mod tests {
             (NotEmpty, 6),
             (SnapshotInUse, 6),
             (StateCorrupt, 6),
+            (NoSpace, 6),
             (BadRequest, 7),
             (ValidationError, 7),
             (CwdNotFound, 7),
@@ -216,7 +227,14 @@ mod tests {
             (PathEscapesRoot, 7),
             (ReservedPath, 7),
             (WrongEntryType, 7),
+            (PermissionDenied, 7),
+            (PayloadTooLarge, 7),
+            (OutputLimitExceeded, 7),
+            (FileTooLarge, 7),
+            (MethodNotAllowed, 7),
+            (IdempotencyKeyReused, 7),
             (CommandTimeout, 8),
+            (RateLimited, 9),
             (MachineDied, 9),
             (Unavailable, 9),
             (Internal, 9),
@@ -242,5 +260,18 @@ mod tests {
         assert_eq!(table.as_array().unwrap().len(), 10);
         assert_eq!(table[8]["name"], "timeout");
         assert!(table_text().contains("sandbox exec"));
+        for code in [
+            "file_too_large",
+            "no_space",
+            "idempotency_key_reused",
+            "rate_limited",
+        ] {
+            let listed = table.as_array().unwrap().iter().any(|row| {
+                row["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(code))
+            });
+            assert!(listed, "{code} is in the table");
+        }
     }
 }

@@ -13,6 +13,7 @@ mod cmd;
 mod config;
 mod error;
 mod exit;
+mod input;
 mod output;
 
 use std::ffi::OsString;
@@ -29,12 +30,10 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return u8::try_from(err.exit_code()).unwrap_or(Exit::Usage.code());
-        }
+        Err(err) => return report_parse_error(&err, asks_for_json(&args)),
     };
     let json = cli.global.json;
     match cmd::dispatch(cli) {
@@ -44,9 +43,100 @@ where
             if json {
                 eprintln!("{}", err.to_json());
             } else {
-                eprintln!("error: {err} ({})", err.code());
+                eprintln!("{}", err.to_text());
             }
             err.exit().code()
         }
+    }
+}
+
+/// Whether `--json` is among the options of `args` (before any `--`), for reporting a
+/// command line that does not parse.
+fn asks_for_json(args: &[OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
+/// Prints clap's answer to a command line it did not run (help, version, or a usage
+/// error: as the JSON error body when `json`), and returns the exit status.
+fn report_parse_error(err: &clap::Error, json: bool) -> u8 {
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let status = u8::try_from(err.exit_code()).unwrap_or(Exit::Usage.code());
+    if json && !informational {
+        eprintln!("{}", usage_json(err, status));
+    } else {
+        let _ = err.print();
+    }
+    status
+}
+
+/// A usage error as the `--json` error body: clap's message and usage, without the
+/// `error: ` prefix and the pointer to `--help`.
+fn usage_json(err: &clap::Error, status: u8) -> serde_json::Value {
+    let text = err.render().to_string();
+    let message = text
+        .trim()
+        .trim_start_matches("error: ")
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    serde_json::json!({
+        "error": {"code": "usage", "message": message, "exit_code": status},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn json_is_asked_for_before_a_double_dash_only() {
+        assert!(asks_for_json(&os(&[
+            "nullspace",
+            "sandbox",
+            "list",
+            "--json"
+        ])));
+        assert!(!asks_for_json(&os(&["nullspace", "sandbox", "list"])));
+        assert!(!asks_for_json(&os(&[
+            "nullspace",
+            "exec",
+            "--",
+            "x",
+            "--json"
+        ])));
+        assert!(
+            !asks_for_json(&os(&["--json"])),
+            "the program name is not an option"
+        );
+    }
+
+    #[test]
+    fn usage_errors_become_json_bodies() {
+        let err =
+            Cli::try_parse_from(["nullspace", "sandbox", "list", "--state", "asleep"]).unwrap_err();
+        let body = usage_json(&err, 2);
+        assert_eq!(body["error"]["code"], "usage");
+        assert_eq!(body["error"]["exit_code"], 2);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("invalid value 'asleep'"), "{message}");
+        assert!(
+            message.contains("running"),
+            "the possible values: {message}"
+        );
+        assert!(!message.contains("For more information"), "{message}");
     }
 }

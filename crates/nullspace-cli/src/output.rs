@@ -86,11 +86,13 @@ pub fn wire_name(value: &impl Serialize) -> String {
     }
 }
 
-/// A machine, one field a line.
+/// A machine, one field a line; a failed machine's `failure_reason` after its state.
 pub fn machine(m: &Machine) -> String {
-    fields(&[
-        ("id", m.id.to_string()),
-        ("state", wire_name(&m.state)),
+    let mut pairs = vec![("id", m.id.to_string()), ("state", wire_name(&m.state))];
+    if let Some(reason) = &m.failure_reason {
+        pairs.push(("failure_reason", reason.clone()));
+    }
+    pairs.extend([
         ("template", m.template.clone()),
         ("cpu_count", m.cpu_count.to_string()),
         ("memory_mb", m.memory_mb.to_string()),
@@ -102,7 +104,8 @@ pub fn machine(m: &Machine) -> String {
         ("auto_resume", m.auto_resume.to_string()),
         ("snapshot_id", or_dash(m.snapshot_id.as_ref())),
         ("forked_from", or_dash(m.forked_from.as_ref())),
-    ])
+    ]);
+    fields(&pairs)
 }
 
 /// A byte count in binary units: `512 B`, `1.5 KiB`, `64.0 MiB`, `4.0 GiB`.
@@ -222,6 +225,40 @@ mod tests {
         assert_eq!(size(64 << 20), "64.0 MiB");
         assert_eq!(size(3 << 30), "3.0 GiB");
         assert_eq!(size(u64::MAX), "16384.0 PiB");
+    }
+
+    #[test]
+    fn failed_machines_say_why() {
+        let id: nullspace_types::MachineId = "sb_a".parse().unwrap();
+        let mut m = Machine {
+            id,
+            template: "base".into(),
+            state: nullspace_types::MachineState::Running,
+            cpu_count: 1,
+            memory_mb: 512,
+            metadata: BTreeMap::new(),
+            cwd: "/workspace".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            end_at: "2026-01-01T00:05:00Z".into(),
+            timeout_action: nullspace_api::TimeoutAction::Kill,
+            auto_resume: false,
+            snapshot_id: None,
+            forked_from: None,
+            failure_reason: None,
+        };
+        assert!(!machine(&m).contains("failure_reason"));
+        m.state = nullspace_types::MachineState::Failed;
+        m.failure_reason = Some("the VMM exited (signal 9)".into());
+        let text = machine(&m);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with("state") && lines[1].ends_with("failed"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("failure_reason") && lines[2].ends_with("(signal 9)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -283,3 +283,139 @@ fn fork_snapshot_restore_and_metrics() {
     assert!(metrics["disk_total_bytes"].as_u64().unwrap() > 0, "{out}");
     assert!(metrics["cpu_used_pct"].is_number(), "{out}");
 }
+
+/// The defects a new user found: exec without `--`, piped stdin, partial output of a
+/// timeout, rm removing directories, list showing live machines, kill saying what it
+/// did, and file reads in ranges.
+#[test]
+fn exec_stdin_rm_list_and_kill_as_documented() {
+    let Some(t) = target() else { return };
+    let mut made = Cleanup::new(&t);
+    let (status, out, err) = ns(
+        &t,
+        &[
+            "sandbox",
+            "create",
+            "--timeout",
+            "180",
+            "--metadata",
+            "test=e2e-usability",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(status, 0, "{err}");
+    let id = json(&out)["id"].as_str().unwrap().to_owned();
+    made.machines.push(id.clone());
+
+    // The command needs no `--`, and its dashes are its own.
+    let (status, out, err) = ns(&t, &["sandbox", "exec", &id, "echo", "-n", "hi"], "");
+    assert_eq!((status, out.as_str()), (0, "hi"), "{err}");
+    let (status, out, err) = ns(&t, &["sandbox", "exec", &id, "ls", "-la", "/"], "");
+    assert_eq!(status, 0, "{err}");
+    assert!(out.contains("workspace"), "{out}");
+
+    // Piped standard input reaches the command, unless --no-stdin.
+    let (status, out, err) = ns(&t, &["sandbox", "exec", &id, "cat"], "piped in");
+    assert_eq!((status, out.as_str()), (0, "piped in"), "{err}");
+    let (status, out, err) = ns(
+        &t,
+        &["sandbox", "exec", &id, "--no-stdin", "wc", "-c"],
+        "ignored",
+    );
+    assert_eq!((status, out.trim()), (0, "0"), "{err}");
+
+    // A timeout prints what the command printed before it was stopped.
+    let (status, out, err) = ns(
+        &t,
+        &[
+            "sandbox",
+            "exec",
+            &id,
+            "--timeout",
+            "2",
+            "--shell",
+            "echo before; sleep 30",
+        ],
+        "",
+    );
+    assert_eq!(status, 8, "{err}");
+    assert_eq!(out, "before\n", "{err}");
+    assert!(err.contains("output cut"), "{err}");
+
+    // rm removes a directory with its contents by default.
+    let (status, _, err) = ns(
+        &t,
+        &["sandbox", "file", "write", &id, "/workspace/tree/a/b.txt"],
+        "x",
+    );
+    assert_eq!(status, 0, "{err}");
+    let (status, _, err) = ns(
+        &t,
+        &[
+            "sandbox",
+            "file",
+            "rm",
+            &id,
+            "/workspace/tree",
+            "--no-recursive",
+        ],
+        "",
+    );
+    assert_eq!(status, 6, "not empty: {err}");
+    let (status, _, err) = ns(&t, &["sandbox", "file", "rm", &id, "/workspace/tree"], "");
+    assert_eq!(status, 0, "{err}");
+    let (_, out, _) = ns(
+        &t,
+        &["sandbox", "file", "exists", &id, "/workspace/tree"],
+        "",
+    );
+    assert_eq!(out, "false\n");
+
+    // Reads take a range.
+    let (status, _, err) = ns(
+        &t,
+        &["sandbox", "file", "write", &id, "/workspace/r.txt"],
+        "hello world",
+    );
+    assert_eq!(status, 0, "{err}");
+    let (status, out, err) = ns(
+        &t,
+        &[
+            "sandbox",
+            "file",
+            "read",
+            &id,
+            "/workspace/r.txt",
+            "--offset",
+            "6",
+            "--limit",
+            "5",
+        ],
+        "",
+    );
+    assert_eq!((status, out.as_str()), (0, "world"), "{err}");
+
+    // list shows it while it lives; killed, only with --state killed.
+    let listed = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["sandbox", "list", "--all", "--json"];
+        all.extend_from_slice(args);
+        let (status, out, err) = ns(&t, &all, "");
+        assert_eq!(status, 0, "{err}");
+        json(&out)["machines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(listed(&[]).contains(&id));
+    let (status, out, err) = ns(&t, &["sandbox", "kill", &id, "--json"], "");
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(json(&out)["outcome"], "killed");
+    assert_eq!(json(&out)["previous_state"], "running");
+    made.machines.clear();
+    assert!(!listed(&[]).contains(&id), "killed machines are not live");
+    assert!(listed(&["--state", "killed"]).contains(&id));
+    assert!(listed(&["--state", "killed,failed"]).contains(&id));
+}

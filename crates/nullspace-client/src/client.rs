@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::error::parse_retry_after;
 use crate::ClientError;
 
 /// How long to wait for a TCP (and TLS) connection before giving up.
@@ -134,12 +135,19 @@ impl Client {
         if status.is_success() {
             return Ok(response);
         }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let bytes = response.bytes().await.map_err(transport)?;
         Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => ClientError::Api {
                 status: status.as_u16(),
                 code: body.error.code,
                 message: body.error.message,
+                output: body.error.output,
+                retry_after,
             },
             Err(_) => ClientError::Http {
                 status: status.as_u16(),
@@ -148,6 +156,7 @@ impl Client {
                     .chars()
                     .take(BODY_EXCERPT)
                     .collect(),
+                retry_after,
             },
         })
     }
@@ -158,6 +167,30 @@ impl Client {
         builder: RequestBuilder,
         url: &Url,
     ) -> Result<T, ClientError> {
+        let (status, bytes) = self.body(builder, url).await?;
+        decode(&bytes, status, url)
+    }
+
+    /// Sends `builder` and decodes the JSON answer, or `None` when the answer has no
+    /// body (a 204 of a server older than the answer's type).
+    pub(crate) async fn optional_json<T: DeserializeOwned>(
+        &self,
+        builder: RequestBuilder,
+        url: &Url,
+    ) -> Result<Option<T>, ClientError> {
+        let (status, bytes) = self.body(builder, url).await?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        decode(&bytes, status, url).map(Some)
+    }
+
+    /// Sends `builder`: the status and body of the success answer.
+    async fn body(
+        &self,
+        builder: RequestBuilder,
+        url: &Url,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
         let response = self.send(builder, url).await?;
         let status = response.status().as_u16();
         let bytes = response
@@ -167,11 +200,7 @@ impl Client {
                 url: url.to_string(),
                 source,
             })?;
-        serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode {
-            url: url.to_string(),
-            status,
-            source,
-        })
+        Ok((status, bytes.to_vec()))
     }
 
     /// Sends `builder` and ignores the (empty) answer.
@@ -184,9 +213,19 @@ impl Client {
     }
 }
 
+/// The JSON `bytes` of a success answer with `status` from `url`.
+fn decode<T: DeserializeOwned>(bytes: &[u8], status: u16, url: &Url) -> Result<T, ClientError> {
+    serde_json::from_slice(bytes).map_err(|source| ClientError::Decode {
+        url: url.to_string(),
+        status,
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use nullspace_api::ErrorCode;
+    use nullspace_api::{ErrorCode, PartialOutput, RunCommandRequest};
+    use nullspace_types::MachineId;
 
     use super::*;
     use crate::test_server::{Reply, TestServer};
@@ -227,10 +266,14 @@ mod tests {
                 status,
                 code,
                 message,
+                output,
+                retry_after,
             } => {
                 assert_eq!(*status, 404);
                 assert_eq!(*code, ErrorCode::NotFound);
                 assert_eq!(message, "no machine sb_x");
+                assert_eq!(*output, None);
+                assert_eq!(*retry_after, None);
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -250,6 +293,7 @@ mod tests {
                 Reply {
                     status: 502,
                     content_type: Some("text/html"),
+                    headers: Vec::new(),
                     body: b"<h1>bad gateway</h1>".to_vec(),
                 }
             }
@@ -265,13 +309,75 @@ mod tests {
             .await
             .unwrap_err();
         match err {
-            ClientError::Http { status, body, url } => {
+            ClientError::Http {
+                status,
+                body,
+                url,
+                retry_after,
+            } => {
                 assert_eq!(status, 502);
+                assert_eq!(retry_after, None);
                 assert!(body.contains("bad gateway"));
                 assert!(url.ends_with("/v1/machines/sb_a"));
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn partial_output_and_retry_after_are_kept() {
+        let server = TestServer::start(|r| {
+            if r.path.ends_with("/commands") {
+                Reply::error_with_output(
+                    ErrorCode::CommandTimeout,
+                    "killed after 1s",
+                    PartialOutput {
+                        stdout: "step 1\n".into(),
+                        stderr: "warn\n".into(),
+                        truncated: true,
+                    },
+                )
+            } else if r.path.ends_with("/sb_proxy") {
+                Reply {
+                    status: 429,
+                    content_type: Some("text/plain"),
+                    headers: Vec::new(),
+                    body: b"slow down".to_vec(),
+                }
+                .with_header("retry-after", "7")
+            } else {
+                Reply::error(ErrorCode::RateLimited, "too many requests")
+                    .with_header("retry-after", "3")
+            }
+        });
+        let client = Client::new(server.url(), "k").unwrap();
+        let id: MachineId = "sb_a".parse().unwrap();
+        let err = client
+            .run_command(&id, &RunCommandRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::CommandTimeout));
+        let output = err.output().expect("the partial output");
+        assert_eq!(output.stdout, "step 1\n");
+        assert_eq!(output.stderr, "warn\n");
+        assert!(output.truncated);
+        assert_eq!(err.retry_after(), None);
+
+        let err = client.get_machine(&id).await.unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::RateLimited));
+        assert_eq!(err.status(), Some(429));
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(err.output(), None);
+
+        let err = client
+            .get_machine(&"sb_proxy".parse().unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::Http { status: 429, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
     }
 
     #[tokio::test]

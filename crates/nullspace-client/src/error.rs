@@ -1,6 +1,8 @@
 //! Errors of the client.
 
-use nullspace_api::ErrorCode;
+use std::time::Duration;
+
+use nullspace_api::{ErrorCode, PartialOutput};
 
 /// Why a request did not produce the expected answer.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,12 @@ pub enum ClientError {
         code: ErrorCode,
         /// Server's explanation.
         message: String,
+        /// What a command printed before it was cut short (`command_timeout`,
+        /// `output_limit_exceeded`).
+        output: Option<PartialOutput>,
+        /// How long the server asks to wait before trying again (`Retry-After`, sent
+        /// with `rate_limited`).
+        retry_after: Option<Duration>,
     },
     /// The server answered with a non-success status and a body that is not an error body
     /// (a proxy's page, an unknown code).
@@ -34,6 +42,8 @@ pub enum ClientError {
         url: String,
         /// Start of the body, as text.
         body: String,
+        /// How long the server asks to wait before trying again (`Retry-After`).
+        retry_after: Option<Duration>,
     },
     /// The request could not be sent or its answer not received.
     #[error("request to {url} failed: {}", root_cause(source))]
@@ -76,6 +86,26 @@ impl ClientError {
         }
     }
 
+    /// What the command printed before it was cut short, when the server sent it
+    /// (`command_timeout`, `output_limit_exceeded`).
+    pub fn output(&self) -> Option<&PartialOutput> {
+        match self {
+            ClientError::Api { output, .. } => output.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// How long the server asks to wait before trying again (its `Retry-After`, in
+    /// seconds on the wire), when it said (`rate_limited` answers do).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Api { retry_after, .. } | ClientError::Http { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the server could not be reached at all (refused, DNS, timeout on connect).
     pub fn is_connect(&self) -> bool {
         matches!(self, ClientError::Transport { source, .. } if source.is_connect() || source.is_timeout())
@@ -92,10 +122,56 @@ fn root_cause(err: &reqwest::Error) -> String {
     cause.to_string()
 }
 
+/// The delay of a `Retry-After` value in its delta-seconds form (`"3"`); an HTTP date
+/// or anything else is `None`.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 /// The snake_case name of an error code, as it appears on the wire.
 pub fn code_name(code: ErrorCode) -> String {
     match serde_json::to_value(code) {
         Ok(serde_json::Value::String(s)) => s,
         _ => format!("{code:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_delta_seconds_only() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after(""), None);
+    }
+
+    #[test]
+    fn output_and_retry_after_are_read_from_api_errors_only() {
+        let output = PartialOutput {
+            stdout: "so far".into(),
+            stderr: String::new(),
+            truncated: true,
+        };
+        let err = ClientError::Api {
+            status: 504,
+            code: ErrorCode::CommandTimeout,
+            message: "killed after 1s".into(),
+            output: Some(output.clone()),
+            retry_after: None,
+        };
+        assert_eq!(err.output(), Some(&output));
+        assert_eq!(err.retry_after(), None);
+        let err = ClientError::Http {
+            status: 429,
+            url: "http://x/v1/machines".into(),
+            body: "slow down".into(),
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(err.output(), None);
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
     }
 }

@@ -1,4 +1,5 @@
-//! Files of a machine.
+//! Files of a machine. Every operation runs as a guest user, `user` unless one is
+//! named (`root` must be named).
 
 use nullspace_api::{
     ChmodRequest, EntryInfo, ExistsResponse, ListResponse, MkdirRequest, MkdirResponse,
@@ -9,18 +10,49 @@ use reqwest::Method;
 
 use crate::{Client, ClientError};
 
+/// Who reads, and which bytes, in [`Client::read_file`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadFile {
+    /// Guest user whose permissions the read has (server default `user`).
+    pub user: Option<String>,
+    /// Byte to start at (server default 0).
+    pub offset: Option<u64>,
+    /// Most bytes to return, up to [`MAX_FILE_BYTES`](nullspace_api::MAX_FILE_BYTES).
+    /// Without it, a file larger than that answers 413 `file_too_large`.
+    pub limit: Option<u64>,
+}
+
 /// Permission bits as the API spells them: octal text, e.g. `0644`.
 fn octal(mode: u32) -> String {
     format!("{mode:04o}")
 }
 
+/// The query of a files route: `path`, then `user` when one is named.
+fn path_query(path: &str, user: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut query = vec![("path", path.to_owned())];
+    if let Some(user) = user {
+        query.push(("user", user.to_owned()));
+    }
+    query
+}
+
 impl Client {
-    /// `GET /v1/machines/{id}/files`: the file's bytes.
-    pub async fn read_file(&self, id: &MachineId, path: &str) -> Result<Vec<u8>, ClientError> {
-        let url = self.url(
-            &format!("v1/machines/{id}/files"),
-            &[("path", path.to_owned())],
-        )?;
+    /// `GET /v1/machines/{id}/files`: the file's bytes, all of them or the range
+    /// `read.offset`/`read.limit`, read as `read.user`.
+    pub async fn read_file(
+        &self,
+        id: &MachineId,
+        path: &str,
+        read: &ReadFile,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut query = path_query(path, read.user.as_deref());
+        if let Some(offset) = read.offset {
+            query.push(("offset", offset.to_string()));
+        }
+        if let Some(limit) = read.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        let url = self.url(&format!("v1/machines/{id}/files"), &query)?;
         let response = self.send(self.request(Method::GET, &url), &url).await?;
         let bytes = response
             .bytes()
@@ -32,8 +64,10 @@ impl Client {
         Ok(bytes.to_vec())
     }
 
-    /// `PUT /v1/machines/{id}/files`: writes `bytes` atomically, creating parents, owned by
-    /// `user` (default `user`) with permission bits `mode` (e.g. `0o644`).
+    /// `PUT /v1/machines/{id}/files`: writes `bytes` atomically as `user` (default
+    /// `user`), creating parents, with permission bits `mode` (e.g. `0o644`). The server
+    /// takes at most [`MAX_FILE_BYTES`](nullspace_api::MAX_FILE_BYTES)
+    /// (413 `payload_too_large`).
     pub async fn write_file(
         &self,
         id: &MachineId,
@@ -42,10 +76,7 @@ impl Client {
         user: Option<&str>,
         mode: Option<u32>,
     ) -> Result<EntryInfo, ClientError> {
-        let mut query = vec![("path", path.to_owned())];
-        if let Some(user) = user {
-            query.push(("user", user.to_owned()));
-        }
+        let mut query = path_query(path, user);
         if let Some(mode) = mode {
             query.push(("mode", octal(mode)));
         }
@@ -57,7 +88,7 @@ impl Client {
         self.json(builder, &url).await
     }
 
-    /// `POST /v1/machines/{id}/files/batch`: writes several files.
+    /// `POST /v1/machines/{id}/files/batch`: writes several files as `request.user`.
     pub async fn write_files(
         &self,
         id: &MachineId,
@@ -69,14 +100,15 @@ impl Client {
     }
 
     /// `GET /v1/machines/{id}/files/list`: entries under `path`, `depth` levels deep
-    /// (server default 1).
+    /// (server default 1), as seen by `user`.
     pub async fn list_files(
         &self,
         id: &MachineId,
         path: &str,
         depth: Option<u32>,
+        user: Option<&str>,
     ) -> Result<ListResponse, ClientError> {
-        let mut query = vec![("path", path.to_owned())];
+        let mut query = path_query(path, user);
         if let Some(depth) = depth {
             query.push(("depth", depth.to_string()));
         }
@@ -84,26 +116,37 @@ impl Client {
         self.json(self.request(Method::GET, &url), &url).await
     }
 
-    /// `GET /v1/machines/{id}/files/exists`.
-    pub async fn exists(&self, id: &MachineId, path: &str) -> Result<bool, ClientError> {
+    /// `GET /v1/machines/{id}/files/exists`, as seen by `user`.
+    pub async fn exists(
+        &self,
+        id: &MachineId,
+        path: &str,
+        user: Option<&str>,
+    ) -> Result<bool, ClientError> {
         let url = self.url(
             &format!("v1/machines/{id}/files/exists"),
-            &[("path", path.to_owned())],
+            &path_query(path, user),
         )?;
         let answer: ExistsResponse = self.json(self.request(Method::GET, &url), &url).await?;
         Ok(answer.exists)
     }
 
-    /// `GET /v1/machines/{id}/files/info`.
-    pub async fn file_info(&self, id: &MachineId, path: &str) -> Result<EntryInfo, ClientError> {
+    /// `GET /v1/machines/{id}/files/info`, as seen by `user`.
+    pub async fn file_info(
+        &self,
+        id: &MachineId,
+        path: &str,
+        user: Option<&str>,
+    ) -> Result<EntryInfo, ClientError> {
         let url = self.url(
             &format!("v1/machines/{id}/files/info"),
-            &[("path", path.to_owned())],
+            &path_query(path, user),
         )?;
         self.json(self.request(Method::GET, &url), &url).await
     }
 
     /// `POST /v1/machines/{id}/files/mkdir`: true if created, false if it was there.
+    /// `user` creates and owns the directories.
     pub async fn mkdir(
         &self,
         id: &MachineId,
@@ -121,52 +164,56 @@ impl Client {
         Ok(answer.created)
     }
 
-    /// `POST /v1/machines/{id}/files/rename`: the entry at its new path.
+    /// `POST /v1/machines/{id}/files/rename`, with the permissions of `user`: the entry
+    /// at its new path.
     pub async fn rename(
         &self,
         id: &MachineId,
         source: &str,
         destination: &str,
+        user: Option<&str>,
     ) -> Result<EntryInfo, ClientError> {
         let url = self.url(&format!("v1/machines/{id}/files/rename"), &[])?;
         let body = RenameRequest {
-            user: None,
             source: source.to_owned(),
             destination: destination.to_owned(),
+            user: user.map(str::to_owned),
         };
         self.json(self.request(Method::POST, &url).json(&body), &url)
             .await
     }
 
-    /// `POST /v1/machines/{id}/files/chmod`: sets permission bits `mode` (e.g. `0o644`).
+    /// `POST /v1/machines/{id}/files/chmod`, with the permissions of `user`: sets
+    /// permission bits `mode` (e.g. `0o644`).
     pub async fn chmod(
         &self,
         id: &MachineId,
         path: &str,
         mode: u32,
+        user: Option<&str>,
     ) -> Result<EntryInfo, ClientError> {
         let url = self.url(&format!("v1/machines/{id}/files/chmod"), &[])?;
         let body = ChmodRequest {
-            user: None,
             path: path.to_owned(),
             mode: octal(mode),
+            user: user.map(str::to_owned),
         };
         self.json(self.request(Method::POST, &url).json(&body), &url)
             .await
     }
 
-    /// `DELETE /v1/machines/{id}/files`: removes a file, or a directory (its contents
-    /// too when `recursive`).
+    /// `DELETE /v1/machines/{id}/files`, with the permissions of `user`: removes a
+    /// file, or a directory with its contents when `recursive` (the API's default and
+    /// the Python SDK's; without it a non-empty directory is `not_empty`).
     pub async fn remove(
         &self,
         id: &MachineId,
         path: &str,
         recursive: bool,
+        user: Option<&str>,
     ) -> Result<(), ClientError> {
-        let query = [
-            ("path", path.to_owned()),
-            ("recursive", recursive.to_string()),
-        ];
+        let mut query = path_query(path, user);
+        query.push(("recursive", recursive.to_string()));
         let url = self.url(&format!("v1/machines/{id}/files"), &query)?;
         self.empty(self.request(Method::DELETE, &url), &url).await
     }
@@ -213,12 +260,55 @@ mod tests {
     async fn read_returns_raw_bytes_and_encodes_the_path() {
         let server = files_server();
         let client = Client::new(server.url(), "k").unwrap();
-        let bytes = client.read_file(&id(), "/work space/ä&b").await.unwrap();
+        let bytes = client
+            .read_file(&id(), "/work space/ä&b", &ReadFile::default())
+            .await
+            .unwrap();
         assert_eq!(bytes, vec![0u8, 159, 146, 150]);
         assert_eq!(
-            server.last().query_param("path").as_deref(),
-            Some("/work space/ä&b")
+            server.last().query_pairs(),
+            vec![("path".to_string(), "/work space/ä&b".to_string())],
+            "no user, offset or limit unless given"
         );
+    }
+
+    #[tokio::test]
+    async fn read_sends_the_user_and_the_range() {
+        let server = files_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let read = ReadFile {
+            user: Some("root".into()),
+            offset: Some(1 << 27),
+            limit: Some(4096),
+        };
+        client.read_file(&id(), "/big", &read).await.unwrap();
+        assert_eq!(
+            server.last().query,
+            "path=%2Fbig&user=root&offset=134217728&limit=4096"
+        );
+        let read = ReadFile {
+            limit: Some(0),
+            ..ReadFile::default()
+        };
+        client.read_file(&id(), "/big", &read).await.unwrap();
+        assert_eq!(server.last().query, "path=%2Fbig&limit=0");
+    }
+
+    #[tokio::test]
+    async fn too_large_reads_keep_their_code() {
+        let server = TestServer::start(|_| {
+            Reply::error(
+                nullspace_api::ErrorCode::FileTooLarge,
+                "/dev/zero is larger than 134217728 bytes; read it in ranges",
+            )
+        });
+        let client = Client::new(server.url(), "k").unwrap();
+        let err = client
+            .read_file(&id(), "/dev/zero", &ReadFile::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(nullspace_api::ErrorCode::FileTooLarge));
+        assert_eq!(err.status(), Some(413));
     }
 
     #[tokio::test]
@@ -268,22 +358,22 @@ mod tests {
         );
         assert_eq!(
             client
-                .list_files(&id(), "/workspace", Some(2))
+                .list_files(&id(), "/workspace", Some(2), None)
                 .await
                 .unwrap()
                 .entries
                 .len(),
             1
         );
-        assert!(client.exists(&id(), "/workspace/a").await.unwrap());
-        client.file_info(&id(), "/workspace/a").await.unwrap();
+        assert!(client.exists(&id(), "/workspace/a", None).await.unwrap());
+        client.file_info(&id(), "/workspace/a", None).await.unwrap();
         assert!(!client
             .mkdir(&id(), "/workspace/d", Some("root"))
             .await
             .unwrap());
-        client.rename(&id(), "/a", "/b").await.unwrap();
-        client.chmod(&id(), "/a", 0o755).await.unwrap();
-        client.remove(&id(), "/a", false).await.unwrap();
+        client.rename(&id(), "/a", "/b", None).await.unwrap();
+        client.chmod(&id(), "/a", 0o755, None).await.unwrap();
+        client.remove(&id(), "/a", false, None).await.unwrap();
 
         let reqs = server.requests();
         let routes: Vec<String> = reqs.iter().map(|r| r.route()).collect();
@@ -318,5 +408,49 @@ mod tests {
             serde_json::json!({"path":"/a","mode":"0755"})
         );
         assert_eq!(reqs[7].query, "path=%2Fa&recursive=false");
+    }
+
+    #[tokio::test]
+    async fn every_file_route_carries_a_named_user() {
+        let server = files_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let root = Some("root");
+        let read = ReadFile {
+            user: Some("root".into()),
+            ..ReadFile::default()
+        };
+        client.read_file(&id(), "/a", &read).await.unwrap();
+        client
+            .write_file(&id(), "/a", b"x".to_vec(), root, None)
+            .await
+            .unwrap();
+        client.list_files(&id(), "/", None, root).await.unwrap();
+        client.exists(&id(), "/a", root).await.unwrap();
+        client.file_info(&id(), "/a", root).await.unwrap();
+        client.remove(&id(), "/a", true, root).await.unwrap();
+        for req in server.requests() {
+            assert_eq!(
+                req.query_param("user").as_deref(),
+                Some("root"),
+                "{}",
+                req.route()
+            );
+        }
+        let batch = WriteFilesRequest {
+            files: Vec::new(),
+            user: Some("root".into()),
+        };
+        client.write_files(&id(), &batch).await.unwrap();
+        client.mkdir(&id(), "/d", root).await.unwrap();
+        client.rename(&id(), "/a", "/b", root).await.unwrap();
+        client.chmod(&id(), "/a", 0o600, root).await.unwrap();
+        let reqs = server.requests();
+        for req in &reqs[reqs.len() - 4..] {
+            assert_eq!(req.json()["user"], "root", "{}", req.route());
+        }
+        assert_eq!(
+            reqs[reqs.len() - 2].json(),
+            serde_json::json!({"source": "/a", "destination": "/b", "user": "root"})
+        );
     }
 }

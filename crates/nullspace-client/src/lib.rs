@@ -18,5 +18,6 @@ pub mod test_server;
 
 pub use client::{Client, Health};
 pub use error::{code_name, ClientError};
+pub use files::ReadFile;
 pub use machines::ListMachines;
 pub use snapshots::ListSnapshots;

@@ -1,8 +1,8 @@
 //! Machines: create, get, list, kill, timeout, pause, resume, metrics.
 
 use nullspace_api::{
-    CreateMachineRequest, Machine, MachineList, MachineMetrics, SetTimeoutRequest, TimeoutAction,
-    IDEMPOTENCY_HEADER,
+    CreateMachineRequest, KillResponse, Machine, MachineList, MachineMetrics, SetTimeoutRequest,
+    TimeoutAction, IDEMPOTENCY_HEADER,
 };
 use nullspace_types::{MachineId, MachineState};
 use reqwest::Method;
@@ -12,8 +12,10 @@ use crate::{Client, ClientError};
 /// Filters and paging of `GET /v1/machines`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListMachines {
-    /// Only machines in this state.
-    pub state: Option<MachineState>,
+    /// Only machines in one of these states. Empty: the server's default, every live
+    /// state (all but `killed` and `failed`, which are kept for the server's history
+    /// retention, 7 days by default).
+    pub states: Vec<MachineState>,
     /// Only machines of this template.
     pub template: Option<String>,
     /// Only machines whose metadata has every one of these `(key, value)` pairs.
@@ -28,8 +30,8 @@ impl ListMachines {
     /// The query string pairs of these filters, in a stable order.
     fn query(&self) -> Vec<(&'static str, String)> {
         let mut query = Vec::new();
-        if let Some(state) = self.state {
-            query.push(("state", state_name(state)));
+        for state in &self.states {
+            query.push(("state", state_name(*state)));
         }
         if let Some(template) = &self.template {
             query.push(("template", template.clone()));
@@ -70,22 +72,27 @@ impl Client {
         self.json(builder, &url).await
     }
 
-    /// `GET /v1/machines/{id}` (killed machines stay visible).
+    /// `GET /v1/machines/{id}` (killed and failed machines stay visible for the
+    /// server's history retention; a failed one says why in `failure_reason`).
     pub async fn get_machine(&self, id: &MachineId) -> Result<Machine, ClientError> {
         let url = self.url(&format!("v1/machines/{id}"), &[])?;
         self.json(self.request(Method::GET, &url), &url).await
     }
 
-    /// `GET /v1/machines`: one page, newest first.
+    /// `GET /v1/machines`: one page, newest first; live machines only unless
+    /// [`ListMachines::states`] names others.
     pub async fn list_machines(&self, filter: &ListMachines) -> Result<MachineList, ClientError> {
         let url = self.url("v1/machines", &filter.query())?;
         self.json(self.request(Method::GET, &url), &url).await
     }
 
-    /// `DELETE /v1/machines/{id}`.
-    pub async fn kill_machine(&self, id: &MachineId) -> Result<(), ClientError> {
+    /// `DELETE /v1/machines/{id}`: what the kill did, `killed` or (for a machine still
+    /// starting) `create_cancelled`, and the state it found. `None` when the server
+    /// predates that answer and said only 204 (the machine was killed).
+    pub async fn kill_machine(&self, id: &MachineId) -> Result<Option<KillResponse>, ClientError> {
         let url = self.url(&format!("v1/machines/{id}"), &[])?;
-        self.empty(self.request(Method::DELETE, &url), &url).await
+        self.optional_json(self.request(Method::DELETE, &url), &url)
+            .await
     }
 
     /// `POST /v1/machines/{id}/pause`: save memory, processes and devices to disk and
@@ -133,8 +140,8 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_server::{sample_machine, sample_metrics, Reply, TestServer};
-    use nullspace_api::ErrorCode;
+    use crate::test_server::{sample_kill, sample_machine, sample_metrics, Reply, TestServer};
+    use nullspace_api::{ErrorCode, KillOutcome};
 
     fn machines_server() -> TestServer {
         TestServer::start(|r| match r.route().as_str() {
@@ -146,7 +153,14 @@ mod tests {
                     next_cursor: Some("c2".into()),
                 },
             ),
-            "DELETE /v1/machines/sb_a" => Reply::empty(204),
+            "DELETE /v1/machines/sb_a" => {
+                Reply::json(200, &sample_kill("sb_a", MachineState::Running))
+            }
+            "DELETE /v1/machines/sb_new" => {
+                Reply::json(200, &sample_kill("sb_new", MachineState::Starting))
+            }
+            "DELETE /v1/machines/sb_old" => Reply::empty(204),
+            "DELETE /v1/machines/sb_bad" => Reply::json(200, &serde_json::json!({"id": "sb_bad"})),
             "POST /v1/machines/sb_a/pause" => Reply::json(
                 200,
                 &Machine {
@@ -204,7 +218,7 @@ mod tests {
         let server = machines_server();
         let client = Client::new(server.url(), "k").unwrap();
         let filter = ListMachines {
-            state: Some(MachineState::Running),
+            states: vec![MachineState::Running, MachineState::Paused],
             template: Some("base".into()),
             metadata: vec![("team".into(), "eval".into()), ("a b".into(), "c&d".into())],
             limit: Some(5),
@@ -215,6 +229,7 @@ mod tests {
         let pairs = server.last().query_pairs();
         let expected: Vec<(String, String)> = [
             ("state", "running"),
+            ("state", "paused"),
             ("template", "base"),
             ("metadata", "team=eval"),
             ("metadata", "a b=c&d"),
@@ -225,6 +240,53 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         assert_eq!(pairs, expected);
+
+        client
+            .list_machines(&ListMachines::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            server.last().query,
+            "",
+            "the server's default: live machines"
+        );
+        let killed = ListMachines {
+            states: vec![MachineState::Killed],
+            ..ListMachines::default()
+        };
+        client.list_machines(&killed).await.unwrap();
+        assert_eq!(server.last().query, "state=killed");
+    }
+
+    #[tokio::test]
+    async fn kill_says_what_it_did_and_accepts_an_older_204() {
+        let server = machines_server();
+        let client = Client::new(server.url(), "k").unwrap();
+        let killed = client
+            .kill_machine(&"sb_a".parse().unwrap())
+            .await
+            .unwrap()
+            .expect("a kill answer");
+        assert_eq!(killed.id.as_str(), "sb_a");
+        assert_eq!(killed.outcome, KillOutcome::Killed);
+        assert_eq!(killed.previous_state, MachineState::Running);
+        let cancelled = client
+            .kill_machine(&"sb_new".parse().unwrap())
+            .await
+            .unwrap()
+            .expect("a kill answer");
+        assert_eq!(cancelled.outcome, KillOutcome::CreateCancelled);
+        assert_eq!(cancelled.previous_state, MachineState::Starting);
+        let old = client.kill_machine(&"sb_old".parse().unwrap()).await;
+        assert!(matches!(old, Ok(None)), "{old:?}");
+        let err = client
+            .kill_machine(&"sb_bad".parse().unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::Decode { status: 200, .. }),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

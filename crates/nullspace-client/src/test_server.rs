@@ -13,8 +13,8 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use nullspace_api::{
-    EntryInfo, EntryType, ErrorBody, ErrorCode, ErrorDetail, Machine, MachineMetrics, Snapshot,
-    TimeoutAction,
+    EntryInfo, EntryType, ErrorBody, ErrorCode, ErrorDetail, KillOutcome, KillResponse, Machine,
+    MachineMetrics, PartialOutput, Snapshot, TimeoutAction,
 };
 use nullspace_types::MachineState;
 use serde::Serialize;
@@ -78,6 +78,8 @@ pub struct Reply {
     pub status: u16,
     /// `Content-Type`, if any.
     pub content_type: Option<&'static str>,
+    /// Other headers (e.g. `Retry-After`).
+    pub headers: Vec<(&'static str, String)>,
     /// Body bytes.
     pub body: Vec<u8>,
 }
@@ -88,6 +90,7 @@ impl Reply {
         Self {
             status,
             content_type: Some("application/json"),
+            headers: Vec::new(),
             body: serde_json::to_vec(value).expect("test reply serializes"),
         }
     }
@@ -97,6 +100,7 @@ impl Reply {
         Self {
             status: 200,
             content_type: Some("application/octet-stream"),
+            headers: Vec::new(),
             body: body.into(),
         }
     }
@@ -106,20 +110,36 @@ impl Reply {
         Self {
             status,
             content_type: None,
+            headers: Vec::new(),
             body: Vec::new(),
         }
     }
 
     /// The API error `code` with its status.
     pub fn error(code: ErrorCode, message: &str) -> Self {
+        Self::error_body(code, message, None)
+    }
+
+    /// The API error `code` of a command cut short, with what it printed until then.
+    pub fn error_with_output(code: ErrorCode, message: &str, output: PartialOutput) -> Self {
+        Self::error_body(code, message, Some(output))
+    }
+
+    fn error_body(code: ErrorCode, message: &str, output: Option<PartialOutput>) -> Self {
         let body = ErrorBody {
             error: ErrorDetail {
                 code,
                 message: message.to_owned(),
-                output: None,
+                output,
             },
         };
         Self::json(code.status(), &body)
+    }
+
+    /// This reply with header `name: value` added.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 }
 
@@ -245,6 +265,9 @@ async fn serve(State(shared): State<Shared>, request: Request) -> Response {
     if let Some(content_type) = reply.content_type {
         response = response.header(header::CONTENT_TYPE, content_type);
     }
+    for (name, value) in reply.headers {
+        response = response.header(name, value);
+    }
     response
         .body(Body::from(reply.body))
         .expect("test response builds")
@@ -267,6 +290,21 @@ pub fn sample_machine(id: &str) -> Machine {
         snapshot_id: None,
         forked_from: None,
         failure_reason: None,
+    }
+}
+
+/// The answer of a kill of `id` that was in state `previous_state`: `killed`, or
+/// `create_cancelled` when it was still starting.
+pub fn sample_kill(id: &str, previous_state: MachineState) -> KillResponse {
+    let outcome = if previous_state == MachineState::Starting {
+        KillOutcome::CreateCancelled
+    } else {
+        KillOutcome::Killed
+    };
+    KillResponse {
+        id: id.parse().expect("valid machine id"),
+        outcome,
+        previous_state,
     }
 }
 

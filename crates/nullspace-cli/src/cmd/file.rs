@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use base64::Engine;
 use clap::{Args, Subcommand, ValueEnum};
-use nullspace_api::WriteFilesRequest;
+use nullspace_api::{WriteFilesRequest, MAX_FILE_BYTES};
+use nullspace_client::ReadFile;
 use nullspace_types::MachineId;
 
-use super::sandbox::read_bytes;
 use super::{Ctx, Outcome, OK};
-use crate::args::{OctalMode, WriteFiles};
+use crate::args::{OctalMode, UserName, WriteFiles};
+use crate::input::{check_size, read_bytes};
 use crate::output;
 
 /// `sandbox file` and its subcommands.
@@ -29,10 +30,27 @@ pub enum Encoding {
     Base64,
 }
 
+/// The guest user of a file operation.
+#[derive(Debug, Clone, Args)]
+pub struct AsUser {
+    /// Guest user whose permissions the operation has, and who owns what it creates
+    /// (server default `user`; root only when named: --user root).
+    #[arg(long)]
+    pub user: Option<UserName>,
+}
+
+impl AsUser {
+    /// The name to send, if one was given.
+    fn name(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.0.as_str())
+    }
+}
+
 /// Subcommands of `sandbox file`.
 #[derive(Debug, Subcommand)]
 pub enum FileCommand {
-    /// Print a file (raw bytes unless --encoding is given).
+    /// Print a file (raw bytes unless --encoding is given). One read returns at most
+    /// 128 MiB: read larger files in parts with --offset and --limit.
     Read {
         /// Machine id (sb_…).
         id: MachineId,
@@ -41,8 +59,22 @@ pub enum FileCommand {
         /// Print as text or base64 (with --json: the content field's encoding).
         #[arg(long, value_enum)]
         encoding: Option<Encoding>,
+        /// Byte to start at (default 0).
+        #[arg(long, value_name = "BYTES", allow_negative_numbers = true)]
+        offset: Option<u64>,
+        /// Most bytes to read (0-134217728).
+        #[arg(
+            long,
+            value_name = "BYTES",
+            value_parser = clap::value_parser!(u64).range(..=MAX_FILE_BYTES),
+            allow_negative_numbers = true
+        )]
+        limit: Option<u64>,
+        #[command(flatten)]
+        as_user: AsUser,
     },
-    /// Write a file from standard input or --content (parents are created).
+    /// Write a file from standard input, --content or --from-file (parents are created;
+    /// at most 128 MiB).
     Write {
         /// Machine id (sb_…).
         id: MachineId,
@@ -54,12 +86,11 @@ pub enum FileCommand {
         /// Read the content from this local file.
         #[arg(long, value_name = "FILE")]
         from_file: Option<PathBuf>,
-        /// Owner in the machine (server default `user`).
-        #[arg(long)]
-        user: Option<String>,
         /// Permission bits in octal, e.g. 0644.
         #[arg(long)]
         mode: Option<OctalMode>,
+        #[command(flatten)]
+        as_user: AsUser,
     },
     /// Write several files: '[["/a","x"],["/b","y"]]'.
     WriteFiles {
@@ -67,9 +98,8 @@ pub enum FileCommand {
         id: MachineId,
         /// JSON list of [path, content] pairs or {"path","content"|"content_base64"} objects.
         files: WriteFiles,
-        /// Owner in the machine (server default `user`).
-        #[arg(long)]
-        user: Option<String>,
+        #[command(flatten)]
+        as_user: AsUser,
     },
     /// List a directory.
     List {
@@ -80,6 +110,8 @@ pub enum FileCommand {
         /// Levels to descend (1-32; server default 1).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=32))]
         depth: Option<u32>,
+        #[command(flatten)]
+        as_user: AsUser,
     },
     /// Print whether a path exists (true/false).
     Exists {
@@ -87,6 +119,8 @@ pub enum FileCommand {
         id: MachineId,
         /// Path.
         path: String,
+        #[command(flatten)]
+        as_user: AsUser,
     },
     /// Show facts about a path.
     Info {
@@ -94,6 +128,8 @@ pub enum FileCommand {
         id: MachineId,
         /// Path.
         path: String,
+        #[command(flatten)]
+        as_user: AsUser,
     },
     /// Create a directory with its parents.
     Mkdir {
@@ -101,9 +137,8 @@ pub enum FileCommand {
         id: MachineId,
         /// Directory path.
         path: String,
-        /// Owner in the machine (server default `user`).
-        #[arg(long)]
-        user: Option<String>,
+        #[command(flatten)]
+        as_user: AsUser,
     },
     /// Move or rename a path.
     Mv {
@@ -113,6 +148,8 @@ pub enum FileCommand {
         source: String,
         /// New path.
         destination: String,
+        #[command(flatten)]
+        as_user: AsUser,
     },
     /// Change permission bits.
     Chmod {
@@ -122,16 +159,23 @@ pub enum FileCommand {
         path: String,
         /// Permission bits in octal, e.g. 0644.
         mode: OctalMode,
+        #[command(flatten)]
+        as_user: AsUser,
     },
-    /// Remove a file, or an empty directory (with --recursive, any directory).
+    /// Remove a file, or a directory with everything in it (as the API and the SDK do).
     Rm {
         /// Machine id (sb_…).
         id: MachineId,
         /// Path.
         path: String,
-        /// Remove a directory and everything in it.
-        #[arg(long, short)]
+        /// Refuse to remove a directory that is not empty (not_empty, exit 6).
+        #[arg(long)]
+        no_recursive: bool,
+        /// Removal is recursive by default; accepted so older scripts keep working.
+        #[arg(long, short, hide = true, conflicts_with = "no_recursive")]
         recursive: bool,
+        #[command(flatten)]
+        as_user: AsUser,
     },
 }
 
@@ -140,25 +184,40 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
     let client = ctx.client()?;
     let json = ctx.json();
     match args.command {
-        FileCommand::Read { id, path, encoding } => {
-            let bytes = client.read_file(&id, &path).await?;
-            read_output(json, &path, &bytes, encoding)?;
+        FileCommand::Read {
+            id,
+            path,
+            encoding,
+            offset,
+            limit,
+            as_user,
+        } => {
+            let read = ReadFile {
+                user: as_user.name().map(str::to_owned),
+                offset,
+                limit,
+            };
+            let bytes = client.read_file(&id, &path, &read).await?;
+            read_output(json, &path, offset.unwrap_or(0), &bytes, encoding)?;
         }
         FileCommand::Write {
             id,
             path,
             content,
             from_file,
-            user,
             mode,
+            as_user,
         } => {
             let bytes = match (content, from_file) {
-                (Some(text), _) => text.into_bytes(),
+                (Some(text), _) => {
+                    check_size("--content", text.len(), MAX_FILE_BYTES)?;
+                    text.into_bytes()
+                }
                 (None, Some(file)) => read_bytes(&file)?.1,
                 (None, None) => read_bytes(std::path::Path::new("-"))?.1,
             };
             let info = client
-                .write_file(&id, &path, bytes, user.as_deref(), mode.map(|m| m.0))
+                .write_file(&id, &path, bytes, as_user.name(), mode.map(|m| m.0))
                 .await?;
             if json {
                 output::json(&info)?;
@@ -166,10 +225,10 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
                 output::line(&format!("wrote {} ({} bytes)", info.path, info.size))?;
             }
         }
-        FileCommand::WriteFiles { id, files, user } => {
+        FileCommand::WriteFiles { id, files, as_user } => {
             let request = WriteFilesRequest {
                 files: files.0,
-                user,
+                user: as_user.name().map(str::to_owned),
             };
             let written = client.write_files(&id, &request).await?;
             if json {
@@ -180,32 +239,37 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
                 }
             }
         }
-        FileCommand::List { id, path, depth } => {
-            let list = client.list_files(&id, &path, depth).await?;
+        FileCommand::List {
+            id,
+            path,
+            depth,
+            as_user,
+        } => {
+            let list = client.list_files(&id, &path, depth, as_user.name()).await?;
             if json {
                 output::json(&list)?;
             } else if !list.entries.is_empty() {
                 output::line(&output::entries(&list.entries))?;
             }
         }
-        FileCommand::Exists { id, path } => {
-            let exists = client.exists(&id, &path).await?;
+        FileCommand::Exists { id, path, as_user } => {
+            let exists = client.exists(&id, &path, as_user.name()).await?;
             if json {
                 output::json(&serde_json::json!({ "exists": exists }))?;
             } else {
                 output::line(if exists { "true" } else { "false" })?;
             }
         }
-        FileCommand::Info { id, path } => {
-            let info = client.file_info(&id, &path).await?;
+        FileCommand::Info { id, path, as_user } => {
+            let info = client.file_info(&id, &path, as_user.name()).await?;
             if json {
                 output::json(&info)?;
             } else {
                 output::line(&output::entry(&info))?;
             }
         }
-        FileCommand::Mkdir { id, path, user } => {
-            let created = client.mkdir(&id, &path, user.as_deref()).await?;
+        FileCommand::Mkdir { id, path, as_user } => {
+            let created = client.mkdir(&id, &path, as_user.name()).await?;
             if json {
                 output::json(&serde_json::json!({ "created": created }))?;
             } else if created {
@@ -218,16 +282,24 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
             id,
             source,
             destination,
+            as_user,
         } => {
-            let info = client.rename(&id, &source, &destination).await?;
+            let info = client
+                .rename(&id, &source, &destination, as_user.name())
+                .await?;
             if json {
                 output::json(&info)?;
             } else {
                 output::line(&format!("moved {source} to {}", info.path))?;
             }
         }
-        FileCommand::Chmod { id, path, mode } => {
-            let info = client.chmod(&id, &path, mode.0).await?;
+        FileCommand::Chmod {
+            id,
+            path,
+            mode,
+            as_user,
+        } => {
+            let info = client.chmod(&id, &path, mode.0, as_user.name()).await?;
             if json {
                 output::json(&info)?;
             } else {
@@ -240,9 +312,13 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
         FileCommand::Rm {
             id,
             path,
-            recursive,
+            no_recursive,
+            recursive: _,
+            as_user,
         } => {
-            client.remove(&id, &path, recursive).await?;
+            client
+                .remove(&id, &path, !no_recursive, as_user.name())
+                .await?;
             if json {
                 output::json(&serde_json::json!({ "path": path, "removed": true }))?;
             } else {
@@ -253,10 +329,11 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
     Ok(OK)
 }
 
-/// Prints the content of `file read`.
+/// Prints the content of `file read` (`bytes` from byte `offset` of the file).
 fn read_output(
     json: bool,
     path: &str,
+    offset: u64,
     bytes: &[u8],
     encoding: Option<Encoding>,
 ) -> Result<(), crate::error::CliError> {
@@ -273,6 +350,7 @@ fn read_output(
         };
         return output::json(&serde_json::json!({
             "path": path,
+            "offset": offset,
             "size": bytes.len(),
             "encoding": name,
             "content": content,
@@ -282,5 +360,101 @@ fn read_output(
         None => output::bytes(bytes),
         Some(Encoding::Utf8) => output::bytes(String::from_utf8_lossy(bytes).as_bytes()),
         Some(Encoding::Base64) => output::line(&base64()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::cmd::sandbox::SandboxCommand;
+
+    fn parse(args: &[&str]) -> Result<FileCommand, clap::Error> {
+        let cli = Cli::try_parse_from(["nullspace", "sandbox", "file"].iter().chain(args))?;
+        match cli.command {
+            Command::Sandbox(s) => match s.command {
+                SandboxCommand::File(f) => Ok(f.command),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rm_is_recursive_unless_told_not_to() {
+        let rm = |a: &[&str]| match parse(a).unwrap() {
+            FileCommand::Rm { no_recursive, .. } => !no_recursive,
+            other => panic!("{other:?}"),
+        };
+        assert!(rm(&["rm", "sb_a", "/d"]));
+        assert!(
+            rm(&["rm", "sb_a", "/d", "--recursive"]),
+            "the old flag still parses"
+        );
+        assert!(rm(&["rm", "sb_a", "/d", "-r"]));
+        assert!(!rm(&["rm", "sb_a", "/d", "--no-recursive"]));
+        let err = parse(&["rm", "sb_a", "/d", "-r", "--no-recursive"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn every_file_command_takes_a_user() {
+        let cases: [&[&str]; 10] = [
+            &["read", "sb_a", "/f"],
+            &["write", "sb_a", "/f", "--content", "x"],
+            &["write-files", "sb_a", "[]"],
+            &["list", "sb_a", "/"],
+            &["exists", "sb_a", "/f"],
+            &["info", "sb_a", "/f"],
+            &["mkdir", "sb_a", "/d"],
+            &["mv", "sb_a", "/a", "/b"],
+            &["chmod", "sb_a", "/f", "600"],
+            &["rm", "sb_a", "/f"],
+        ];
+        for args in cases {
+            let mut with_user = args.to_vec();
+            with_user.extend(["--user", "root"]);
+            parse(&with_user).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let mut bad = args.to_vec();
+            bad.extend(["--user", ""]);
+            let err = parse(&bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn read_takes_a_bounded_range() {
+        let FileCommand::Read {
+            offset,
+            limit,
+            as_user,
+            ..
+        } = parse(&[
+            "read",
+            "sb_a",
+            "/f",
+            "--offset",
+            "10",
+            "--limit",
+            "134217728",
+        ])
+        .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (offset, limit, as_user.name()),
+            (Some(10), Some(MAX_FILE_BYTES), None)
+        );
+        for bad in [
+            &["read", "sb_a", "/f", "--limit", "134217729"][..],
+            &["read", "sb_a", "/f", "--offset", "-1"][..],
+            &["read", "sb_a", "/f", "--limit", "-5"][..],
+            &["read", "sb_a", "/f", "--limit", "lots"][..],
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod completion;
 pub mod doctor;
+pub mod exec;
 pub mod file;
 pub mod fork;
 pub mod metrics;

@@ -1,18 +1,15 @@
 //! `nullspace sandbox …` (alias `machine`): machines and their commands.
 
-use std::io::Read;
-use std::path::PathBuf;
-
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use nullspace_api::{
-    CreateMachineRequest, Machine, MachineList, RunCommandRequest, TimeoutAction, DEFAULT_TEMPLATE,
+    CreateMachineRequest, KillOutcome, KillResponse, Machine, MachineList, TimeoutAction,
+    DEFAULT_TEMPLATE,
 };
 use nullspace_client::ListMachines;
 use nullspace_types::{MachineId, MachineState, SnapshotId};
 
-use super::{file, fork, metrics, snapshot, Ctx, Outcome, OK};
+use super::{exec, file, fork, metrics, snapshot, Ctx, Outcome, OK};
 use crate::args::{merge, JsonMap, KeyValue, MachineOrSnapshot, OnTimeout};
-use crate::error::CliError;
 use crate::output;
 
 /// `sandbox` and its subcommands.
@@ -28,13 +25,15 @@ pub struct SandboxArgs {
 pub enum SandboxCommand {
     /// Create a machine from a template or a snapshot.
     Create(CreateArgs),
-    /// List machines, newest first.
+    /// List machines, newest first: the live ones unless --state names others.
     List(ListArgs),
-    /// Show one machine.
+    /// Show one machine (and why it failed, if it did).
     Get(IdArg),
-    /// Run a command in a machine and exit with its exit code.
-    Exec(ExecArgs),
-    /// Kill a machine; nothing of it is left.
+    /// Run a command in a machine and exit with its exit code: `exec ID COMMAND
+    /// [ARGS]...` or `exec ID --shell "CMD"`; piped standard input is sent to it.
+    Exec(exec::ExecArgs),
+    /// Kill a machine (or cancel its create if it is still starting); nothing of it is
+    /// left.
     Kill(IdArg),
     /// Pause a running machine: memory, processes and devices are saved to disk and the
     /// VM stops (no CPU, no RAM; the disk is kept).
@@ -196,9 +195,11 @@ impl From<StateArg> for MachineState {
 /// Flags of `sandbox list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only machines in this state.
-    #[arg(long, value_enum)]
-    pub state: Option<StateArg>,
+    /// Only machines in these states (repeatable, or comma-separated: killed,failed).
+    /// Default: the live ones, every state but killed and failed; those are kept for
+    /// the server's history retention (7 days by default).
+    #[arg(long, value_enum, value_name = "STATE", value_delimiter = ',')]
+    pub state: Vec<StateArg>,
     /// Only machines of this template.
     #[arg(long)]
     pub template: Option<String>,
@@ -214,35 +215,6 @@ pub struct ListArgs {
     /// Follow next_cursor and list every page.
     #[arg(long)]
     pub all: bool,
-}
-
-/// Flags of `sandbox exec`.
-#[derive(Debug, Args)]
-#[command(group(ArgGroup::new("program").required(true).args(["shell", "argv"])))]
-pub struct ExecArgs {
-    /// Machine id (sb_…).
-    pub id: MachineId,
-    /// Command line run by `bash -c`.
-    #[arg(long, value_name = "CMD")]
-    pub shell: Option<String>,
-    /// Program and arguments, after `--` (looked up in PATH).
-    #[arg(last = true, value_name = "ARGV")]
-    pub argv: Vec<String>,
-    /// Working directory (default: the machine's).
-    #[arg(long)]
-    pub cwd: Option<String>,
-    /// Environment variable, KEY=VALUE (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub envs: Vec<KeyValue>,
-    /// Guest user (server default `user`).
-    #[arg(long)]
-    pub user: Option<String>,
-    /// Seconds before the command is killed (server default 60; 0 = no limit).
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
-    /// File whose text is the command's stdin; `-` reads this process's stdin.
-    #[arg(long, value_name = "FILE")]
-    pub stdin_file: Option<PathBuf>,
 }
 
 /// `sandbox timeout` and its subcommand.
@@ -286,13 +258,13 @@ pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Outcome {
             let machine = ctx.client()?.get_machine(&id).await?;
             show_machine(ctx, &machine)
         }
-        SandboxCommand::Exec(args) => exec(ctx, &args).await,
+        SandboxCommand::Exec(args) => exec::run(ctx, &args).await,
         SandboxCommand::Kill(IdArg { id }) => {
-            ctx.client()?.kill_machine(&id).await?;
+            let answer = ctx.client()?.kill_machine(&id).await?;
             if ctx.json() {
-                output::json(&serde_json::json!({"id": id, "killed": true}))?;
+                output::json(&kill_json(&id, answer.as_ref()))?;
             } else {
-                output::line(&format!("killed {id}"))?;
+                output::line(&kill_text(&id, answer.as_ref()))?;
             }
             Ok(OK)
         }
@@ -369,10 +341,38 @@ async fn create(ctx: &Ctx, args: &CreateArgs) -> Outcome {
     show_machine(ctx, &machine)
 }
 
+/// What `sandbox kill` says: whether it killed the machine or cancelled its create.
+/// A server older than the kill answer (`None`) only said that it killed it.
+fn kill_text(id: &MachineId, answer: Option<&KillResponse>) -> String {
+    match answer {
+        None => format!("killed {id}"),
+        Some(k) => match k.outcome {
+            KillOutcome::Killed => {
+                format!("killed {id} (was {})", output::wire_name(&k.previous_state))
+            }
+            KillOutcome::CreateCancelled => format!(
+                "cancelled the create of {id}: it was still {} and never became usable",
+                output::wire_name(&k.previous_state)
+            ),
+        },
+    }
+}
+
+/// The API's `KillResponse`, or for an older server's 204 the same fields with the
+/// previous state unknown (`null`).
+fn kill_json(id: &MachineId, answer: Option<&KillResponse>) -> serde_json::Value {
+    match answer {
+        Some(k) => serde_json::json!(k),
+        None => {
+            serde_json::json!({"id": id, "outcome": KillOutcome::Killed, "previous_state": null})
+        }
+    }
+}
+
 async fn list(ctx: &Ctx, args: &ListArgs) -> Outcome {
     let client = ctx.client()?;
     let filter = ListMachines {
-        state: args.state.map(MachineState::from),
+        states: args.state.iter().copied().map(MachineState::from).collect(),
         template: args.template.clone(),
         metadata: args
             .metadata
@@ -401,72 +401,12 @@ async fn list(ctx: &Ctx, args: &ListArgs) -> Outcome {
         next_cursor,
     };
     let table = (!page.machines.is_empty()).then(|| output::machines(&page.machines));
-    super::show_list(
-        ctx,
-        &page,
-        "no machines",
-        table,
-        page.next_cursor.as_deref(),
-    )
-}
-
-fn exec_request(args: &ExecArgs) -> Result<RunCommandRequest, CliError> {
-    let stdin = match &args.stdin_file {
-        None => None,
-        Some(path) => Some(read_text(path)?),
-    };
-    Ok(RunCommandRequest {
-        command: args.shell.clone(),
-        args: (!args.argv.is_empty()).then(|| args.argv.clone()),
-        cwd: args.cwd.clone(),
-        envs: merge(None, &args.envs),
-        user: args.user.clone(),
-        timeout: args.timeout,
-        stdin,
-    })
-}
-
-/// The text of `path`, or of standard input for `-`.
-pub fn read_text(path: &std::path::Path) -> Result<String, CliError> {
-    let (what, bytes) = read_bytes(path)?;
-    String::from_utf8(bytes).map_err(|_| CliError::NotUtf8 { what })
-}
-
-/// A description and the bytes of `path`, or of standard input for `-`.
-pub fn read_bytes(path: &std::path::Path) -> Result<(String, Vec<u8>), CliError> {
-    if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|source| CliError::ReadInput {
-                what: "standard input".into(),
-                source,
-            })?;
-        return Ok(("standard input".into(), bytes));
-    }
-    let what = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| CliError::ReadInput {
-        what: what.clone(),
-        source,
-    })?;
-    Ok((what, bytes))
-}
-
-async fn exec(ctx: &Ctx, args: &ExecArgs) -> Outcome {
-    let request = exec_request(args)?;
-    let result = ctx.client()?.run_command(&args.id, &request).await?;
-    if ctx.json() {
-        output::json(&result)?;
+    let none = if args.state.is_empty() {
+        "no live machines (killed and failed ones: --state killed,failed)"
     } else {
-        output::bytes(result.stdout.as_bytes())?;
-        eprint!("{}", result.stderr);
-    }
-    Ok(command_status(result.exit_code))
-}
-
-/// The exit status that reports a command's exit code (out-of-range codes become 255).
-fn command_status(exit_code: i32) -> u8 {
-    u8::try_from(exit_code).unwrap_or(u8::MAX)
+        "no machines"
+    };
+    super::show_list(ctx, &page, none, table, page.next_cursor.as_deref())
 }
 
 #[cfg(test)]
@@ -556,21 +496,6 @@ mod tests {
     }
 
     #[test]
-    fn exec_needs_exactly_one_of_shell_and_argv() {
-        let SandboxCommand::Exec(args) = sandbox(&["exec", "sb_a", "--", "ls", "-l"]) else {
-            panic!()
-        };
-        let r = exec_request(&args).unwrap();
-        assert_eq!(r.args, Some(vec!["ls".to_string(), "-l".to_string()]));
-        assert_eq!(r.command, None);
-        let parse =
-            |a: &[&str]| Cli::try_parse_from(["nullspace", "sandbox", "exec"].iter().chain(a));
-        assert!(parse(&["sb_a"]).is_err());
-        assert!(parse(&["sb_a", "--shell", "ls", "--", "ls"]).is_err());
-        assert!(parse(&["not-an-id", "--shell", "ls"]).is_err());
-    }
-
-    #[test]
     fn timeout_set_takes_positional_or_flag() {
         for a in [
             &["timeout", "set", "sb_a", "120"][..],
@@ -646,17 +571,63 @@ mod tests {
         let SandboxCommand::List(args) = sandbox(&["list", "--state", "paused"]) else {
             panic!()
         };
-        assert_eq!(
-            args.state.map(MachineState::from),
-            Some(MachineState::Paused)
-        );
+        assert_eq!(args.state, [StateArg::Paused]);
     }
 
     #[test]
-    fn command_exit_codes_pass_through() {
-        assert_eq!(command_status(0), 0);
-        assert_eq!(command_status(137), 137);
-        assert_eq!(command_status(300), 255);
-        assert_eq!(command_status(-1), 255);
+    fn states_are_repeatable_and_comma_separated() {
+        let states = |a: &[&str]| {
+            let mut all = vec!["list"];
+            all.extend_from_slice(a);
+            let SandboxCommand::List(args) = sandbox(&all) else {
+                panic!()
+            };
+            args.state
+                .into_iter()
+                .map(MachineState::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(states(&[]), [], "the server's default: live machines");
+        assert_eq!(
+            states(&["--state", "killed,failed", "--state", "paused"]),
+            [
+                MachineState::Killed,
+                MachineState::Failed,
+                MachineState::Paused
+            ]
+        );
+        let err = Cli::try_parse_from(["nullspace", "sandbox", "list", "--state", "running,gone"])
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("'gone'"), "{err}");
+    }
+
+    #[test]
+    fn kill_says_what_it_did() {
+        let id: MachineId = "sb_a".parse().unwrap();
+        let killed = KillResponse {
+            id: id.clone(),
+            outcome: KillOutcome::Killed,
+            previous_state: MachineState::Paused,
+        };
+        assert_eq!(kill_text(&id, Some(&killed)), "killed sb_a (was paused)");
+        assert_eq!(
+            kill_json(&id, Some(&killed)),
+            serde_json::json!({"id": "sb_a", "outcome": "killed", "previous_state": "paused"})
+        );
+        let cancelled = KillResponse {
+            outcome: KillOutcome::CreateCancelled,
+            previous_state: MachineState::Starting,
+            ..killed
+        };
+        assert_eq!(
+            kill_text(&id, Some(&cancelled)),
+            "cancelled the create of sb_a: it was still starting and never became usable"
+        );
+        assert_eq!(kill_text(&id, None), "killed sb_a");
+        assert_eq!(
+            kill_json(&id, None),
+            serde_json::json!({"id": "sb_a", "outcome": "killed", "previous_state": null})
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! `nullspace schema [COMMAND…]`: the command tree as JSON, walked from clap's
-//! own definition so it cannot disagree with the parser.
+//! own definition so it cannot disagree with the parser. The global flags are listed
+//! once (`global_flags`) and again in every command's `flags`, marked `"global": true`,
+//! since every command accepts them.
 
 use std::any::TypeId;
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ use nullspace_types::{MachineId, SnapshotId};
 use serde_json::{json, Value};
 
 use super::{Ctx, Outcome, OK};
-use crate::args::{JsonMap, KeyValue, MachineOrSnapshot, OctalMode, WriteFiles};
+use crate::args::{JsonMap, KeyValue, MachineOrSnapshot, OctalMode, UserName, WriteFiles};
 use crate::cli::Cli;
 use crate::error::CliError;
 use crate::exit;
@@ -41,14 +43,11 @@ pub fn schema(path: &[String]) -> Result<Value, CliError> {
                 path: path.join(" "),
             })?;
     }
-    let global: Vec<Value> = root
-        .get_arguments()
-        .filter(|a| a.is_global_set())
-        .map(arg_json)
-        .collect();
+    let globals: Vec<&Arg> = root.get_arguments().filter(|a| a.is_global_set()).collect();
+    let global: Vec<Value> = globals.iter().copied().map(arg_json).collect();
     let mut commands = Vec::new();
     let prefix = path.to_vec();
-    walk(node, &prefix, &mut commands);
+    walk(node, &prefix, &global, &mut commands);
     Ok(json!({
         "name": root.get_name(),
         "version": env!("CARGO_PKG_VERSION"),
@@ -59,26 +58,29 @@ pub fn schema(path: &[String]) -> Result<Value, CliError> {
     }))
 }
 
-/// Appends `cmd` (named by `path`) and every command below it.
-fn walk(cmd: &Command, path: &[String], out: &mut Vec<Value>) {
+/// Appends `cmd` (named by `path`) and every command below it; `global` are the
+/// flags every command accepts.
+fn walk(cmd: &Command, path: &[String], global: &[Value], out: &mut Vec<Value>) {
     let (positionals, flags): (Vec<&Arg>, Vec<&Arg>) = cmd
         .get_arguments()
         .filter(|a| !a.is_global_set() && !a.is_hide_set())
         .partition(|a| a.is_positional());
     let subcommands: Vec<&str> = cmd.get_subcommands().map(Command::get_name).collect();
+    let mut flags: Vec<Value> = flags.into_iter().map(arg_json).collect();
+    flags.extend(global.iter().cloned());
     out.push(json!({
         "command": path.join(" "),
         "about": cmd.get_about().map(ToString::to_string),
         "aliases": cmd.get_all_aliases().collect::<Vec<_>>(),
         "arguments": positionals.into_iter().map(arg_json).collect::<Vec<_>>(),
-        "flags": flags.into_iter().map(arg_json).collect::<Vec<_>>(),
+        "flags": flags,
         "subcommands": subcommands,
         "runnable": !cmd.is_subcommand_required_set() || subcommands.is_empty(),
     }));
     for sub in cmd.get_subcommands() {
         let mut child = path.to_vec();
         child.push(sub.get_name().to_owned());
-        walk(sub, &child, out);
+        walk(sub, &child, global, out);
     }
 }
 
@@ -89,11 +91,11 @@ fn type_name(arg: &Arg) -> &'static str {
         ArgAction::Count => return "count",
         _ => {}
     }
-    if !arg.get_possible_values().is_empty() {
+    if arg.get_action().takes_values() && !arg.get_possible_values().is_empty() {
         return "enum";
     }
     let id = arg.get_value_parser().type_id();
-    let known: [(TypeId, &'static str); 14] = [
+    let known: [(TypeId, &'static str); 15] = [
         (TypeId::of::<String>(), "string"),
         (TypeId::of::<PathBuf>(), "path"),
         (TypeId::of::<i64>(), "integer"),
@@ -108,6 +110,7 @@ fn type_name(arg: &Arg) -> &'static str {
         (TypeId::of::<JsonMap>(), "json_object"),
         (TypeId::of::<OctalMode>(), "octal_mode"),
         (TypeId::of::<WriteFiles>(), "json_write_files"),
+        (TypeId::of::<UserName>(), "user_name"),
     ];
     known
         .iter()
@@ -118,17 +121,34 @@ fn type_name(arg: &Arg) -> &'static str {
 fn arg_json(arg: &Arg) -> Value {
     let repeatable = matches!(arg.get_action(), ArgAction::Append)
         || arg.get_num_args().is_some_and(|n| n.max_values() > 1);
+    // A switch (`--json`) takes no value: no value name, no possible values.
+    let takes_value = arg.get_action().takes_values();
+    let value_name = arg
+        .get_value_names()
+        .and_then(|v| v.first())
+        .filter(|_| takes_value)
+        .map(ToString::to_string);
+    let possible_values: Vec<String> = if takes_value {
+        arg.get_possible_values()
+            .iter()
+            .map(|p| p.get_name().to_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
     json!({
         "name": arg.get_id().as_str(),
         "long": arg.get_long().map(|l| format!("--{l}")),
         "short": arg.get_short().map(|s| format!("-{s}")),
-        "value_name": arg.get_value_names().and_then(|v| v.first()).map(ToString::to_string),
+        "value_name": value_name,
         "type": type_name(arg),
         "required": arg.is_required_set(),
         "repeatable": repeatable,
         "default": arg.get_default_values().first().map(|v| v.to_string_lossy().into_owned()),
-        "possible_values": arg.get_possible_values().iter().map(|p| p.get_name().to_owned()).collect::<Vec<_>>(),
+        "possible_values": possible_values,
         "after_double_dash": arg.is_last_set(),
+        "trailing": arg.is_trailing_var_arg_set(),
+        "global": arg.is_global_set(),
         "help": arg.get_help().map(ToString::to_string),
     })
 }
@@ -167,7 +187,21 @@ mod tests {
         assert_eq!(flag(exec, "envs")["type"], "key_value");
         assert_eq!(flag(exec, "envs")["repeatable"], true);
         assert_eq!(flag(exec, "timeout")["type"], "number");
-        assert_eq!(flag(exec, "argv")["after_double_dash"], true);
+        let command = flag(exec, "command");
+        assert_eq!(command["trailing"], true, "no `--` needed");
+        assert_eq!(command["after_double_dash"], false);
+        assert_eq!(command["repeatable"], true);
+        assert_eq!(command["value_name"], "COMMAND");
+        assert_eq!(flag(exec, "no_stdin")["type"], "bool");
+        assert_eq!(flag(exec, "user")["type"], "user_name");
+        assert_eq!(
+            flag(find(&s, "sandbox file rm"), "no_recursive")["type"],
+            "bool"
+        );
+        let read = find(&s, "sandbox file read");
+        assert_eq!(flag(read, "offset")["type"], "integer");
+        assert_eq!(flag(read, "limit")["type"], "integer");
+        assert_eq!(flag(read, "user")["type"], "user_name");
         let create = find(&s, "sandbox create");
         assert_eq!(flag(create, "template")["type"], "string");
         assert_eq!(flag(create, "env_json")["type"], "json_object");
@@ -198,6 +232,7 @@ mod tests {
         );
         let list = find(&s, "sandbox list");
         assert_eq!(flag(list, "state")["type"], "enum");
+        assert_eq!(flag(list, "state")["repeatable"], true);
         assert_eq!(flag(list, "all")["type"], "bool");
         assert_eq!(
             flag(&find(&s, "sandbox file chmod").clone(), "mode")["type"],
@@ -221,6 +256,55 @@ mod tests {
         let globals: Vec<&Value> = s["global_flags"].as_array().unwrap().iter().collect();
         assert!(globals.iter().any(|g| g["long"] == "--json"));
         assert_eq!(s["exit_codes"].as_array().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn every_command_lists_the_global_flags() {
+        let s = schema(&[]).unwrap();
+        let longs = |flags: &Value| -> Vec<String> {
+            flags
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["global"] == true)
+                .map(|f| f["long"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            longs(&s["global_flags"]),
+            ["--api-key", "--api-url", "--json"]
+        );
+        for command in s["commands"].as_array().unwrap() {
+            assert_eq!(
+                longs(&command["flags"]),
+                ["--api-key", "--api-url", "--json"],
+                "{}",
+                command["command"]
+            );
+        }
+        let json_flag = s["global_flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["long"] == "--json")
+            .unwrap();
+        assert_eq!(json_flag["type"], "bool");
+        assert_eq!(
+            json_flag["value_name"],
+            Value::Null,
+            "a switch takes no value"
+        );
+        assert_eq!(json_flag["possible_values"], json!([]));
+        let key = &s["global_flags"][0];
+        assert_eq!(key["value_name"], "KEY");
+        assert_eq!(key["type"], "string");
+        // A subtree lists them too.
+        let sub = schema(&["sandbox".into(), "exec".into()]).unwrap();
+        assert_eq!(
+            longs(&sub["commands"][0]["flags"]),
+            ["--api-key", "--api-url", "--json"]
+        );
+        assert_eq!(longs(&sub["global_flags"]).len(), 3);
     }
 
     #[test]

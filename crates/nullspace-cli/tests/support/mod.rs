@@ -39,9 +39,24 @@ impl Run {
     }
 }
 
+/// What the binary's standard input is.
+pub enum Input<'a> {
+    /// A pipe carrying these bytes, then closed.
+    Pipe(&'a [u8]),
+    /// `/dev/null`.
+    Null,
+    /// This regular file.
+    File(&'a Path),
+}
+
 /// A run with `HOME` and the working directory in `dir`, no NULLSPACE_* variables but
-/// `env`, and `stdin` on standard input.
+/// `env`, and `stdin` piped to standard input.
 pub fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Run {
+    run_in_with(dir, env, args, Input::Pipe(stdin.as_bytes()))
+}
+
+/// [`run_in`] with `input` as standard input.
+pub fn run_in_with(dir: &Path, env: &[(&str, &str)], args: &[&str], input: Input) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nullspace"));
     cmd.args(args)
         .current_dir(dir)
@@ -49,19 +64,24 @@ pub fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> R
         .env_remove("NULLSPACE_API_KEY")
         .env_remove("NULLSPACE_API_URL")
         .env("NULLSPACE_DATA_DIR", dir.join("data"))
-        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    match input {
+        Input::Pipe(_) => cmd.stdin(Stdio::piped()),
+        Input::Null => cmd.stdin(Stdio::null()),
+        Input::File(path) => cmd.stdin(std::fs::File::open(path).expect("open the stdin file")),
+    };
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("start nullspace");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    if let Input::Pipe(bytes) = input {
+        // The binary may exit without reading (a usage error): a closed pipe is fine.
+        let mut pipe = child.stdin.take().unwrap();
+        if let Err(e) = pipe.write_all(bytes) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+        }
+    }
     let out = child.wait_with_output().unwrap();
     Run {
         status: out.status.code().unwrap_or(-1),
@@ -75,17 +95,22 @@ pub fn run(server: &TestServer, args: &[&str]) -> Run {
     run_stdin(server, args, "")
 }
 
-/// A run against `server` with `stdin` on standard input.
+/// A run against `server` with `stdin` piped to standard input.
 pub fn run_stdin(server: &TestServer, args: &[&str], stdin: &str) -> Run {
+    run_with(server, args, Input::Pipe(stdin.as_bytes()))
+}
+
+/// A run against `server` with `input` as standard input.
+pub fn run_with(server: &TestServer, args: &[&str], input: Input) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    run_in(
+    run_in_with(
         dir.path(),
         &[
             ("NULLSPACE_API_URL", server.url()),
             ("NULLSPACE_API_KEY", KEY),
         ],
         args,
-        stdin,
+        input,
     )
 }
 
