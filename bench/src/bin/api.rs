@@ -59,11 +59,11 @@ async fn main() {
     std::fs::create_dir_all(&state_dir).unwrap();
     let store = Store::open(&state_dir.join("state.db")).expect("store");
     let key = store.create_key("bench").expect("key").secret;
-    let state = AppState {
+    let state = AppState::new(
         store,
-        node: Arc::new(HostNode::new(served, vec![template.clone()])),
-        limiter: Arc::new(RateLimiter::new(1e6, 1e6)),
-    };
+        Arc::new(HostNode::new(served, vec![template.clone()])),
+        RateLimiter::new(1e6, 1e6),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app(state)).await });

@@ -67,10 +67,18 @@ pub struct WriteFileEntry {
     /// Absolute path, or relative to `/workspace`.
     pub path: String,
     /// Text content.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub content: Option<String>,
     /// Binary content, base64.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub content_base64: Option<String>,
 }
 
@@ -81,7 +89,11 @@ pub struct WriteFilesRequest {
     /// Files to write, in order.
     pub files: Vec<WriteFileEntry>,
     /// Guest user who writes the files and owns what is created (default `user`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub user: Option<String>,
 }
 
@@ -99,7 +111,11 @@ pub struct MkdirRequest {
     /// Directory to create with its parents.
     pub path: String,
     /// Guest user who creates and owns the directories (default `user`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub user: Option<String>,
 }
 
@@ -119,7 +135,11 @@ pub struct RenameRequest {
     /// New path.
     pub destination: String,
     /// Guest user whose permissions apply (default `user`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub user: Option<String>,
 }
 
@@ -132,6 +152,10 @@ pub struct ChmodRequest {
     /// Octal permission bits as text, e.g. `"0644"` or `"755"`.
     pub mode: String,
     /// Guest user whose permissions apply (default `user`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub user: Option<String>,
 }

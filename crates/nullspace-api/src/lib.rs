@@ -6,6 +6,7 @@
 //! than a silently ignored option.
 
 mod commands;
+pub mod de;
 mod error;
 mod files;
 mod machines;

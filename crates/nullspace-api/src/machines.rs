@@ -22,16 +22,32 @@ pub const MAX_TIMEOUT_SECS: i64 = 30 * 24 * 3600;
 #[serde(deny_unknown_fields)]
 pub struct CreateMachineRequest {
     /// Template name (default `base`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub template: Option<String>,
     /// vCPUs (must match what the template allows).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some_int"
+    )]
     pub cpu_count: Option<u32>,
     /// Memory in MiB (must match what the template allows).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some_int"
+    )]
     pub memory_mb: Option<u64>,
     /// Seconds until the machine is destroyed (1..=2592000, default 300).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some_int"
+    )]
     pub timeout: Option<i64>,
     /// Free-form labels, filterable in list.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -40,19 +56,39 @@ pub struct CreateMachineRequest {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub envs: BTreeMap<String, String>,
     /// Default working directory of commands (default `/workspace`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub cwd: Option<String>,
     /// Repeating a create with the same key returns the same machine.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub idempotency_key: Option<String>,
     /// Start from this reusable snapshot instead of a template.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub snapshot_id: Option<SnapshotId>,
     /// What happens when the timeout is reached (default `kill`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub timeout_action: Option<TimeoutAction>,
     /// Wake the machine when a request reaches it while paused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub auto_resume: Option<bool>,
 }
 
@@ -149,9 +185,14 @@ pub struct MachineList {
 #[serde(deny_unknown_fields)]
 pub struct SetTimeoutRequest {
     /// Seconds from now until the timeout is reached.
+    #[serde(deserialize_with = "crate::de::int")]
     pub timeout: i64,
     /// What happens then (unchanged when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub action: Option<TimeoutAction>,
 }
 

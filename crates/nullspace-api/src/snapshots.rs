@@ -56,13 +56,25 @@ pub struct SnapshotList {
 #[serde(deny_unknown_fields)]
 pub struct ForkRequest {
     /// Number of children (1..=16, default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some_int"
+    )]
     pub count: Option<u32>,
     /// Labels of the children (default: the source's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Seconds until the children's timeout (1..=2592000, default 300).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some_int"
+    )]
     pub timeout: Option<i64>,
 }
 

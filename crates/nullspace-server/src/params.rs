@@ -11,6 +11,12 @@ use crate::store::Page;
 
 /// Longest guest user name accepted.
 const MAX_USER: usize = 32;
+/// Longest guest path accepted, in characters (and at most 4096 bytes).
+const MAX_PATH_CHARS: usize = 1024;
+/// Longest map key, in characters.
+const MAX_KEY_CHARS: usize = 128;
+/// Longest map value or short text, in characters.
+const MAX_TEXT_CHARS: usize = 4096;
 
 /// Parse a machine id from the path (404 for ids that cannot exist).
 pub fn machine_id(raw: &str) -> ApiResult<MachineId> {
@@ -49,10 +55,12 @@ pub fn map(field: &str, m: &BTreeMap<String, String>) -> ApiResult<()> {
         return Err(ApiError::field(field, "at most 64 entries"));
     }
     for (k, v) in m {
-        if k.is_empty() || k.len() > 128 || v.len() > 4096 {
+        if k.is_empty() || k.chars().count() > MAX_KEY_CHARS || v.chars().count() > MAX_TEXT_CHARS {
             return Err(ApiError::field(
                 field,
-                format!("key {k:?}: keys are 1-128 bytes, values at most 4096"),
+                format!(
+                    "key {k:?}: keys are 1-{MAX_KEY_CHARS} characters, values at most {MAX_TEXT_CHARS}"
+                ),
             ));
         }
         no_nul(&format!("{field}.{k}"), k)?;
@@ -77,23 +85,28 @@ pub fn envs(field: &str, m: &BTreeMap<String, String>) -> ApiResult<()> {
 
 /// Check an absolute working directory.
 pub fn cwd(field: &str, p: &str) -> ApiResult<()> {
-    no_nul(field, p)?;
-    if !p.starts_with('/') || p.len() > 4096 {
-        return Err(ApiError::field(
-            field,
-            "must be an absolute path of at most 4096 bytes",
-        ));
+    path(field, p)?;
+    if !p.starts_with('/') {
+        return Err(ApiError::field(field, "must be an absolute path"));
     }
     Ok(())
 }
 
-/// Check a guest user name.
+/// Check a guest user name (`[a-z_][a-z0-9_.-]*`, optionally ending in `$`).
 pub fn user(field: &str, u: &str) -> ApiResult<String> {
-    no_nul(field, u)?;
-    if u.is_empty() || u.len() > MAX_USER {
+    let body = u.strip_suffix('$').unwrap_or(u);
+    let ok = u.len() <= MAX_USER
+        && body
+            .bytes()
+            .next()
+            .is_some_and(|b| b == b'_' || b.is_ascii_lowercase())
+        && body.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        });
+    if !ok {
         return Err(ApiError::field(
             field,
-            format!("must be a user name of 1 to {MAX_USER} bytes"),
+            format!("must be a user name like `user` or `root` (at most {MAX_USER} characters)"),
         ));
     }
     Ok(u.to_owned())
@@ -101,13 +114,27 @@ pub fn user(field: &str, u: &str) -> ApiResult<String> {
 
 /// Check a guest path.
 pub fn path(field: &str, p: &str) -> ApiResult<String> {
-    if p.is_empty() || p.len() > 4096 || p.contains('\0') {
+    if p.is_empty() || p.chars().count() > MAX_PATH_CHARS || p.len() > 4096 || p.contains('\0') {
         return Err(ApiError::field(
             field,
-            "must be a non-empty path of at most 4096 bytes without NUL",
+            format!(
+                "must be a non-empty path of at most {MAX_PATH_CHARS} characters (4096 bytes) without NUL"
+            ),
         ));
     }
     Ok(p.to_owned())
+}
+
+/// Check a short text (a template name, a list filter).
+pub fn text(field: &str, t: &str, max_chars: usize) -> ApiResult<()> {
+    no_nul(field, t)?;
+    if t.chars().count() > max_chars {
+        return Err(ApiError::field(
+            field,
+            format!("at most {max_chars} characters"),
+        ));
+    }
+    Ok(())
 }
 
 /// Parse octal permission bits (`"0644"`, `"755"`).
@@ -142,6 +169,7 @@ pub fn states(v: &str, into: &mut Vec<MachineState>) -> ApiResult<()> {
 pub fn page_param(page: &mut Page, k: &str, v: String) -> ApiResult<()> {
     match k {
         "metadata" => {
+            no_nul("metadata", &v)?;
             let (mk, mv) = v.split_once('=').ok_or_else(|| {
                 ApiError::field("metadata", format!("expected key=value, got {v:?}"))
             })?;
@@ -157,7 +185,11 @@ pub fn page_param(page: &mut Page, k: &str, v: String) -> ApiResult<()> {
         "cursor" => {
             page.before_seq = Some(
                 v.strip_prefix('c')
-                    .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                    .filter(|s| {
+                        s.len() <= 18
+                            && !s.starts_with('0')
+                            && s.bytes().all(|b| b.is_ascii_digit())
+                    })
                     .and_then(|s| s.parse::<i64>().ok())
                     .filter(|n| *n > 0)
                     .ok_or_else(|| {
@@ -237,7 +269,15 @@ mod tests {
         let mut page = Page::default();
         page_param(&mut page, "cursor", "c12".into()).unwrap();
         assert_eq!(page.before_seq, Some(12));
-        for bad in ["c-1", "c0", "c+3", "12", "c", "c99999999999999999999"] {
+        for bad in [
+            "c-1",
+            "c0",
+            "c01",
+            "c+3",
+            "12",
+            "c",
+            "c99999999999999999999",
+        ] {
             let e = page_param(&mut page, "cursor", bad.into()).unwrap_err();
             assert_eq!(e.code, ErrorCode::ValidationError, "{bad}");
         }

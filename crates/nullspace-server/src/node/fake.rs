@@ -299,6 +299,17 @@ impl Node for FakeNode {
         if let Op::Remove { path, user, .. } | Op::Chmod { path, user, .. } = &op {
             allowed(user.as_deref(), path)?;
         }
+        if let Op::Rename { from, to, user, .. } = op {
+            allowed(user.as_deref(), &from)?;
+            allowed(user.as_deref(), &to)?;
+            let mut all = self.files.lock().expect("lock");
+            let data = all
+                .remove(&(id.clone(), from.clone()))
+                .ok_or_else(|| guest(ErrorCode::NotFound, &from))?;
+            let e = entry(&to, data.len());
+            all.insert((id.clone(), to), data);
+            return Ok(OpResult::Entry(e));
+        }
         let files = self.files.lock().expect("lock");
         let get = |p: &str| {
             files

@@ -20,7 +20,7 @@ const DEFAULT_TIMEOUT: f64 = 60.0;
 fn check(req: &RunCommandRequest) -> ApiResult<(Vec<String>, Option<String>, Option<u64>)> {
     let (argv, shell) = match (&req.command, &req.args) {
         (Some(c), None) if !c.trim().is_empty() => (Vec::new(), Some(c.clone())),
-        (None, Some(a)) if !a.is_empty() && !a[0].is_empty() => (a.clone(), None),
+        (None, Some(a)) if !a.is_empty() => (a.clone(), None),
         (Some(_), Some(_)) => {
             return Err(ApiError::field(
                 "command",
@@ -35,7 +35,7 @@ fn check(req: &RunCommandRequest) -> ApiResult<(Vec<String>, Option<String>, Opt
         }
     };
     if let Some(c) = &shell {
-        params::no_nul("command", c)?;
+        params::text("command", c, 1 << 20)?;
     }
     for (i, a) in argv.iter().enumerate() {
         params::no_nul(&format!("args[{i}]"), a)?;

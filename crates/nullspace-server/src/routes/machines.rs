@@ -64,7 +64,10 @@ pub async fn list(
     for (k, v) in params::parse_query(query.as_deref().unwrap_or(""))? {
         match k.as_str() {
             "state" => params::states(&v, &mut f.states)?,
-            "template" => f.template = Some(v),
+            "template" => {
+                params::text("template", &v, 4096)?;
+                f.template = Some(v)
+            }
             _ => params::page_param(&mut f.page, &k, v)?,
         }
     }

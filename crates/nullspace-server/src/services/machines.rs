@@ -41,7 +41,7 @@ async fn plan(
         None => None,
     };
     if let Some(t) = &req.template {
-        params::no_nul("template", t)?;
+        params::text("template", t, 128)?;
     }
     let template = match (&snapshot, &req.template) {
         (Some(s), Some(t)) if *t != s.template => {
@@ -65,16 +65,23 @@ async fn plan(
             )
         })?,
     };
+    // A machine has its template's shape: asking for another conflicts with it.
     if let Some(c) = req.cpu_count.filter(|c| *c != shape.cpu_count) {
-        return Err(ApiError::field(
-            "cpu_count",
-            format!("template {template} has {} vCPU, got {c}", shape.cpu_count),
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "cpu_count: template {template} has {} vCPU, got {c}",
+                shape.cpu_count
+            ),
         ));
     }
     if let Some(m) = req.memory_mb.filter(|m| *m != shape.memory_mb) {
-        return Err(ApiError::field(
-            "memory_mb",
-            format!("template {template} has {} MiB, got {m}", shape.memory_mb),
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "memory_mb: template {template} has {} MiB, got {m}",
+                shape.memory_mb
+            ),
         ));
     }
     let timeout = params::timeout("timeout", req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS))?;
@@ -110,7 +117,7 @@ async fn plan(
     };
     if idempotency_key
         .as_ref()
-        .is_some_and(|k| k.is_empty() || k.len() > 256 || k.contains('\0'))
+        .is_some_and(|k| k.is_empty() || k.chars().count() > 256 || k.contains('\0'))
     {
         return Err(ApiError::field(
             "idempotency_key",
