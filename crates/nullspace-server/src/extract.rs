@@ -41,7 +41,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOr
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let json = is_json(req.headers());
         let bytes = body_bytes(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.iter().all(|b| is_json_space(*b)) {
             return Ok(Self(T::default()));
         }
         if !json {
@@ -52,6 +52,11 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOr
         }
         parse_object(&bytes).map(Self)
     }
+}
+
+/// Whitespace as JSON has it (no form feed, unlike ASCII's).
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
@@ -78,7 +83,7 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 
 /// Decode a body that must be one JSON object.
 fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+    match bytes.iter().find(|b| !is_json_space(**b)) {
         Some(b'{') => {}
         None => {
             return Err(ApiError::new(

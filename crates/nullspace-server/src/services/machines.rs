@@ -45,9 +45,12 @@ async fn plan(
     }
     let template = match (&snapshot, &req.template) {
         (Some(s), Some(t)) if *t != s.template => {
-            return Err(ApiError::field(
-                "template",
-                format!("snapshot {} is of template {}, got {t}", s.id, s.template),
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "template: snapshot {} is of template {}, got {t}",
+                    s.id, s.template
+                ),
             ))
         }
         (Some(s), _) => s.template.clone(),

@@ -1,0 +1,42 @@
+"""Schemathesis hooks for scripts/schemathesis.sh.
+
+A valid idempotency key that Schemathesis generates (the `Idempotency-Key` header
+or the body's `idempotency_key`) is made unique per request, the same in both:
+Hypothesis shrinks keys to the same few values, and a key reused with another body
+is rightly refused (422 `idempotency_key_reused`, tested on its own in the
+server's tests), which would read as "a valid request rejected". Invalid keys are
+left as generated, so the header's own checks are still fuzzed.
+"""
+
+import re
+import uuid
+from typing import Any
+
+import schemathesis
+
+_VALID = re.compile(r"^[!-~]([ -~]*[!-~])?$")
+
+
+def _valid_header(value: Any) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 256 and bool(_VALID.match(value))
+
+
+def _valid_body(value: Any) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 256 and "\0" not in value
+
+
+@schemathesis.hook
+def before_call(ctx: Any, case: Any, kwargs: Any) -> None:
+    fresh = uuid.uuid4().hex
+    headers = case.headers or {}
+    names = [n for n in headers if n.lower() == "idempotency-key"]
+    body = case.body if isinstance(case.body, dict) else {}
+    header_ok = all(_valid_header(headers[n]) for n in names)
+    body_ok = "idempotency_key" not in body or _valid_body(body["idempotency_key"])
+    # Only requests whose keys are all valid are made fresh (and equal when both
+    # are given); an invalid key stays, to be refused.
+    if (names or "idempotency_key" in body) and header_ok and body_ok:
+        for n in names:
+            headers[n] = fresh
+        if "idempotency_key" in body:
+            body["idempotency_key"] = fresh
