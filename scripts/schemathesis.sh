@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 server_bin="${NULLSPACE_SERVER_BIN:-target/release/nullspace-server}"
 py="$PWD/target/py/bin/python"
+[ -x "$py" ] || scripts/python-env.sh
 [ -x target/py/bin/schemathesis ] || "$py" -m pip install -q --disable-pip-version-check 'schemathesis>=4,<5'
 state=$(mktemp -d /tmp/ns-schemathesis-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 # Build the image and template once, outside the test timeouts.
 ./target/release/nullspace-runtime image build
 ./target/release/nullspace-runtime template build
-cargo test --release --workspace -- --test-threads=2
+# The CLI's end-to-end tests need a running server: test-against-server.sh runs them.
+cargo test --release --workspace --exclude nullspace-cli -- --test-threads=2
+cargo test --release -p nullspace-cli --lib --bins --test cli --test lifecycle -- --test-threads=2
+scripts/schemathesis.sh
 scripts/test-against-server.sh
 scripts/check-leaks.sh

@@ -131,6 +131,7 @@ pub fn io_code(e: &io::Error) -> ErrorCode {
         Some(libc::EISDIR) => ErrorCode::IsADirectory,
         Some(libc::ENOTEMPTY) => ErrorCode::NotEmpty,
         Some(libc::ENOSPC | libc::EDQUOT) => ErrorCode::NoSpace,
+        Some(libc::ENAMETOOLONG | libc::ELOOP) => ErrorCode::InvalidArgument,
         _ => ErrorCode::Io,
     }
 }
@@ -159,6 +160,8 @@ mod tests {
         assert_eq!(code(libc::ENOTEMPTY), ErrorCode::NotEmpty);
         assert_eq!(code(libc::ENOSPC), ErrorCode::NoSpace);
         assert_eq!(code(libc::EDQUOT), ErrorCode::NoSpace);
+        assert_eq!(code(libc::ENAMETOOLONG), ErrorCode::InvalidArgument);
+        assert_eq!(code(libc::ELOOP), ErrorCode::InvalidArgument);
         let denied = OpError::ForeignOwner {
             user: "user".into(),
             owner: "root".into(),
