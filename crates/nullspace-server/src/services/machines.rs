@@ -9,7 +9,7 @@ use nullspace_api::{
 use nullspace_types::{MachineId, MachineState};
 use sha2::{Digest, Sha256};
 
-use super::{fail, lost_or, moved_on, not_running, transition};
+use super::{moved_on, not_running, transition};
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::node::TemplateShape;
@@ -211,8 +211,17 @@ pub async fn create(
         }
         Err(e) => {
             let err = ApiError::from(e);
-            fail(state, &id, &err.message).await?;
-            let err = lost_or(state, &id, err).await;
+            let change = Change {
+                failure_reason: Some(err.message.clone()),
+                ended: true,
+                ..Default::default()
+            };
+            let starting = [MachineState::Starting];
+            // A create that failed on its own says why; one killed meanwhile says so.
+            let err = match transition(state, &id, &starting, MachineState::Failed, change).await? {
+                Moved::From(_) => err,
+                Moved::Not(now) => moved_on(&id, now),
+            };
             Err(match err.code {
                 ErrorCode::StateCorrupt | ErrorCode::MachineNotRunning | ErrorCode::NotFound => err,
                 ErrorCode::Internal => ApiError::new(
