@@ -8,18 +8,31 @@
 //! inspect and evolve); bulk bytes (stdout, file contents) travel raw beside it.
 //! The full contract is `spec/guest/protocol.md`.
 
+mod envelope;
+mod error;
 mod frame;
 mod msg;
+mod process;
 
+pub use envelope::{parse_host, Rejected, KNOWN_OPS};
 pub use frame::{decode, encode, DecodeError, Frame, MAGIC, MAX_DATA, MAX_HEADER};
 pub use msg::{
     CallId, EntryInfo, EntryKind, ErrorCode, ExecRequest, ExecResult, GuestError, GuestInfo,
     GuestMetrics, GuestMsg, HostMsg, Identity, Op, OpResult, Owner,
+};
+pub use process::{
+    AttachEnd, ProcessAttach, ProcessInfo, ProcessStart, PtySize, Selector, StreamInfo, StreamKind,
+    MAX_EXITED, MAX_PTY_SIDE, RING_BYTES,
 };
 
 /// Name of the virtio-serial port the agent listens on.
 pub const PORT_NAME: &str = "agent0";
 /// Reserved directory no file operation may write into.
 pub const RESERVED_DIR: &str = "/workspace/.nullspace";
-/// Protocol version spoken by this crate; sent in `GuestInfo`.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Protocol version spoken by this crate; sent in `hello` and `GuestInfo`.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// Data bytes of one call either side may send before the other credits them
+/// (protocol 2 flow control, in each direction).
+pub const CALL_WINDOW: u64 = 1 << 20;
+/// Capabilities of a protocol-2 guest.
+pub const CAPABILITIES: &[&str] = &["process", "pty", "credit"];

@@ -4,6 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::{ErrorCode, GuestError};
+use crate::process::{
+    AttachEnd, ProcessAttach, ProcessInfo, ProcessStart, PtySize, Selector, StreamKind,
+};
+
 /// Host-chosen id of one call; every frame about that call carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -43,6 +48,14 @@ pub enum HostMsg {
         /// The call to abandon.
         id: CallId,
     },
+    /// The host consumed `bytes` of the call's data frames: the guest may send
+    /// that many more (protocol 2 flow control).
+    Credit {
+        /// The call.
+        id: CallId,
+        /// Bytes consumed.
+        bytes: u64,
+    },
 }
 
 /// Fresh identity for a guest restored from a snapshot.
@@ -64,6 +77,9 @@ pub enum Op {
     Hello {
         /// Identity to take (after a restore), or none to keep the current one.
         identity: Option<Identity>,
+        /// Protocol version the host speaks (absent: 1, no flow control).
+        #[serde(default)]
+        protocol: u32,
     },
     /// Liveness and facts about the guest.
     Health,
@@ -196,6 +212,75 @@ pub enum Op {
         /// New permission bits.
         mode: u32,
     },
+    /// Start a process in the process table; it outlives the call and any host
+    /// connection.
+    ProcessStart(ProcessStart),
+    /// Every process of the table (running, and the exited ones still kept).
+    ProcessList,
+    /// Send a process's kept output, and with `follow` its output as it arrives.
+    ProcessAttach(ProcessAttach),
+    /// Write the call's `input` frames to a process's stdin (or terminal).
+    ProcessInput {
+        /// The process.
+        process: Selector,
+        /// Close its stdin once the input has been written.
+        #[serde(default)]
+        close: bool,
+    },
+    /// Send a signal to a process's group.
+    ProcessSignal {
+        /// The process.
+        process: Selector,
+        /// Signal number.
+        signal: i32,
+    },
+    /// Resize a PTY process's terminal.
+    ProcessResize {
+        /// The process.
+        process: Selector,
+        /// The new size.
+        size: PtySize,
+    },
+}
+
+impl Op {
+    /// The operation's wire name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Hello { .. } => "hello",
+            Op::Health => "health",
+            Op::Metrics { .. } => "metrics",
+            Op::Exec(_) => "exec",
+            Op::ReadFile { .. } => "read_file",
+            Op::WriteFile { .. } => "write_file",
+            Op::List { .. } => "list",
+            Op::Stat { .. } => "stat",
+            Op::Exists { .. } => "exists",
+            Op::Mkdir { .. } => "mkdir",
+            Op::Remove { .. } => "remove",
+            Op::Rename { .. } => "rename",
+            Op::Chmod { .. } => "chmod",
+            Op::ProcessStart(_) => "process_start",
+            Op::ProcessList => "process_list",
+            Op::ProcessAttach(_) => "process_attach",
+            Op::ProcessInput { .. } => "process_input",
+            Op::ProcessSignal { .. } => "process_signal",
+            Op::ProcessResize { .. } => "process_resize",
+        }
+    }
+
+    /// The protocol version that introduced the operation.
+    pub fn since(&self) -> u32 {
+        match self {
+            Op::ProcessStart(_)
+            | Op::ProcessList
+            | Op::ProcessAttach(_)
+            | Op::ProcessInput { .. }
+            | Op::ProcessSignal { .. }
+            | Op::ProcessResize { .. } => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// How to run a process.
@@ -290,6 +375,9 @@ pub struct GuestInfo {
     pub time_unix_ms: i64,
     /// How many identities this guest has taken since boot.
     pub identity_generation: u64,
+    /// Services and features beyond protocol 1 (`process`, `pty`, `credit`).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
 }
 
 /// Resource use inside the guest.
@@ -334,6 +422,12 @@ pub enum OpResult {
     },
     /// For operations with nothing to return.
     Unit,
+    /// For `process_start`.
+    Process(ProcessInfo),
+    /// For `process_list`, sorted by pid.
+    Processes(Vec<ProcessInfo>),
+    /// For `process_attach`.
+    Attached(AttachEnd),
 }
 
 /// A frame sent by the guest to the host.
@@ -376,6 +470,24 @@ pub enum GuestMsg {
         /// Why.
         error: GuestError,
     },
+    /// The guest consumed `bytes` of the call's input: the host may send that
+    /// many more (protocol 2 flow control).
+    Credit {
+        /// The call.
+        id: CallId,
+        /// Bytes consumed.
+        bytes: u64,
+    },
+    /// Output a `process_attach` could not send: it was dropped from the
+    /// process's ring buffer before the reader got to it.
+    Gap {
+        /// The call.
+        id: CallId,
+        /// The stream.
+        stream: StreamKind,
+        /// Bytes skipped.
+        bytes: u64,
+    },
 }
 
 impl GuestMsg {
@@ -387,90 +499,9 @@ impl GuestMsg {
             | GuestMsg::Stderr { id }
             | GuestMsg::Data { id }
             | GuestMsg::Done { id, .. }
-            | GuestMsg::Failed { id, .. } => *id,
-        }
-    }
-}
-
-/// Stable machine-readable error codes of guest calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The path (or a parent) does not exist.
-    NotFound,
-    /// The OS refused the operation (for file operations: with the user's rights),
-    /// or a user named another user as owner.
-    PermissionDenied,
-    /// The target already exists.
-    AlreadyExists,
-    /// A path component is not a directory.
-    NotADirectory,
-    /// The path is a directory where a file was expected.
-    IsADirectory,
-    /// A directory is not empty and `recursive` was not set.
-    NotEmpty,
-    /// The request is malformed (both `argv` and `shell`, bad mode, depth 0...).
-    InvalidArgument,
-    /// The path leaves the confining root through `..` or a symlink.
-    PathEscapesRoot,
-    /// The path is inside `/workspace/.nullspace`.
-    ReservedPath,
-    /// The user does not exist in the guest.
-    UserNotFound,
-    /// The file system is full (or the user's quota is used up).
-    NoSpace,
-    /// The working directory does not exist.
-    CwdNotFound,
-    /// The program does not exist or is not executable.
-    CommandNotFound,
-    /// A frame named a call that is not in flight.
-    UnknownCall,
-    /// Any other I/O error.
-    Io,
-    /// A bug in guestd.
-    Internal,
-}
-
-impl ErrorCode {
-    /// The code as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::PermissionDenied => "permission_denied",
-            ErrorCode::AlreadyExists => "already_exists",
-            ErrorCode::NotADirectory => "not_a_directory",
-            ErrorCode::IsADirectory => "is_a_directory",
-            ErrorCode::NotEmpty => "not_empty",
-            ErrorCode::InvalidArgument => "invalid_argument",
-            ErrorCode::PathEscapesRoot => "path_escapes_root",
-            ErrorCode::ReservedPath => "reserved_path",
-            ErrorCode::UserNotFound => "user_not_found",
-            ErrorCode::NoSpace => "no_space",
-            ErrorCode::CwdNotFound => "cwd_not_found",
-            ErrorCode::CommandNotFound => "command_not_found",
-            ErrorCode::UnknownCall => "unknown_call",
-            ErrorCode::Io => "io",
-            ErrorCode::Internal => "internal",
-        }
-    }
-}
-
-/// A typed error from the guest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{code:?}: {message}")]
-pub struct GuestError {
-    /// Stable code.
-    pub code: ErrorCode,
-    /// Human-readable detail.
-    pub message: String,
-}
-
-impl GuestError {
-    /// A new error.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
+            | GuestMsg::Failed { id, .. }
+            | GuestMsg::Credit { id, .. }
+            | GuestMsg::Gap { id, .. } => *id,
         }
     }
 }
@@ -522,6 +553,9 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::PathEscapesRoot,
             ErrorCode::Io,
+            ErrorCode::Unsupported,
+            ErrorCode::ProcessNotFound,
+            ErrorCode::NotAPty,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
