@@ -87,6 +87,19 @@ pub enum ErrorCode {
     CommandTimeout,
     /// 413: the command printed more output than the API returns.
     OutputLimitExceeded,
+    /// 404: no process of the machine has this pid (or tag).
+    ProcessNotFound,
+    /// 409: the process has already exited.
+    ProcessExited,
+    /// 409: the process's stdin is closed, or was never opened.
+    StdinClosed,
+    /// 409: the process has no terminal (a resize of a process that is not a PTY).
+    NotAPty,
+    /// 409: a running process of the machine already has this tag.
+    TagInUse,
+    /// 409: the machine's guest agent is too old for the operation (a machine
+    /// from an old template, snapshot or pause); recreate it.
+    AgentOutdated,
     /// 502: the machine died while serving the request.
     MachineDied,
     /// 503: the server cannot create machines now (capacity, runtime down).
@@ -104,9 +117,11 @@ impl ErrorCode {
             MethodNotAllowed => 405,
             Unauthorized => 401,
             ReservedPath | PermissionDenied => 403,
-            NotFound => 404,
+            NotFound | ProcessNotFound => 404,
             MachineNotRunning | Conflict | AlreadyExists | NotEmpty | SnapshotInUse
-            | StateCorrupt => 409,
+            | StateCorrupt | ProcessExited | StdinClosed | NotAPty | TagInUse | AgentOutdated => {
+                409
+            }
             PayloadTooLarge | OutputLimitExceeded | FileTooLarge => 413,
             ValidationError | CwdNotFound | CommandNotFound | UserNotFound | PathEscapesRoot
             | WrongEntryType | IdempotencyKeyReused => 422,

@@ -10,7 +10,9 @@ pub mod de;
 mod error;
 mod files;
 mod machines;
+mod processes;
 mod snapshots;
+mod stream;
 
 pub use commands::{CommandResult, RunCommandRequest};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, PartialOutput};
@@ -23,9 +25,18 @@ pub use machines::{
     TimeoutAction, DEFAULT_HISTORY_RETENTION_SECS, DEFAULT_TEMPLATE, DEFAULT_TIMEOUT_SECS,
     DEFAULT_USER, MAX_TIMEOUT_SECS,
 };
+pub use processes::{
+    CreatePtyRequest, KillProcessResponse, LogEncoding, ProcessInfo, ProcessList, ProcessLogs,
+    PtySession, PtySessionList, PtySize, SignalName, SignalRequest, StartProcessRequest,
+    StdinRequest, StreamFacts, MAX_PTY_SIDE, MAX_STDIN_BYTES, PROCESS_RING_BYTES, SIGNALS,
+};
 pub use snapshots::{
     CreateSnapshotRequest, ForkRequest, ForkResponse, MachineMetrics, Snapshot, SnapshotList,
     MAX_FORK_COUNT,
+};
+pub use stream::{
+    ClientMsg, ServerMsg, StreamName, CLOSE_CONFLICT, CLOSE_INTERNAL, CLOSE_MACHINE_DIED,
+    CLOSE_NOT_FOUND, WS_STDERR, WS_STDIN, WS_STDOUT,
 };
 
 /// Header carrying an idempotency key on create requests.
