@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 import nullspace
+
+from .ws_fake import FakeStreams
 
 API_URL = "http://nullspace.test:7070"
 API_KEY = "ns_live_testkey"
@@ -86,6 +88,29 @@ def entry_json(path: str = "/workspace/a.txt", **overrides: Any) -> dict[str, An
         "group": "user",
         "modified_time": "2026-01-02T03:04:05.123Z",
         "symlink_target": None,
+    }
+    body.update(overrides)
+    return body
+
+
+def process_json(pid: int = 42, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "pid": pid,
+        "tag": None,
+        "command": "echo hi",
+        "args": ["bash", "-c", "echo hi"],
+        "cwd": "/workspace",
+        "user": "user",
+        "pty": None,
+        "started_at": "2026-01-02T03:04:05Z",
+        "running": True,
+        "stdin_open": False,
+        "exit_code": None,
+        "signal": None,
+        "timed_out": False,
+        "duration_ms": None,
+        "stdout": {"total_bytes": 0, "kept_from": 0},
+        "stderr": {"total_bytes": 0, "kept_from": 0},
     }
     body.update(overrides)
     return body
@@ -198,6 +223,9 @@ class Flavour:
     name: str
     Machine: Any
     api: FakeApi
+    api_url: str = API_URL
+    """Where the client goes: the WebSocket tests point it at their fake stream server
+    (HTTP still goes to :attr:`api`'s mock transport)."""
 
     @property
     def is_async(self) -> bool:
@@ -211,7 +239,7 @@ class Flavour:
         """Connection kwargs aimed at the fake API."""
         kwargs: dict[str, Any] = {
             "api_key": API_KEY,
-            "api_url": API_URL,
+            "api_url": self.api_url,
             "transport": self.api.transport(),
         }
         kwargs.update(extra)
@@ -230,6 +258,19 @@ class Flavour:
 def flavour(request: pytest.FixtureRequest, api: FakeApi) -> Flavour:
     cls = nullspace.Machine if request.param == "sync" else nullspace.AsyncMachine
     return Flavour(request.param, cls, api)
+
+
+@pytest.fixture
+def streams() -> Iterator[FakeStreams]:
+    """A scripted WebSocket server on 127.0.0.1 (see :mod:`tests.ws_fake`)."""
+    yield from FakeStreams().run()
+
+
+@pytest.fixture
+def ws_flavour(flavour: Flavour, streams: FakeStreams) -> Flavour:
+    """:func:`flavour` whose client opens its streams on :func:`streams`."""
+    flavour.api_url = streams.url
+    return flavour
 
 
 @pytest.fixture(autouse=True)

@@ -39,11 +39,31 @@ ALL_CODES = [
     (422, "idempotency_key_reused", errors.IdempotencyKeyReusedError),
     (413, "file_too_large", errors.FileTooLargeError),
     (507, "no_space", errors.NotEnoughSpaceError),
+    (404, "process_not_found", errors.ProcessNotFoundError),
+    (409, "process_exited", errors.ProcessExitedError),
+    (409, "stdin_closed", errors.StdinClosedError),
+    (409, "not_a_pty", errors.NotAPtyError),
+    (409, "tag_in_use", errors.TagInUseError),
+    (409, "agent_outdated", errors.AgentOutdatedError),
 ]
 
 
 def test_every_spec_code_is_mapped() -> None:
-    assert len({code for _, code, _ in ALL_CODES}) == 28
+    assert len({code for _, code, _ in ALL_CODES}) == 34
+
+
+def test_process_codes_keep_older_except_clauses() -> None:
+    # an older SDK raised these classes for the statuses of the process codes
+    assert issubclass(errors.ProcessNotFoundError, errors.NotFoundError)
+    for cls in (
+        errors.ProcessExitedError,
+        errors.StdinClosedError,
+        errors.NotAPtyError,
+        errors.TagInUseError,
+        errors.AgentOutdatedError,
+    ):
+        assert issubclass(cls, errors.ConflictError)
+    assert issubclass(errors.AgentOutdatedError, errors.MachineError)
 
 
 @pytest.mark.parametrize("status,code,exc", ALL_CODES)

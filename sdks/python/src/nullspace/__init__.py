@@ -12,6 +12,7 @@ from ._version import __version__
 from .async_machine import AsyncMachine, AsyncSandbox
 from .commands import AsyncCommands, Commands
 from .errors import (
+    AgentOutdatedError,
     AuthError,
     BatchWriteError,
     ConflictError,
@@ -20,15 +21,20 @@ from .errors import (
     IdempotencyKeyReusedError,
     InvalidArgumentError,
     MachineError,
+    NotAPtyError,
     NotEnoughSpaceError,
     NotFoundError,
     NullspaceError,
     OutputLimitError,
+    ProcessExitedError,
+    ProcessNotFoundError,
     RateLimitError,
     SandboxError,
     ServerError,
     SnapshotInUseError,
     StateCorruptError,
+    StdinClosedError,
+    TagInUseError,
     TimeoutError,
 )
 from .files import AsyncFilesystem, Filesystem
@@ -38,12 +44,19 @@ from .models import (
     EntryInfo,
     MachineInfo,
     MachineMetrics,
+    ProcessInfo,
+    ProcessLogs,
+    PtySessionInfo,
+    PtySize,
     SandboxInfo,
     SnapshotInfo,
+    StreamFacts,
     TimeoutAction,
     WriteEntry,
 )
 from .pagination import AsyncMachinePaginator, AsyncPaginator, MachinePaginator, Paginator
+from .process import AsyncCommandHandle, CommandHandle
+from .pty import AsyncPty, AsyncPtySession, Pty, PtySession
 from .snapshot import AsyncSnapshot, AsyncSnapshotPaginator, Snapshot, SnapshotPaginator
 
 SandboxPaginator = MachinePaginator
@@ -51,11 +64,15 @@ AsyncSandboxPaginator = AsyncMachinePaginator
 
 __all__ = [
     "DEFAULT_API_URL",
+    "AgentOutdatedError",
+    "AsyncCommandHandle",
     "AsyncCommands",
     "AsyncFilesystem",
     "AsyncMachine",
     "AsyncMachinePaginator",
     "AsyncPaginator",
+    "AsyncPty",
+    "AsyncPtySession",
     "AsyncSandbox",
     "AsyncSandboxPaginator",
     "AsyncSnapshot",
@@ -63,6 +80,7 @@ __all__ = [
     "AuthError",
     "BatchWriteError",
     "ClientConfig",
+    "CommandHandle",
     "CommandResult",
     "Commands",
     "ConflictError",
@@ -77,11 +95,20 @@ __all__ = [
     "MachineInfo",
     "MachineMetrics",
     "MachinePaginator",
+    "NotAPtyError",
     "NotEnoughSpaceError",
     "NotFoundError",
     "NullspaceError",
     "OutputLimitError",
     "Paginator",
+    "ProcessExitedError",
+    "ProcessInfo",
+    "ProcessLogs",
+    "ProcessNotFoundError",
+    "Pty",
+    "PtySession",
+    "PtySessionInfo",
+    "PtySize",
     "RateLimitError",
     "Sandbox",
     "SandboxError",
@@ -93,6 +120,9 @@ __all__ = [
     "SnapshotInfo",
     "SnapshotPaginator",
     "StateCorruptError",
+    "StdinClosedError",
+    "StreamFacts",
+    "TagInUseError",
     "TimeoutAction",
     "TimeoutError",
     "WriteEntry",

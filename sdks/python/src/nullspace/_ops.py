@@ -1,12 +1,15 @@
 """Every API operation as a pure function returning an :class:`Operation`.
 
 The sync and async classes call these and only *send* the result; request
-construction, argument validation and response decoding live here, once.
+construction, argument validation and response decoding live here, once. The
+operations of processes and PTY sessions are in :mod:`nullspace._process_ops`, and
+the WebSocket stream of a process in :mod:`nullspace._stream`, in the same style.
 """
 
 from __future__ import annotations
 
 import base64
+import enum
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -456,6 +459,54 @@ def get_metrics(machine_id: str) -> Operation[MachineMetrics]:
 # commands
 
 
+class Default(enum.Enum):
+    """Marks an argument left out, where ``None`` already means something."""
+
+    DEFAULT = "DEFAULT"
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT = Default.DEFAULT
+
+FOREGROUND_TIMEOUT = 60.0
+"""A foreground command's timeout when none is given (seconds); a background one has
+no limit unless given one."""
+
+
+def command_seconds(timeout: float | None | Default, *, background: bool) -> float:
+    """A command's timeout in seconds, ``0`` for no limit (``None`` or ``0``); left
+    out: :data:`FOREGROUND_TIMEOUT` in the foreground, no limit in the background."""
+    if timeout is DEFAULT:
+        return 0.0 if background else FOREGROUND_TIMEOUT
+    if timeout is None:
+        return 0.0
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise InvalidArgumentError("bad_request", f"timeout must be a number, got {timeout!r}")
+    if timeout < 0:
+        raise InvalidArgumentError("bad_request", "timeout must be >= 0 (0 = no limit)")
+    return float(timeout)
+
+
+def json_seconds(seconds: float) -> int | float:
+    """``60.0`` is sent as ``60``, ``2.5`` as ``2.5``."""
+    return int(seconds) if seconds.is_integer() else seconds
+
+
+def resolve_shell(shell: bool | None, args: Sequence[str] | None) -> bool:
+    """``shell`` left out (``None``): a string runs with ``bash -c``. ``shell=True``
+    with ``args=[...]`` is refused: an argv runs without a shell."""
+    if shell is None:
+        return args is None
+    _check_bool("shell", shell)
+    if shell and args is not None:
+        raise InvalidArgumentError(
+            "bad_request", "shell=True and args=[...] exclude each other: args run without a shell"
+        )
+    return shell
+
+
 def command_body_argv(cmd: str | None, args: Sequence[str] | None, shell: bool) -> dict[str, Any]:
     """``{"command": ...}`` (run by ``bash -c``) or ``{"args": [...]}``.
 
@@ -502,9 +553,7 @@ def run_command(
     """``timeout`` is the command's limit in seconds (``0`` or ``None``: no limit). The
     HTTP request waits that long plus a grace period (at least ``request_timeout``)."""
     body = command_body_argv(cmd, args, shell)
-    seconds = 0.0 if timeout is None else float(timeout)
-    if seconds < 0:
-        raise InvalidArgumentError("bad_request", "timeout must be >= 0 (0 = no limit)")
+    seconds = command_seconds(timeout, background=False)
     if isinstance(stdin, bytes):
         stdin = stdin.decode("utf-8")
     body.update(
@@ -513,7 +562,7 @@ def run_command(
                 "cwd": cwd,
                 "envs": _check_str_map("envs", envs),
                 "user": user,
-                "timeout": int(seconds) if seconds.is_integer() else seconds,
+                "timeout": json_seconds(seconds),
                 "stdin": stdin,
             }
         )

@@ -19,6 +19,7 @@ from .commands import AsyncCommands
 from .files import AsyncFilesystem
 from .models import CommandResult, MachineInfo, MachineMetrics, TimeoutAction
 from .pagination import AsyncMachinePaginator
+from .pty import AsyncPty
 from .snapshot import AsyncSnapshot
 
 __all__ = ["AsyncMachine", "AsyncSandbox"]
@@ -38,7 +39,8 @@ class AsyncMachine:
     """A running Nullspace machine (asynchronous).
 
     Make one with :meth:`create` or :meth:`connect`; run commands with
-    :attr:`commands` and use files with :attr:`files`. As a context manager it kills
+    :attr:`commands`, use files with :attr:`files` and terminals
+    with :attr:`pty`. As a context manager it kills
     the machine on exit::
 
         async with await AsyncMachine.create(template="base", timeout=300) as machine:
@@ -56,6 +58,7 @@ class AsyncMachine:
         """How long the source stopped during this handle's last :meth:`fork`, in ms."""
         self.commands = AsyncCommands(info.id, transport)
         self.files = AsyncFilesystem(info.id, transport)
+        self.pty = AsyncPty(info.id, transport)
 
     # -- identity -------------------------------------------------------------
 

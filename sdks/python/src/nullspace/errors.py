@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "AgentOutdatedError",
     "AuthError",
     "BatchWriteError",
     "ConflictError",
@@ -24,15 +25,20 @@ __all__ = [
     "IdempotencyKeyReusedError",
     "InvalidArgumentError",
     "MachineError",
+    "NotAPtyError",
     "NotEnoughSpaceError",
     "NotFoundError",
     "NullspaceError",
     "OutputLimitError",
+    "ProcessExitedError",
+    "ProcessNotFoundError",
     "RateLimitError",
     "SandboxError",
     "ServerError",
     "SnapshotInUseError",
     "StateCorruptError",
+    "StdinClosedError",
+    "TagInUseError",
     "TimeoutError",
     "error_for",
 ]
@@ -150,6 +156,36 @@ class SnapshotInUseError(ConflictError):
     or paused (409 ``snapshot_in_use``); kill those machines first."""
 
 
+class ProcessNotFoundError(NotFoundError):
+    """No process of the machine has this pid (404 ``process_not_found``): it never
+    existed, or it exited long enough ago that the machine forgot it."""
+
+
+class ProcessExitedError(ConflictError):
+    """The process has already exited (409 ``process_exited``), so it cannot be
+    signalled, resized or written to."""
+
+
+class StdinClosedError(ConflictError):
+    """The process's stdin is closed, or was never opened (409 ``stdin_closed``): start
+    it with ``stdin=True`` to write to it."""
+
+
+class NotAPtyError(ConflictError):
+    """The process has no terminal (409 ``not_a_pty``): only PTY processes resize."""
+
+
+class TagInUseError(ConflictError):
+    """A running process of the machine already has this tag (409 ``tag_in_use``)."""
+
+
+class AgentOutdatedError(MachineError, ConflictError):
+    """The machine's guest agent is too old for the operation (409 ``agent_outdated``):
+    the machine comes from an old template, snapshot or pause; create a new one. A
+    :class:`MachineError` as it is about the machine, and a :class:`ConflictError` as
+    an older SDK raised for its status."""
+
+
 class RateLimitError(NullspaceError):
     """Too many requests (429 ``rate_limited``). ``retry_after`` is how many seconds
     the server asks to wait (its ``Retry-After``), ``None`` when it named none."""
@@ -228,6 +264,12 @@ _BY_CODE: dict[str, type[NullspaceError]] = {
     "snapshot_in_use": SnapshotInUseError,
     "state_corrupt": StateCorruptError,
     "rate_limited": RateLimitError,
+    "process_not_found": ProcessNotFoundError,
+    "process_exited": ProcessExitedError,
+    "stdin_closed": StdinClosedError,
+    "not_a_pty": NotAPtyError,
+    "tag_in_use": TagInUseError,
+    "agent_outdated": AgentOutdatedError,
     "output_limit_exceeded": OutputLimitError,
     "internal": ServerError,
     "unavailable": ServerError,

@@ -16,6 +16,7 @@ from .commands import Commands
 from .files import Filesystem
 from .models import CommandResult, MachineInfo, MachineMetrics, TimeoutAction
 from .pagination import MachinePaginator
+from .pty import Pty
 from .snapshot import Snapshot
 
 __all__ = ["Machine", "Sandbox"]
@@ -35,7 +36,8 @@ class Machine:
     """A running Nullspace machine.
 
     Make one with :meth:`create` or :meth:`connect`; run commands with
-    :attr:`commands` and use files with :attr:`files`. As a context manager it kills
+    :attr:`commands`, use files with :attr:`files` and terminals
+    with :attr:`pty`. As a context manager it kills
     the machine on exit::
 
         with Machine.create(template="base", timeout=300) as machine:
@@ -53,6 +55,7 @@ class Machine:
         """How long the source stopped during this handle's last :meth:`fork`, in ms."""
         self.commands = Commands(info.id, transport)
         self.files = Filesystem(info.id, transport)
+        self.pty = Pty(info.id, transport)
 
     # -- identity -------------------------------------------------------------
 

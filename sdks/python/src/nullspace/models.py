@@ -6,6 +6,7 @@ older SDK.
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Literal
 
@@ -17,8 +18,13 @@ __all__ = [
     "MachineInfo",
     "MachineMetrics",
     "MachineState",
+    "ProcessInfo",
+    "ProcessLogs",
+    "PtySessionInfo",
+    "PtySize",
     "SandboxInfo",
     "SnapshotInfo",
+    "StreamFacts",
     "TimeoutAction",
     "WriteEntry",
 ]
@@ -164,6 +170,99 @@ class EntryInfo(_Response):
     @property
     def is_file(self) -> bool:
         return self.type == "file"
+
+
+class PtySize(_Response):
+    """Size of a terminal, in characters."""
+
+    cols: int
+    rows: int
+
+
+class StreamFacts(_Response):
+    """Byte counts of one output stream of a process. The process keeps the newest
+    1 MiB of each stream: bytes before :attr:`kept_from` were dropped."""
+
+    total_bytes: int
+    """Bytes written so far (the offset of the next byte)."""
+    kept_from: int
+    """Offset of the oldest byte still kept."""
+
+
+class ProcessInfo(_Response):
+    """A process of a machine (``ProcessInfo`` schema): a background command or a PTY
+    session, running or recently exited."""
+
+    pid: int
+    tag: str | None = None
+    command: str | None = None
+    """The shell command line, if it was started as one."""
+    args: list[str] = Field(default_factory=list)
+    """Program and arguments as run."""
+    cwd: str
+    user: str
+    pty: PtySize | None = None
+    """Its terminal, for a PTY process."""
+    started_at: datetime
+    running: bool
+    stdin_open: bool
+    """Whether its stdin (or terminal) still takes input."""
+    exit_code: int | None = None
+    """Exit code, once it exited by itself (``None`` while running or if a signal
+    ended it)."""
+    signal: int | None = None
+    """Signal that ended it, if one did."""
+    timed_out: bool = False
+    duration_ms: int | None = None
+    stdout: StreamFacts
+    stderr: StreamFacts
+
+    @property
+    def is_pty(self) -> bool:
+        return self.pty is not None
+
+
+class ProcessLogs(_Response):
+    """Output a process kept, from the asked offsets (``ProcessLogs`` schema).
+
+    ``stdout`` / ``stderr`` are text (``encoding="utf8"``, invalid bytes replaced) or
+    base64 (``encoding="base64"``); :attr:`stdout_bytes` / :attr:`stderr_bytes` are the
+    raw bytes either way. Ask again with ``stdout_next`` / ``stderr_next`` for only the
+    newer output."""
+
+    pid: int
+    encoding: Literal["utf8", "base64"]
+    stdout: str
+    stderr: str
+    stdout_next: int
+    stderr_next: int
+    stdout_dropped: int
+    """Bytes from the asked offset that were dropped before they could be read."""
+    stderr_dropped: int
+    running: bool
+    exit_code: int | None = None
+
+    def _raw(self, text: str) -> bytes:
+        return base64.b64decode(text) if self.encoding == "base64" else text.encode()
+
+    @property
+    def stdout_bytes(self) -> bytes:
+        return self._raw(self.stdout)
+
+    @property
+    def stderr_bytes(self) -> bytes:
+        return self._raw(self.stderr)
+
+
+class PtySessionInfo(_Response):
+    """A PTY session (``PtySession`` schema): its id is the pid of its process."""
+
+    session_id: int
+    process: ProcessInfo
+
+    @property
+    def pid(self) -> int:
+        return self.session_id
 
 
 class WriteEntry(BaseModel):
