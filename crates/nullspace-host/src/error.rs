@@ -112,6 +112,7 @@ impl RuntimeError {
                 AgentError::OutputLimit { .. } => "output_limit_exceeded",
                 AgentError::Disconnected | AgentError::Unreachable { .. } => "agent_unreachable",
                 AgentError::Protocol(_) => "agent_protocol_error",
+                AgentError::Outdated { .. } => "agent_outdated",
             },
             RuntimeError::Net(_) => "network_error",
             RuntimeError::Image(_) => "image_error",

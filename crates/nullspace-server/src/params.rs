@@ -9,6 +9,92 @@ use nullspace_types::{MachineId, MachineState, SnapshotId};
 use crate::error::{ApiError, ApiResult};
 use crate::store::Page;
 
+/// The command fields shared by foreground commands and processes.
+#[derive(Debug)]
+pub struct CommandShape<'a> {
+    /// Shell command line.
+    pub command: &'a Option<String>,
+    /// Program and arguments.
+    pub args: &'a Option<Vec<String>>,
+    /// Extra environment.
+    pub envs: &'a BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: &'a Option<String>,
+    /// Guest user.
+    pub user: &'a Option<String>,
+}
+
+/// Check a command: exactly one of a non-empty `command` or `args`, no NUL
+/// bytes anywhere; returns the guest's `(argv, shell)`.
+pub fn command(c: &CommandShape<'_>) -> ApiResult<(Vec<String>, Option<String>)> {
+    let (argv, shell) = match (c.command, c.args) {
+        (Some(cmd), None) if !cmd.trim().is_empty() => (Vec::new(), Some(cmd.clone())),
+        (None, Some(a)) if !a.is_empty() => (a.clone(), None),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "command",
+                "give either command or args, not both",
+            ))
+        }
+        _ => {
+            return Err(ApiError::field(
+                "command",
+                "give a non-empty command or args",
+            ))
+        }
+    };
+    if let Some(cmd) = &shell {
+        text("command", cmd, 1 << 20)?;
+    }
+    for (i, a) in argv.iter().enumerate() {
+        no_nul(&format!("args[{i}]"), a)?;
+    }
+    envs("envs", c.envs)?;
+    if let Some(dir) = c.cwd {
+        cwd("cwd", dir)?;
+    }
+    if let Some(u) = c.user {
+        user("user", u)?;
+    }
+    Ok((argv, shell))
+}
+
+/// A run time limit in seconds (0: none) as milliseconds.
+pub fn run_timeout(field: &str, secs: f64) -> ApiResult<Option<u64>> {
+    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
+        return Err(ApiError::field(
+            field,
+            format!("must be 0 (no limit) to 86400 seconds, got {secs}"),
+        ));
+    }
+    Ok((secs > 0.0).then_some((secs * 1000.0) as u64))
+}
+
+/// A process id from a path.
+pub fn pid(raw: &str) -> ApiResult<u32> {
+    match raw.parse::<u32>() {
+        Ok(pid) if pid > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(pid),
+        _ => Err(ApiError::field(
+            "pid",
+            format!("must be a process id (a positive integer), got {raw:?}"),
+        )),
+    }
+}
+
+/// A signal by name or number.
+pub fn signal(field: &str, s: &nullspace_api::SignalName) -> ApiResult<i32> {
+    s.number().ok_or_else(|| {
+        let names: Vec<&str> = nullspace_api::SIGNALS.iter().map(|(n, _)| *n).collect();
+        ApiError::field(
+            field,
+            format!(
+                "must be a signal number 1 to 64 or one of {}",
+                names.join(", ")
+            ),
+        )
+    })
+}
+
 /// Longest guest user name accepted.
 const MAX_USER: usize = 32;
 /// Longest guest path accepted, in characters (and at most 4096 bytes).

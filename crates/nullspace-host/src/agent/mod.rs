@@ -6,22 +6,24 @@
 
 mod exec;
 mod files;
+mod process;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nullspace_guest_proto::{
     decode, encode, CallId, Frame, GuestError, GuestInfo, GuestMetrics, GuestMsg, HostMsg,
-    Identity, Op, OpResult,
+    Identity, Op, OpResult, CALL_WINDOW, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 pub use exec::{ExecOutput, OutputStream, Partial};
 pub use files::WriteOptions;
+pub use process::{Attach, AttachEvent};
 
 /// Largest input chunk sent in one frame.
 const INPUT_CHUNK: usize = 256 * 1024;
@@ -70,13 +72,36 @@ pub enum AgentError {
     /// The guest answered with something the call did not expect.
     #[error("unexpected answer from guest agent: {0}")]
     Protocol(String),
+    /// The guest's agent speaks an older protocol that lacks the operation.
+    #[error(
+        "the guest agent speaks protocol {guest}, and {what} needs protocol {needs}: \
+         recreate the machine from a current template"
+    )]
+    Outdated {
+        /// The operation.
+        what: &'static str,
+        /// The guest's protocol version.
+        guest: u32,
+        /// The version the operation needs.
+        needs: u32,
+    },
+}
+
+/// Bytes of consumed output the host lets gather before it credits them.
+const CREDIT_BATCH: u64 = CALL_WINDOW / 4;
+
+struct Slot {
+    tx: mpsc::UnboundedSender<Frame<GuestMsg>>,
+    input_credit: Arc<Semaphore>,
 }
 
 struct Inner {
     write: mpsc::Sender<Vec<u8>>,
-    calls: Mutex<HashMap<CallId, mpsc::UnboundedSender<Frame<GuestMsg>>>>,
+    calls: Mutex<HashMap<CallId, Slot>>,
     next: AtomicU64,
     alive: AtomicBool,
+    /// The guest's protocol version, from its `hello` (0 before).
+    protocol: AtomicU32,
 }
 
 /// A connection to one guest agent.
@@ -109,6 +134,7 @@ impl Agent {
             calls: Mutex::default(),
             next: AtomicU64::new(1),
             alive: AtomicBool::new(true),
+            protocol: AtomicU32::new(0),
         });
         tokio::spawn(async move {
             while let Some(frame) = wrx.recv().await {
@@ -135,7 +161,10 @@ impl Agent {
                 }
             }
             reader.alive.store(false, Ordering::SeqCst);
-            reader.calls.lock().expect("calls lock").clear();
+            let mut calls = reader.calls.lock().expect("calls lock");
+            // Wake calls waiting for input credit: they fail as disconnected.
+            calls.values().for_each(|slot| slot.input_credit.close());
+            calls.clear();
         });
         Ok(Agent { inner })
     }
@@ -145,19 +174,62 @@ impl Agent {
         self.inner.alive.load(Ordering::SeqCst)
     }
 
+    /// The guest's protocol version (0 until its `hello` answered).
+    pub fn protocol(&self) -> u32 {
+        self.inner.protocol.load(Ordering::SeqCst)
+    }
+
+    /// Whether calls are flow-controlled with credits (a protocol-2 guest).
+    fn credited(&self) -> bool {
+        self.protocol() >= 2
+    }
+
+    /// Refuse `op` if the guest's protocol is older than the one it needs.
+    pub fn check_supports(&self, op: &Op) -> Result<(), AgentError> {
+        let (guest, needs) = (self.protocol(), op.since());
+        if guest < needs {
+            return Err(AgentError::Outdated {
+                what: op.name(),
+                guest,
+                needs,
+            });
+        }
+        Ok(())
+    }
+
     /// Start a call; frames about it arrive through the returned [`Call`].
     pub async fn start(&self, op: Op) -> Result<Call, AgentError> {
         if !self.is_connected() {
             return Err(AgentError::Disconnected);
         }
+        if !matches!(op, Op::Hello { .. }) {
+            self.check_supports(&op)?;
+        }
         let id = CallId(self.inner.next.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::unbounded_channel();
-        self.inner.calls.lock().expect("calls lock").insert(id, tx);
+        let credited = self.credited();
+        let input_credit = Arc::new(Semaphore::new(if credited {
+            CALL_WINDOW as usize
+        } else {
+            0
+        }));
+        let slot = Slot {
+            tx,
+            input_credit: input_credit.clone(),
+        };
+        self.inner
+            .calls
+            .lock()
+            .expect("calls lock")
+            .insert(id, slot);
         let call = Call {
             id,
             rx,
             agent: self.clone(),
             finished: false,
+            credited,
+            input_credit,
+            consumed: 0,
         };
         call.send(&HostMsg::Call { id, op }, &[]).await?;
         Ok(call)
@@ -198,11 +270,16 @@ impl Agent {
         identity: Option<Identity>,
         timeout: Duration,
     ) -> Result<GuestInfo, AgentError> {
-        match self
-            .request("hello", Op::Hello { identity }, timeout)
-            .await?
-        {
-            (OpResult::Info(info), _) => Ok(info),
+        let op = Op::Hello {
+            identity,
+            protocol: PROTOCOL_VERSION,
+        };
+        match self.request("hello", op, timeout).await? {
+            (OpResult::Info(info), _) => {
+                // A guest of protocol 1 answers 1 and ignores the host's version.
+                self.inner.protocol.store(info.protocol, Ordering::SeqCst);
+                Ok(info)
+            }
             (other, _) => Err(AgentError::Protocol(format!("{other:?}"))),
         }
     }
@@ -237,8 +314,17 @@ impl Inner {
         let id = frame.msg.id();
         let last = matches!(frame.msg, GuestMsg::Done { .. } | GuestMsg::Failed { .. });
         let mut calls = self.calls.lock().expect("calls lock");
-        if let Some(tx) = calls.get(&id) {
-            let _ = tx.send(frame);
+        if let GuestMsg::Credit { bytes, .. } = frame.msg {
+            if let Some(slot) = calls.get(&id) {
+                let room = Semaphore::MAX_PERMITS - slot.input_credit.available_permits();
+                slot.input_credit.add_permits((bytes as usize).min(room));
+            }
+            return;
+        }
+        // Frames of a call hold at most a window of data here: the guest sends
+        // no more until the call's consumer took them and credited them back.
+        if let Some(slot) = calls.get(&id) {
+            let _ = slot.tx.send(frame);
         }
         if last {
             calls.remove(&id);
@@ -253,6 +339,12 @@ pub struct Call {
     rx: mpsc::UnboundedReceiver<Frame<GuestMsg>>,
     agent: Agent,
     finished: bool,
+    /// Whether the guest takes and gives credits on this call.
+    credited: bool,
+    /// Input bytes the guest will take now.
+    input_credit: Arc<Semaphore>,
+    /// Output bytes consumed and not credited yet.
+    consumed: u64,
 }
 
 impl Call {
@@ -270,9 +362,18 @@ impl Call {
             .map_err(|_| AgentError::Disconnected)
     }
 
-    /// Send input bytes (stdin of exec, contents of write_file).
+    /// Send input bytes (stdin of exec, contents of write_file), within the
+    /// guest's credit: waits while the guest has not taken earlier input.
     pub async fn input(&self, data: &[u8]) -> Result<(), AgentError> {
         for chunk in data.chunks(INPUT_CHUNK) {
+            if self.credited && !chunk.is_empty() {
+                let permits = self
+                    .input_credit
+                    .acquire_many(chunk.len() as u32)
+                    .await
+                    .map_err(|_| AgentError::Disconnected)?;
+                permits.forget();
+            }
             self.send(&HostMsg::Input { id: self.id }, chunk).await?;
         }
         Ok(())
@@ -295,11 +396,12 @@ impl Call {
         .await
     }
 
-    /// The next frame of this call.
+    /// The next frame of this call (crediting its data back to the guest).
     pub async fn next(&mut self) -> Result<Frame<GuestMsg>, AgentError> {
         let frame = self.rx.recv().await.ok_or(AgentError::Disconnected)?;
-        if matches!(frame.msg, GuestMsg::Done { .. } | GuestMsg::Failed { .. }) {
-            self.finished = true;
+        if let Some(bytes) = self.took(&frame) {
+            let credit = HostMsg::Credit { id: self.id, bytes };
+            self.send(&credit, &[]).await?;
         }
         Ok(frame)
     }
@@ -307,10 +409,30 @@ impl Call {
     /// The next frame of this call if one has arrived already.
     pub fn try_next(&mut self) -> Option<Frame<GuestMsg>> {
         let frame = self.rx.try_recv().ok()?;
-        if matches!(frame.msg, GuestMsg::Done { .. } | GuestMsg::Failed { .. }) {
-            self.finished = true;
+        if let Some(bytes) = self.took(&frame) {
+            let credit = encode(&HostMsg::Credit { id: self.id, bytes }, &[]);
+            if self.agent.inner.write.try_send(credit).is_err() {
+                // Credited with the next frame instead.
+                self.consumed += bytes;
+            }
         }
         Some(frame)
+    }
+
+    /// Account for a frame taken by the consumer; returns the credit to send now.
+    fn took(&mut self, frame: &Frame<GuestMsg>) -> Option<u64> {
+        if matches!(frame.msg, GuestMsg::Done { .. } | GuestMsg::Failed { .. }) {
+            self.finished = true;
+            return None;
+        }
+        if !self.credited || frame.data.is_empty() {
+            return None;
+        }
+        self.consumed += frame.data.len() as u64;
+        if self.consumed < CREDIT_BATCH {
+            return None;
+        }
+        Some(std::mem::take(&mut self.consumed))
     }
 
     /// Abandon the call in the guest (see [`Call`]).

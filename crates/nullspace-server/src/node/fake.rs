@@ -12,13 +12,14 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use nullspace_guest_proto::{
     EntryInfo, EntryKind, ErrorCode, ExecRequest, ExecResult, GuestError, GuestMetrics, Op,
-    OpResult,
+    OpResult, ProcessAttach, ProcessInfo, ProcessStart, PtySize, Selector,
 };
 use nullspace_host::agent::{AgentError, ExecOutput, Partial};
 use nullspace_host::RuntimeError;
 use nullspace_types::{MachineId, SnapshotId};
 
-use super::{FileRead, FileWrite, Node, SnapshotFacts, TemplateShape, Upload};
+use super::fake_procs::FakeProcs;
+use super::{AttachStream, FileRead, FileWrite, Node, SnapshotFacts, TemplateShape, Upload};
 
 /// Files of one fake machine or snapshot.
 type Files = BTreeMap<String, Vec<u8>>;
@@ -29,6 +30,7 @@ pub struct FakeNode {
     machines: Mutex<HashSet<MachineId>>,
     files: Mutex<BTreeMap<(MachineId, String), Vec<u8>>>,
     snapshots: Mutex<HashMap<SnapshotId, Files>>,
+    procs: FakeProcs,
     /// How long a create, pause or resume takes (to race them in tests).
     delay: Duration,
 }
@@ -44,7 +46,8 @@ fn allowed(user: Option<&str>, path: &str) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-fn guest(code: ErrorCode, msg: &str) -> RuntimeError {
+/// A guest error as the runtime reports it.
+pub(super) fn guest(code: ErrorCode, msg: &str) -> RuntimeError {
     RuntimeError::Agent(AgentError::Guest(GuestError::new(code, msg)))
 }
 
@@ -202,6 +205,7 @@ impl Node for FakeNode {
 
     async fn kill(&self, id: &MachineId) -> Result<(), RuntimeError> {
         self.machines.lock().expect("lock").remove(id);
+        self.procs.forget(id);
         Ok(())
     }
 
@@ -292,6 +296,63 @@ impl Node for FakeNode {
             .expect("lock")
             .insert((id.clone(), path), data);
         Ok(e)
+    }
+
+    async fn process_start(
+        &self,
+        id: &MachineId,
+        start: ProcessStart,
+    ) -> Result<ProcessInfo, RuntimeError> {
+        self.check(id)?;
+        self.procs.start(id, start)
+    }
+
+    async fn process_list(&self, id: &MachineId) -> Result<Vec<ProcessInfo>, RuntimeError> {
+        self.check(id)?;
+        Ok(self.procs.list(id))
+    }
+
+    async fn process_attach(
+        &self,
+        id: &MachineId,
+        attach: ProcessAttach,
+    ) -> Result<AttachStream, RuntimeError> {
+        self.check(id)?;
+        let events = self.procs.attach(id, &attach)?;
+        Ok(Box::pin(futures_util::stream::iter(
+            events.into_iter().map(Ok),
+        )))
+    }
+
+    async fn process_input(
+        &self,
+        id: &MachineId,
+        process: Selector,
+        data: Vec<u8>,
+        close: bool,
+    ) -> Result<(), RuntimeError> {
+        self.check(id)?;
+        self.procs.input(id, &process, &data, close)
+    }
+
+    async fn process_signal(
+        &self,
+        id: &MachineId,
+        process: Selector,
+        signal: i32,
+    ) -> Result<(), RuntimeError> {
+        self.check(id)?;
+        self.procs.signal(id, &process, signal)
+    }
+
+    async fn process_resize(
+        &self,
+        id: &MachineId,
+        process: Selector,
+        size: PtySize,
+    ) -> Result<(), RuntimeError> {
+        self.check(id)?;
+        self.procs.resize(id, &process, size)
     }
 
     async fn file_op(&self, id: &MachineId, op: Op) -> Result<OpResult, RuntimeError> {

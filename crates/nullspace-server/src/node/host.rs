@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use nullspace_guest_proto::{EntryInfo, ExecRequest, GuestMetrics, GuestMsg, Op, OpResult};
+use nullspace_guest_proto::{
+    EntryInfo, ExecRequest, GuestMetrics, GuestMsg, Op, OpResult, ProcessAttach, ProcessInfo,
+    ProcessStart, PtySize, Selector,
+};
 use nullspace_host::agent::{AgentError, ExecOutput};
 use nullspace_host::{Machine, Runtime, RuntimeError, Template};
 use nullspace_types::{MachineId, MachineState, SnapshotId};
 
-use super::{FileRead, FileWrite, Node, SnapshotFacts, TemplateShape, Upload};
+use super::{AttachStream, FileRead, FileWrite, Node, SnapshotFacts, TemplateShape, Upload};
 
 /// How long the CPU of a machine is sampled for its metrics.
 const METRICS_SAMPLE: Duration = Duration::from_millis(200);
@@ -213,6 +216,79 @@ impl Node for HostNode {
         let r = tokio::time::timeout(FILE_STEP, done)
             .await
             .unwrap_or_else(|_| Err(step("write_file")));
+        m.check(r).await
+    }
+
+    async fn process_start(
+        &self,
+        id: &MachineId,
+        start: ProcessStart,
+    ) -> Result<ProcessInfo, RuntimeError> {
+        let m = self.machine(id)?;
+        let r = m.agent()?.process_start(start).await;
+        m.check(r).await
+    }
+
+    async fn process_list(&self, id: &MachineId) -> Result<Vec<ProcessInfo>, RuntimeError> {
+        let m = self.machine(id)?;
+        let r = m.agent()?.process_list().await;
+        m.check(r).await
+    }
+
+    async fn process_attach(
+        &self,
+        id: &MachineId,
+        attach: ProcessAttach,
+    ) -> Result<AttachStream, RuntimeError> {
+        let m = self.machine(id)?;
+        let r = m.agent()?.process_attach(attach).await;
+        let reader = m.check(r).await?;
+        let events = futures_util::stream::unfold(Some((reader, m)), |st| async move {
+            let (mut reader, m) = st?;
+            match reader.next().await {
+                Ok(Some(event)) => Some((Ok(event), Some((reader, m)))),
+                Ok(None) => None,
+                Err(e) => {
+                    // A dead VM is reported as such; the stream ends after it.
+                    let err = m.check::<()>(Err(e)).await.err()?;
+                    Some((Err(err), None))
+                }
+            }
+        });
+        Ok(Box::pin(events))
+    }
+
+    async fn process_input(
+        &self,
+        id: &MachineId,
+        process: Selector,
+        data: Vec<u8>,
+        close: bool,
+    ) -> Result<(), RuntimeError> {
+        let m = self.machine(id)?;
+        let r = m.agent()?.process_input(process, &data, close).await;
+        m.check(r).await
+    }
+
+    async fn process_signal(
+        &self,
+        id: &MachineId,
+        process: Selector,
+        signal: i32,
+    ) -> Result<(), RuntimeError> {
+        let m = self.machine(id)?;
+        let r = m.agent()?.process_signal(process, signal).await;
+        m.check(r).await
+    }
+
+    async fn process_resize(
+        &self,
+        id: &MachineId,
+        process: Selector,
+        size: PtySize,
+    ) -> Result<(), RuntimeError> {
+        let m = self.machine(id)?;
+        let r = m.agent()?.process_resize(process, size).await;
         m.check(r).await
     }
 

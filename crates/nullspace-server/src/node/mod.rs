@@ -6,6 +6,7 @@
 //! feature); a remote node can implement the same trait later.
 
 mod fake;
+mod fake_procs;
 mod host;
 
 use std::pin::Pin;
@@ -13,8 +14,11 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use axum::body::Bytes;
 use futures_util::Stream;
-use nullspace_guest_proto::{EntryInfo, ExecRequest, GuestMetrics, Op, OpResult};
-use nullspace_host::agent::ExecOutput;
+use nullspace_guest_proto::{
+    EntryInfo, ExecRequest, GuestMetrics, Op, OpResult, ProcessAttach, ProcessInfo, ProcessStart,
+    PtySize, Selector,
+};
+use nullspace_host::agent::{AttachEvent, ExecOutput};
 use nullspace_host::RuntimeError;
 use nullspace_types::{MachineId, SnapshotId};
 
@@ -68,6 +72,10 @@ pub struct FileWrite {
 /// Bytes of an upload as they arrive; an `Err` (its reason) aborts the write and
 /// leaves nothing behind.
 pub type Upload = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+/// Output of a reader attached to a process, as it arrives; dropping it ends the
+/// attach (never the process).
+pub type AttachStream = Pin<Box<dyn Stream<Item = Result<AttachEvent, RuntimeError>> + Send>>;
 
 /// A host that runs machines.
 #[async_trait]
@@ -126,6 +134,42 @@ pub trait Node: Send + Sync {
     ) -> Result<EntryInfo, RuntimeError>;
     /// Any other file operation.
     async fn file_op(&self, id: &MachineId, op: Op) -> Result<OpResult, RuntimeError>;
+    /// Start a process in the machine's process table (it outlives the call).
+    async fn process_start(
+        &self,
+        id: &MachineId,
+        start: ProcessStart,
+    ) -> Result<ProcessInfo, RuntimeError>;
+    /// The machine's processes (running and recently exited), by pid.
+    async fn process_list(&self, id: &MachineId) -> Result<Vec<ProcessInfo>, RuntimeError>;
+    /// Attach to a process's output.
+    async fn process_attach(
+        &self,
+        id: &MachineId,
+        attach: ProcessAttach,
+    ) -> Result<AttachStream, RuntimeError>;
+    /// Write to a process's stdin (at most a window, 1 MiB), closing it after with `close`.
+    async fn process_input(
+        &self,
+        id: &MachineId,
+        process: Selector,
+        data: Vec<u8>,
+        close: bool,
+    ) -> Result<(), RuntimeError>;
+    /// Signal a process's group.
+    async fn process_signal(
+        &self,
+        id: &MachineId,
+        process: Selector,
+        signal: i32,
+    ) -> Result<(), RuntimeError>;
+    /// Resize a PTY process's terminal.
+    async fn process_resize(
+        &self,
+        id: &MachineId,
+        process: Selector,
+        size: PtySize,
+    ) -> Result<(), RuntimeError>;
     /// Take over machine `id` left running by an earlier server; returns its VMM pid.
     async fn adopt(&self, id: &MachineId) -> Result<u32, RuntimeError>;
     /// Remove whatever an earlier server left of machine `id`; with `keep_files`

@@ -6,7 +6,7 @@ use nullspace_api::{CommandResult, RunCommandRequest, DEFAULT_USER};
 use nullspace_guest_proto::ExecRequest;
 
 use crate::auth::Tenant;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::ApiJson;
 use crate::params;
 use crate::services;
@@ -18,47 +18,16 @@ const DEFAULT_TIMEOUT: f64 = 60.0;
 /// Check a command request and turn it into the guest's (without envs and cwd
 /// defaults, which come from the machine).
 fn check(req: &RunCommandRequest) -> ApiResult<(Vec<String>, Option<String>, Option<u64>)> {
-    let (argv, shell) = match (&req.command, &req.args) {
-        (Some(c), None) if !c.trim().is_empty() => (Vec::new(), Some(c.clone())),
-        (None, Some(a)) if !a.is_empty() => (a.clone(), None),
-        (Some(_), Some(_)) => {
-            return Err(ApiError::field(
-                "command",
-                "give either command or args, not both",
-            ))
-        }
-        _ => {
-            return Err(ApiError::field(
-                "command",
-                "give a non-empty command or args",
-            ))
-        }
+    let shape = params::CommandShape {
+        command: &req.command,
+        args: &req.args,
+        envs: &req.envs,
+        cwd: &req.cwd,
+        user: &req.user,
     };
-    if let Some(c) = &shell {
-        params::text("command", c, 1 << 20)?;
-    }
-    for (i, a) in argv.iter().enumerate() {
-        params::no_nul(&format!("args[{i}]"), a)?;
-    }
-    params::envs("envs", &req.envs)?;
-    if let Some(cwd) = &req.cwd {
-        params::cwd("cwd", cwd)?;
-    }
-    if let Some(user) = &req.user {
-        params::user("user", user)?;
-    }
+    let (argv, shell) = params::command(&shape)?;
     let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    if !timeout.is_finite() || !(0.0..=86_400.0).contains(&timeout) {
-        return Err(ApiError::field(
-            "timeout",
-            format!("must be 0 (no limit) to 86400 seconds, got {timeout}"),
-        ));
-    }
-    Ok((
-        argv,
-        shell,
-        (timeout > 0.0).then_some((timeout * 1000.0) as u64),
-    ))
+    Ok((argv, shell, params::run_timeout("timeout", timeout)?))
 }
 
 /// `POST /v1/machines/{id}/commands`.

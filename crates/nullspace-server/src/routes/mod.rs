@@ -5,6 +5,9 @@ mod files;
 mod lifecycle;
 pub(crate) mod machines;
 mod meta;
+mod process_stream;
+mod processes;
+mod pty;
 mod snapshots;
 
 use axum::extract::DefaultBodyLimit;
@@ -66,6 +69,70 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             post(files::rename),
         ),
         ("post", "/v1/machines/{id}/files/chmod", post(files::chmod)),
+        (
+            "post",
+            "/v1/machines/{id}/processes",
+            post(processes::start),
+        ),
+        ("get", "/v1/machines/{id}/processes", get(processes::list)),
+        (
+            "get",
+            "/v1/machines/{id}/processes/{pid}",
+            get(processes::get),
+        ),
+        (
+            "delete",
+            "/v1/machines/{id}/processes/{pid}",
+            delete(processes::kill),
+        ),
+        (
+            "get",
+            "/v1/machines/{id}/processes/{pid}/logs",
+            get(processes::logs),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/processes/{pid}/stdin",
+            post(processes::stdin),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/processes/{pid}/close-stdin",
+            post(processes::close_stdin),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/processes/{pid}/signal",
+            post(processes::signal),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/processes/{pid}/resize",
+            post(processes::resize),
+        ),
+        (
+            "get",
+            "/v1/machines/{id}/processes/{pid}/stream",
+            get(process_stream::stream),
+        ),
+        ("post", "/v1/machines/{id}/pty", post(pty::create)),
+        ("get", "/v1/machines/{id}/pty", get(pty::list)),
+        ("get", "/v1/machines/{id}/pty/{pid}", get(pty::get)),
+        (
+            "delete",
+            "/v1/machines/{id}/pty/{pid}",
+            delete(processes::kill),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/pty/{pid}/resize",
+            post(processes::resize),
+        ),
+        (
+            "get",
+            "/v1/machines/{id}/pty/{pid}/connect",
+            get(process_stream::connect),
+        ),
     ]
 }
 

@@ -1,0 +1,217 @@
+//! `/v1/machines/{id}/processes`: background processes of a machine.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use nullspace_api::{
+    ErrorCode, KillProcessResponse, LogEncoding, ProcessInfo, ProcessList, ProcessLogs, PtySize,
+    SignalRequest, StartProcessRequest, StdinRequest, DEFAULT_USER, MAX_PTY_SIDE, MAX_STDIN_BYTES,
+};
+use serde::Deserialize;
+
+use crate::auth::Tenant;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::params;
+use crate::services::processes::{self, Spec};
+use crate::state::AppState;
+
+/// SIGKILL.
+const SIGKILL: i32 = 9;
+/// Longest tag, in characters.
+const MAX_TAG: usize = 128;
+
+/// Check a start request.
+pub fn spec(req: StartProcessRequest) -> ApiResult<Spec> {
+    let shape = params::CommandShape {
+        command: &req.command,
+        args: &req.args,
+        envs: &req.envs,
+        cwd: &req.cwd,
+        user: &req.user,
+    };
+    let (argv, shell) = params::command(&shape)?;
+    if let Some(tag) = &req.tag {
+        if tag.is_empty() {
+            return Err(ApiError::field("tag", "must not be empty"));
+        }
+        params::text("tag", tag, MAX_TAG)?;
+    }
+    if let Some(size) = req.pty {
+        pty_size(size)?;
+    }
+    Ok(Spec {
+        argv,
+        shell,
+        envs: req.envs,
+        cwd: req.cwd,
+        user: req.user.unwrap_or_else(|| DEFAULT_USER.into()),
+        stdin: req.stdin.unwrap_or(false),
+        tag: req.tag,
+        timeout_ms: params::run_timeout("timeout", req.timeout.unwrap_or(0.0))?,
+        pty: req.pty,
+    })
+}
+
+/// Check a terminal size: each side 1 to [`MAX_PTY_SIDE`].
+pub fn pty_size(size: PtySize) -> ApiResult<PtySize> {
+    for (field, v) in [("cols", size.cols), ("rows", size.rows)] {
+        if v == 0 || v > MAX_PTY_SIDE {
+            return Err(ApiError::field(
+                field,
+                format!("must be 1 to {MAX_PTY_SIDE}, got {v}"),
+            ));
+        }
+    }
+    Ok(size)
+}
+
+/// `POST /v1/machines/{id}/processes`.
+pub async fn start(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<StartProcessRequest>,
+) -> ApiResult<(StatusCode, Json<ProcessInfo>)> {
+    let id = params::machine_id(&id)?;
+    let spec = spec(req)?;
+    let info = processes::start(&state, &tenant, &id, spec).await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// `GET /v1/machines/{id}/processes`.
+pub async fn list(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProcessList>> {
+    let id = params::machine_id(&id)?;
+    let processes = processes::list(&state, &tenant, &id).await?;
+    Ok(Json(ProcessList { processes }))
+}
+
+/// `GET /v1/machines/{id}/processes/{pid}`.
+pub async fn get(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path((id, pid)): Path<(String, String)>,
+) -> ApiResult<Json<ProcessInfo>> {
+    let (id, pid) = (params::machine_id(&id)?, params::pid(&pid)?);
+    Ok(Json(processes::get(&state, &tenant, &id, pid).await?))
+}
+
+/// Query of `GET …/logs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsQuery {
+    /// Stdout offset to start at.
+    pub stdout_offset: Option<u64>,
+    /// Stderr offset to start at.
+    pub stderr_offset: Option<u64>,
+    /// How the bytes are written.
+    #[serde(default)]
+    pub encoding: LogEncoding,
+}
+
+/// `GET /v1/machines/{id}/processes/{pid}/logs`.
+pub async fn logs(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path((id, pid)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<LogsQuery>,
+) -> ApiResult<Json<ProcessLogs>> {
+    let (id, pid) = (params::machine_id(&id)?, params::pid(&pid)?);
+    let from = (q.stdout_offset, q.stderr_offset);
+    let logs = processes::logs(&state, &tenant, &id, pid, from, q.encoding).await?;
+    Ok(Json(logs))
+}
+
+/// The bytes of a stdin request.
+pub fn stdin_bytes(data: Option<String>, data_base64: Option<String>) -> ApiResult<Vec<u8>> {
+    let bytes = match (data, data_base64) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "data",
+                "give data or data_base64, not both",
+            ))
+        }
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(b64)) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| ApiError::field("data_base64", format!("not base64: {e}")))?
+        }
+        (None, None) => Vec::new(),
+    };
+    if bytes.len() > MAX_STDIN_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "stdin: at most {MAX_STDIN_BYTES} bytes per request, got {}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `POST /v1/machines/{id}/processes/{pid}/stdin`.
+pub async fn stdin(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path((id, pid)): Path<(String, String)>,
+    ApiJson(req): ApiJson<StdinRequest>,
+) -> ApiResult<StatusCode> {
+    let (id, pid) = (params::machine_id(&id)?, params::pid(&pid)?);
+    let bytes = stdin_bytes(req.data, req.data_base64)?;
+    processes::input(&state, &tenant, &id, pid, bytes, req.close).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/machines/{id}/processes/{pid}/close-stdin`.
+pub async fn close_stdin(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path((id, pid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (id, pid) = (params::machine_id(&id)?, params::pid(&pid)?);
+    processes::input(&state, &tenant, &id, pid, Vec::new(), true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/machines/{id}/processes/{pid}/signal`.
+pub async fn signal(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path((id, pid)): Path<(String, String)>,
+    ApiJson(req): ApiJson<SignalRequest>,
+) -> ApiResult<StatusCode> {
+    let (id, pid) = (params::machine_id(&id)?, params::pid(&pid)?);
+    let number = params::signal("signal", &req.signal)?;
+    processes::signal(&state, &tenant, &id, pid, number).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/machines/{id}/processes/{pid}` (also the PTY session route).
+pub async fn kill(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path((id, pid)): Path<(String, String)>,
+) -> ApiResult<Json<KillProcessResponse>> {
+    let (id, pid) = (params::machine_id(&id)?, params::pid(&pid)?);
+    processes::signal(&state, &tenant, &id, pid, SIGKILL).await?;
+    Ok(Json(KillProcessResponse { pid, killed: true }))
+}
+
+/// `POST /v1/machines/{id}/processes/{pid}/resize` (also the PTY session route).
+pub async fn resize(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path((id, pid)): Path<(String, String)>,
+    ApiJson(size): ApiJson<PtySize>,
+) -> ApiResult<StatusCode> {
+    let (id, pid) = (params::machine_id(&id)?, params::pid(&pid)?);
+    processes::resize(&state, &tenant, &id, pid, pty_size(size)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
