@@ -35,7 +35,8 @@ async def test_quickstart_background_server(machine: Any) -> None:
         assert mine and mine[0].running, listed
         probe = await maybe(
             machine.commands.run(
-                "for i in $(seq 50); do curl -sf -o /dev/null localhost:8080 && exit 0;"
+                "for i in $(seq 50); do python3 -c 'import urllib.request as u;"
+                ' u.urlopen("http://localhost:8080")\' 2>/dev/null && exit 0;'
                 " sleep 0.2; done; exit 1"
             )
         )
