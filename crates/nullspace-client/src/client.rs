@@ -93,6 +93,11 @@ impl Client {
         self.json(self.http.get(url.clone()), &url).await
     }
 
+    /// The API key, if one is sent.
+    pub(crate) fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
     /// The URL of `path` (relative to the base, no leading slash) with `query` appended.
     pub(crate) fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, ClientError> {
         let mut url = self

@@ -54,6 +54,33 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
+    /// A WebSocket channel could not be opened, or failed while open.
+    #[error("stream channel {url} failed: {source}")]
+    WebSocket {
+        /// URL of the channel.
+        url: String,
+        /// What failed.
+        #[source]
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
+    /// A stream channel closed before its `end` (or an `error`) was read.
+    #[error("stream channel {url} closed before the end{}{}", code.map(|c| format!(" (close code {c})")).unwrap_or_default(), if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    StreamClosed {
+        /// URL of the channel.
+        url: String,
+        /// WebSocket close code, if the server sent one (4404 gone, 4409 not running…).
+        code: Option<u16>,
+        /// Reason given with it.
+        reason: String,
+    },
+    /// A stream channel sent a message that does not follow `spec/websocket.md`.
+    #[error("stream channel {url} sent {what}")]
+    StreamMessage {
+        /// URL of the channel.
+        url: String,
+        /// What was wrong with it.
+        what: String,
+    },
     /// A success answer whose body is not the expected JSON.
     #[error("cannot decode the answer of {url} (HTTP {status}): {source}")]
     Decode {
@@ -82,7 +109,11 @@ impl ClientError {
             ClientError::Api { status, .. }
             | ClientError::Http { status, .. }
             | ClientError::Decode { status, .. } => Some(*status),
-            ClientError::InvalidUrl { .. } | ClientError::Transport { .. } => None,
+            ClientError::InvalidUrl { .. }
+            | ClientError::Transport { .. }
+            | ClientError::WebSocket { .. }
+            | ClientError::StreamClosed { .. }
+            | ClientError::StreamMessage { .. } => None,
         }
     }
 
@@ -108,7 +139,21 @@ impl ClientError {
 
     /// Whether the server could not be reached at all (refused, DNS, timeout on connect).
     pub fn is_connect(&self) -> bool {
-        matches!(self, ClientError::Transport { source, .. } if source.is_connect() || source.is_timeout())
+        match self {
+            ClientError::Transport { source, .. } => source.is_connect() || source.is_timeout(),
+            ClientError::WebSocket { source, .. } => {
+                matches!(**source, tokio_tungstenite::tungstenite::Error::Io(_))
+            }
+            _ => false,
+        }
+    }
+
+    /// The WebSocket close code of a channel that closed early, if the server sent one.
+    pub fn close_code(&self) -> Option<u16> {
+        match self {
+            ClientError::StreamClosed { code, .. } => *code,
+            _ => None,
+        }
     }
 }
 

@@ -5,14 +5,18 @@
 //! on [`Client`]; a failure is a [`ClientError`] that keeps the API's stable
 //! [`ErrorCode`](nullspace_api::ErrorCode) apart from transport and decoding
 //! failures, so callers (the CLI's exit codes in particular) can tell them apart
-//! without parsing messages.
+//! without parsing messages. Streams of a process (its output and input) travel over
+//! WebSocket channels ([`ProcessStream`]) that yield typed [`StreamEvent`]s.
 
 mod client;
 mod commands;
 mod error;
 mod files;
 mod machines;
+mod processes;
+mod pty;
 mod snapshots;
+mod stream;
 #[cfg(any(test, feature = "test-server"))]
 pub mod test_server;
 
@@ -20,4 +24,9 @@ pub use client::{Client, Health};
 pub use error::{code_name, ClientError};
 pub use files::ReadFile;
 pub use machines::ListMachines;
+pub use processes::LogsQuery;
 pub use snapshots::ListSnapshots;
+pub use stream::{
+    OutputStream, ProcessStream, StreamEnd, StreamEvent, StreamInput, StreamOptions, StreamOutput,
+    StreamStart,
+};

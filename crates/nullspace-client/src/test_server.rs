@@ -1,6 +1,8 @@
 //! A recording HTTP server with canned replies, for tests of code that uses the client
 //! (this crate's and the CLI's). It runs on its own thread and runtime, so it serves
-//! both async tests and tests that drive a separate process.
+//! both async tests and tests that drive a separate process. WebSocket upgrades can be
+//! answered by a [`WsPlan`]: frames sent on connect, and frames sent in answer to each
+//! frame received (all of which are recorded).
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -8,13 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use nullspace_api::{
-    EntryInfo, EntryType, ErrorBody, ErrorCode, ErrorDetail, KillOutcome, KillResponse, Machine,
-    MachineMetrics, PartialOutput, Snapshot, TimeoutAction,
+    EntryInfo, EntryType, ErrorBody, ErrorCode, ErrorDetail, KillOutcome, KillResponse,
+    LogEncoding, Machine, MachineMetrics, PartialOutput, ProcessInfo, ProcessLogs, PtySession,
+    PtySize, Snapshot, StreamFacts, TimeoutAction,
 };
 use nullspace_types::MachineState;
 use serde::Serialize;
@@ -144,17 +148,82 @@ impl Reply {
 }
 
 type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
+type WsHandler = dyn Fn(&Recorded) -> Option<WsPlan> + Send + Sync;
+type Respond = dyn Fn(&Frame) -> Vec<Frame> + Send + Sync;
+
+/// A WebSocket frame of the fake channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// A close with this code (the server stops after sending it).
+    Close(u16),
+}
+
+impl Frame {
+    /// A text frame holding `value` as JSON.
+    pub fn json(value: serde_json::Value) -> Self {
+        Frame::Text(value.to_string())
+    }
+
+    /// An output frame: `stream` (1 stdout, 2 stderr) then `bytes`.
+    pub fn output(stream: u8, bytes: &[u8]) -> Self {
+        let mut frame = vec![stream];
+        frame.extend_from_slice(bytes);
+        Frame::Binary(frame)
+    }
+}
+
+/// How the fake answers one WebSocket channel.
+#[derive(Clone)]
+pub struct WsPlan {
+    /// Frames sent right after the upgrade.
+    pub greeting: Vec<Frame>,
+    /// Frames sent in answer to each frame received.
+    pub respond: Arc<Respond>,
+}
+
+impl std::fmt::Debug for WsPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsPlan")
+            .field("greeting", &self.greeting)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsPlan {
+    /// Sends `greeting`, then answers nothing.
+    pub fn script(greeting: Vec<Frame>) -> Self {
+        Self::new(greeting, |_| Vec::new())
+    }
+
+    /// Sends `greeting`, then `respond(frame)` for each frame received.
+    pub fn new(
+        greeting: Vec<Frame>,
+        respond: impl Fn(&Frame) -> Vec<Frame> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            greeting,
+            respond: Arc::new(respond),
+        }
+    }
+}
 
 #[derive(Clone)]
 struct Shared {
     handler: Arc<Handler>,
+    ws: Arc<WsHandler>,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    frames: Arc<Mutex<Vec<Frame>>>,
 }
 
 /// A running test server; stops when dropped.
 pub struct TestServer {
     url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    frames: Arc<Mutex<Vec<Frame>>>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -170,15 +239,27 @@ impl std::fmt::Debug for TestServer {
 impl TestServer {
     /// Starts a server on a free loopback port answering every request with `handler`.
     pub fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_with_ws(handler, |_| None)
+    }
+
+    /// Like [`TestServer::start`], and a WebSocket upgrade for which `ws` gives a plan
+    /// is upgraded and served by it (others go to `handler`).
+    pub fn start_with_ws(
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+        ws: impl Fn(&Recorded) -> Option<WsPlan> + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         listener
             .set_nonblocking(true)
             .expect("non-blocking listener");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let frames = Arc::new(Mutex::new(Vec::new()));
         let shared = Shared {
             handler: Arc::new(handler),
+            ws: Arc::new(ws),
             requests: requests.clone(),
+            frames: frames.clone(),
         };
         let (tx, rx) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -200,6 +281,7 @@ impl TestServer {
         Self {
             url,
             requests,
+            frames,
             shutdown: Some(tx),
             thread: Some(thread),
         }
@@ -213,6 +295,11 @@ impl TestServer {
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().expect("requests lock").clone()
+    }
+
+    /// Every WebSocket frame received from clients so far, in order.
+    pub fn frames(&self) -> Vec<Frame> {
+        self.frames.lock().expect("frames lock").clone()
     }
 
     /// The last request received.
@@ -233,7 +320,7 @@ impl Drop for TestServer {
 }
 
 async fn serve(State(shared): State<Shared>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let body = to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default()
@@ -254,6 +341,20 @@ async fn serve(State(shared): State<Shared>, request: Request) -> Response {
             .collect(),
         body,
     };
+    if let Some(plan) = (shared.ws)(&recorded) {
+        shared
+            .requests
+            .lock()
+            .expect("requests lock")
+            .push(recorded);
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(upgrade) => {
+                let frames = shared.frames.clone();
+                upgrade.on_upgrade(move |socket| channel(socket, plan, frames))
+            }
+            Err(rejection) => axum::response::IntoResponse::into_response(rejection),
+        };
+    }
     let reply = (shared.handler)(&recorded);
     shared
         .requests
@@ -271,6 +372,51 @@ async fn serve(State(shared): State<Shared>, request: Request) -> Response {
     response
         .body(Body::from(reply.body))
         .expect("test response builds")
+}
+
+/// Serves one WebSocket channel by `plan`, recording the frames received.
+async fn channel(mut socket: WebSocket, plan: WsPlan, frames: Arc<Mutex<Vec<Frame>>>) {
+    if !send_all(&mut socket, plan.greeting.clone()).await {
+        return;
+    }
+    while let Some(Ok(message)) = socket.recv().await {
+        let frame = match message {
+            Message::Text(text) => Frame::Text(text.as_str().to_owned()),
+            Message::Binary(bytes) => Frame::Binary(bytes.to_vec()),
+            Message::Close(frame) => Frame::Close(frame.map_or(1005, |f| f.code)),
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        frames.lock().expect("frames lock").push(frame.clone());
+        if matches!(frame, Frame::Close(_)) {
+            return;
+        }
+        if !send_all(&mut socket, (plan.respond)(&frame)).await {
+            return;
+        }
+    }
+}
+
+/// Sends `out`; false once a close was sent (or the client is gone).
+async fn send_all(socket: &mut WebSocket, out: Vec<Frame>) -> bool {
+    for frame in out {
+        let message = match frame {
+            Frame::Text(text) => Message::Text(text.into()),
+            Frame::Binary(bytes) => Message::Binary(bytes.into()),
+            Frame::Close(code) => {
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame {
+                        code,
+                        reason: "".into(),
+                    })))
+                    .await;
+                return false;
+            }
+        };
+        if socket.send(message).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// A running `base` machine with id `id`, shaped like the API's.
@@ -350,5 +496,59 @@ pub fn sample_entry(path: &str) -> EntryInfo {
         group: "user".into(),
         modified_time: "2026-01-01T00:00:00Z".into(),
         symlink_target: None,
+    }
+}
+
+/// A running `python3 -m http.server` process `pid` with some output, shaped like the API's.
+pub fn sample_process(pid: u32) -> ProcessInfo {
+    ProcessInfo {
+        pid,
+        tag: None,
+        command: None,
+        args: vec!["python3".into(), "-m".into(), "http.server".into()],
+        cwd: "/workspace".into(),
+        user: "user".into(),
+        pty: None,
+        started_at: "2026-01-01T00:00:00Z".into(),
+        running: true,
+        stdin_open: false,
+        exit_code: None,
+        signal: None,
+        timed_out: false,
+        duration_ms: None,
+        stdout: StreamFacts {
+            total_bytes: 6,
+            kept_from: 0,
+        },
+        stderr: StreamFacts::default(),
+    }
+}
+
+/// The logs of process `pid`: `hello\n` on stdout, `warn\n` on stderr, still running.
+pub fn sample_logs(pid: u32) -> ProcessLogs {
+    ProcessLogs {
+        pid,
+        encoding: LogEncoding::Utf8,
+        stdout: "hello\n".into(),
+        stderr: "warn\n".into(),
+        stdout_next: 6,
+        stderr_next: 5,
+        stdout_dropped: 0,
+        stderr_dropped: 0,
+        running: true,
+        exit_code: None,
+    }
+}
+
+/// A PTY session `pid` running `bash -l` on an 80x24 terminal, shaped like the API's.
+pub fn sample_pty(pid: u32) -> PtySession {
+    PtySession {
+        session_id: pid,
+        process: ProcessInfo {
+            args: vec!["bash".into(), "-l".into()],
+            pty: Some(PtySize { cols: 80, rows: 24 }),
+            stdin_open: true,
+            ..sample_process(pid)
+        },
     }
 }
