@@ -20,6 +20,7 @@
 pub mod log;
 pub mod init;
 pub mod ops;
+pub mod procs;
 pub mod serve;
 pub mod sys;
 pub mod users;

@@ -39,12 +39,19 @@ fn entry(r: OpResult) -> nullspace_guest_proto::EntryInfo {
 fn hello_records_identity_and_health_reports() {
     let g = Guestd::start("hello");
     let mut c = g.connect();
-    let OpResult::Info(first) = c.call(Op::Hello { identity: None }).ok() else {
+    let OpResult::Info(first) = c
+        .call(Op::Hello {
+            identity: None,
+            protocol: 1,
+        })
+        .ok()
+    else {
         panic!()
     };
     assert_eq!(first.identity_generation, 0);
     assert_eq!(first.protocol, nullspace_guest_proto::PROTOCOL_VERSION);
     assert_eq!(first.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(first.capabilities, ["process", "pty", "credit"]);
     assert!(!first.kernel.is_empty());
     let identity = Identity {
         hostname: "restored-7".into(),
@@ -54,6 +61,7 @@ fn hello_records_identity_and_health_reports() {
     let OpResult::Info(after) = c
         .call(Op::Hello {
             identity: Some(identity),
+            protocol: 1,
         })
         .ok()
     else {

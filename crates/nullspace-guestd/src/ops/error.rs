@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use nullspace_guest_proto::{ErrorCode, GuestError};
 
 use super::paths::PathError;
+use crate::procs::ProcError;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,12 @@ pub enum OpError {
     /// Input ended without `input_end` (the call was abandoned).
     #[error("input ended before input_end")]
     InputAborted,
+    /// The call was cancelled before it could finish.
+    #[error("the call was cancelled")]
+    Cancelled,
+    /// A process-table operation failed.
+    #[error(transparent)]
+    Process(#[from] ProcError),
     /// A task of the call died.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -109,7 +116,8 @@ impl OpError {
             OpError::UserNotFound(_) => ErrorCode::UserNotFound,
             OpError::CwdNotFound(_) => ErrorCode::CwdNotFound,
             OpError::CommandNotFound(_) => ErrorCode::CommandNotFound,
-            OpError::InputAborted => ErrorCode::Io,
+            OpError::InputAborted | OpError::Cancelled => ErrorCode::Io,
+            OpError::Process(e) => e.code(),
             OpError::Internal(_) => ErrorCode::Internal,
         }
     }

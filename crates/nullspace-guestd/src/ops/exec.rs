@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use nullspace_guest_proto::{ExecRequest, ExecResult, GuestMsg, OpResult};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::error::OpError;
 use super::paths::normalize;
-use super::spawn::spawn;
+use super::spawn::{spawn, Child};
 use super::{CallCtx, Input};
+use crate::serve::input::InputRx;
 use crate::serve::outbox::{Outbox, CHUNK};
 use crate::sys;
 use crate::users::{User, UserDb};
@@ -155,8 +155,7 @@ pub async fn run(req: ExecRequest, mut ctx: CallCtx) -> Result<OpResult, OpError
     let mut child = spawn(&plan, req.stdin)?;
     let started = Instant::now();
     let pid = child.id();
-    let pgid = pid as i32;
-    ctx.pgid.store(pgid, Ordering::SeqCst);
+    ctx.pgid.store(pid as i32, Ordering::SeqCst);
     let id = ctx.id;
     ctx.out.send(&GuestMsg::Started { id, pid }).await;
 
@@ -180,7 +179,27 @@ pub async fn run(req: ExecRequest, mut ctx: CallCtx) -> Result<OpResult, OpError
         _ => None,
     };
 
-    let deadline = req.timeout_ms.map(|ms| started + Duration::from_millis(ms));
+    let end = wait_end(&mut child, &mut pumps, started, req.timeout_ms).await;
+    if let Some(f) = feeder {
+        f.abort();
+    }
+    end.map(OpResult::Exec)
+}
+
+/// Wait for a spawned process and then its output pumps, and say how it ended.
+///
+/// The end is reached when the process has exited **and** its output reached
+/// end of file. `timeout_ms` (from `started`) covers both: at the deadline the
+/// process group gets `SIGKILL`, and pumps still running [`PIPE_GRACE`] later
+/// (a process that left the group holds the pipes) are abandoned.
+pub async fn wait_end(
+    child: &mut Child,
+    pumps: &mut Vec<JoinHandle<()>>,
+    started: Instant,
+    timeout_ms: Option<u64>,
+) -> Result<ExecResult, OpError> {
+    let pgid = child.id() as i32;
+    let deadline = timeout_ms.map(|ms| started + Duration::from_millis(ms));
     let mut timed_out = false;
     let waited = match deadline {
         Some(at) => match tokio::time::timeout_at(at, child.wait()).await {
@@ -196,23 +215,20 @@ pub async fn run(req: ExecRequest, mut ctx: CallCtx) -> Result<OpResult, OpError
     let duration_ms = started.elapsed().as_millis() as u64;
     // The process is gone; its output may still be in the pipes (or held open by
     // processes it left behind). The deadline covers them too.
-    if !timed_out && !drain(&mut pumps, deadline).await {
+    if !timed_out && !drain(pumps, deadline).await {
         timed_out = true;
         let _ = sys::kill_group(pgid, libc::SIGKILL);
     }
-    if timed_out && !drain(&mut pumps, Some(Instant::now() + PIPE_GRACE)).await {
+    if timed_out && !drain(pumps, Some(Instant::now() + PIPE_GRACE)).await {
         pumps.iter().for_each(JoinHandle::abort);
     }
-    if let Some(f) = feeder {
-        f.abort();
-    }
     let status = waited.map_err(|source| OpError::Sys { op: "wait", source })?;
-    Ok(OpResult::Exec(ExecResult {
+    Ok(ExecResult {
         exit_code: status.code(),
         signal: status.signal(),
         timed_out,
         duration_ms,
-    }))
+    })
 }
 
 /// Wait for the output pumps, until `until` if given. Returns whether all finished;
@@ -233,27 +249,35 @@ async fn drain(pumps: &mut Vec<JoinHandle<()>>, until: Option<Instant>) -> bool 
     }
 }
 
-/// Copy a pipe to the host as frames of `msg` until end of file.
+/// Copy a pipe to the host as frames of `msg` until end of file (within the
+/// call's credit; once the call is abandoned the rest is read and dropped).
 async fn pump<R: AsyncRead + Unpin>(mut pipe: R, out: Outbox, msg: GuestMsg) {
     let mut buf = vec![0u8; CHUNK];
+    let mut sending = true;
     loop {
         match pipe.read(&mut buf).await {
             Ok(0) => break,
-            Ok(n) => out.send_data(&msg, &buf[..n]).await,
+            Ok(n) => {
+                if sending {
+                    sending = out.send_data(&msg, &buf[..n]).await;
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
     }
 }
 
-/// Write `input` frames to the child's stdin; close it on `input_end`.
-async fn feed<W: AsyncWrite + Unpin>(mut stdin: W, mut input: mpsc::Receiver<Input>) {
+/// Write `input` frames to the child's stdin, crediting each once written;
+/// close it on `input_end`.
+async fn feed<W: AsyncWrite + Unpin>(mut stdin: W, mut input: InputRx) {
     while let Some(item) = input.recv().await {
         match item {
             Input::Data(bytes) => {
                 if stdin.write_all(&bytes).await.is_err() {
                     break;
                 }
+                input.consumed(bytes.len()).await;
             }
             Input::End => break,
         }

@@ -76,7 +76,9 @@ fn read_blocking(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(OpError::io("read", shown, e)),
         };
-        out.blocking_send_data(&GuestMsg::Data { id }, &buf[..n]);
+        if !out.blocking_send_data(&GuestMsg::Data { id }, &buf[..n]) {
+            return Err(OpError::Cancelled);
+        }
         sent += n as u64;
         left -= n as u64;
     }
@@ -118,12 +120,14 @@ pub async fn write(
         match input.recv().await {
             // A failed chunk drops `prep` on its thread, removing the temporary file.
             Some(Input::Data(bytes)) => {
+                let n = bytes.len();
                 prep = blocking_as(&who, move || {
                     let mut prep = prep;
                     prep.write(&bytes)?;
                     Ok(prep)
                 })
                 .await?;
+                input.consumed(n).await;
             }
             Some(Input::End) => break,
             None => {

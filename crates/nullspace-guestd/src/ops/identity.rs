@@ -6,12 +6,13 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use nullspace_guest_proto::{GuestInfo, Identity, OpResult, PROTOCOL_VERSION};
+use nullspace_guest_proto::{GuestInfo, Identity, OpResult, CAPABILITIES, PROTOCOL_VERSION};
 
 use super::error::OpError;
 use super::paths::PathPolicy;
+use crate::procs::ProcessTable;
 use crate::sys;
 use crate::users::UserDb;
 
@@ -27,6 +28,8 @@ pub struct GuestState {
     pub paths: PathPolicy,
     /// Apply identities to the machine (off in tests on a real host).
     pub apply_identity: bool,
+    /// The process table, for the agent's lifetime (outlives host connections).
+    pub procs: Arc<ProcessTable>,
     /// Directory holding the `passwd` and `group` databases (`/etc`).
     etc: PathBuf,
     generation: AtomicU64,
@@ -39,6 +42,7 @@ impl GuestState {
         Self {
             paths,
             apply_identity,
+            procs: Arc::default(),
             etc: PathBuf::from("/etc"),
             generation: AtomicU64::new(0),
             recorded_hostname: Mutex::new(None),
@@ -73,6 +77,7 @@ impl GuestState {
             uptime_ms: sys::clock(libc::CLOCK_BOOTTIME).as_millis() as u64,
             time_unix_ms: now.as_millis() as i64,
             identity_generation: self.generation.load(Ordering::SeqCst),
+            capabilities: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
         }
     }
 }

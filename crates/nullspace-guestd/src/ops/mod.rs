@@ -15,8 +15,10 @@ use std::sync::atomic::AtomicI32;
 use std::sync::Arc;
 
 use nullspace_guest_proto::{CallId, Op, OpResult};
-use tokio::sync::mpsc;
 
+use crate::procs;
+use crate::serve::calls::Cancel;
+use crate::serve::input::InputRx;
 use crate::serve::outbox::Outbox;
 use creds::FsUser;
 pub use error::OpError;
@@ -36,12 +38,14 @@ pub enum Input {
 pub struct CallCtx {
     /// The call's id.
     pub id: CallId,
-    /// Where its frames go.
+    /// Where its frames go (data frames within its credit window).
     pub out: Outbox,
     /// Its `input` frames, for calls that take input.
-    pub input: Option<mpsc::Receiver<Input>>,
+    pub input: Option<InputRx>,
     /// Process group of a running `exec` (0 until spawned), for `signal` frames.
     pub pgid: Arc<AtomicI32>,
+    /// Set when the call is cancelled (or, for a viewer, its host went away).
+    pub cancel: Cancel,
     /// Guest-wide state.
     pub state: Arc<GuestState>,
 }
@@ -50,7 +54,7 @@ pub struct CallCtx {
 pub fn takes_input(op: &Op) -> bool {
     match op {
         Op::Exec(req) => req.stdin,
-        Op::WriteFile { .. } => true,
+        Op::WriteFile { .. } | Op::ProcessInput { .. } => true,
         _ => false,
     }
 }
@@ -59,10 +63,20 @@ pub fn takes_input(op: &Op) -> bool {
 /// (see [`creds`]).
 pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
     match op {
-        Op::Hello { identity } => identity::hello(&ctx.state, identity).await,
+        Op::Hello { identity, .. } => identity::hello(&ctx.state, identity).await,
         Op::Health => Ok(OpResult::Info(ctx.state.info())),
         Op::Metrics { sample_ms } => metrics::run(sample_ms).await,
         Op::Exec(req) => exec::run(req, ctx).await,
+        Op::ProcessStart(req) => procs::start::run(&ctx.state, req).await,
+        Op::ProcessList => Ok(OpResult::Processes(ctx.state.procs.list())),
+        Op::ProcessAttach(req) => procs::attach::run(&ctx, req).await,
+        Op::ProcessInput { process, close } => procs::control::input(ctx, process, close).await,
+        Op::ProcessSignal { process, signal } => {
+            procs::control::signal(&ctx.state.procs, &process, signal)
+        }
+        Op::ProcessResize { process, size } => {
+            procs::control::resize(&ctx.state.procs, &process, size)
+        }
         Op::ReadFile {
             user,
             path,
@@ -123,6 +137,15 @@ fn file_user(op: &Op) -> Option<&str> {
         | Op::Chmod { user, .. }
         | Op::ReadFile { user, .. }
         | Op::WriteFile { user, .. } => user.as_deref(),
-        Op::Hello { .. } | Op::Health | Op::Metrics { .. } | Op::Exec(_) => None,
+        Op::Hello { .. }
+        | Op::Health
+        | Op::Metrics { .. }
+        | Op::Exec(_)
+        | Op::ProcessStart(_)
+        | Op::ProcessList
+        | Op::ProcessAttach(_)
+        | Op::ProcessInput { .. }
+        | Op::ProcessSignal { .. }
+        | Op::ProcessResize { .. } => None,
     }
 }

@@ -103,7 +103,13 @@ pub fn spawn(plan: &Plan, stdin: bool) -> Result<Child, OpError> {
     } else {
         fork_as_user(plan, stdin, privileged)
     };
-    spawned.map_err(|e| match e.raw_os_error() {
+    spawned.map_err(|e| spawn_error(plan, e))
+}
+
+/// The error of a failed spawn of `plan`: a program that cannot be executed is
+/// `command_not_found`.
+pub fn spawn_error(plan: &Plan, e: io::Error) -> OpError {
+    match e.raw_os_error() {
         Some(libc::ENOENT | libc::EACCES | libc::ENOEXEC) => {
             OpError::CommandNotFound(plan.argv[0].clone())
         }
@@ -111,7 +117,21 @@ pub fn spawn(plan: &Plan, stdin: bool) -> Result<Child, OpError> {
             op: "spawn",
             source: e,
         },
-    })
+    }
+}
+
+impl Child {
+    /// A process started by tokio (which reaps it once waited, or in the
+    /// background if dropped), with no pipes taken from it.
+    pub fn from_tokio(child: tokio::process::Child) -> Child {
+        Child {
+            pid: child.id().unwrap_or(0),
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            waiter: Waiter::Tokio(child),
+        }
+    }
 }
 
 /// Fork through tokio, switch to the plan's user in the child (when

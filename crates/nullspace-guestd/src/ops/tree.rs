@@ -84,7 +84,13 @@ pub fn run(state: &GuestState, db: &UserDb, who: &FsUser, op: Op) -> Result<OpRe
         | Op::Metrics { .. }
         | Op::Exec(_)
         | Op::ReadFile { .. }
-        | Op::WriteFile { .. } => Err(OpError::Internal("not a directory-level call")),
+        | Op::WriteFile { .. }
+        | Op::ProcessStart(_)
+        | Op::ProcessList
+        | Op::ProcessAttach(_)
+        | Op::ProcessInput { .. }
+        | Op::ProcessSignal { .. }
+        | Op::ProcessResize { .. } => Err(OpError::Internal("not a directory-level call")),
     }
 }
 

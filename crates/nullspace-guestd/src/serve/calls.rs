@@ -1,18 +1,64 @@
-//! The table of calls in flight: where their input goes and which process group
-//! their signals reach.
+//! The table of calls in flight: where their input goes, which process group
+//! their signals reach, their output credit window and their cancel token.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use nullspace_guest_proto::CallId;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
-use crate::ops::Input;
+use super::credit::Window;
+use super::input::InputTx;
 
-struct Entry {
-    input: Option<mpsc::Sender<Input>>,
-    pgid: Arc<AtomicI32>,
+/// A call's registration.
+pub struct Entry {
+    /// Where its input goes, while it takes input.
+    pub input: Option<InputTx>,
+    /// Process group of its process (0 until spawned).
+    pub pgid: Arc<AtomicI32>,
+    /// Its output credit.
+    pub window: Arc<Window>,
+    /// Set when the call is cancelled (or, for a viewer, when its host is gone).
+    pub cancel: Cancel,
+    /// A `process_attach`: only a viewer, ended when a new host connects.
+    pub viewer: bool,
+}
+
+/// A flag a call can wait on: set once, never cleared.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<CancelInner>);
+
+#[derive(Debug, Default)]
+struct CancelInner {
+    set: AtomicBool,
+    notify: Notify,
+}
+
+impl Cancel {
+    /// Set the flag and wake every waiter.
+    pub fn cancel(&self) {
+        self.0.set.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    /// Whether the flag is set.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.set.load(Ordering::SeqCst)
+    }
+
+    /// Wait until the flag is set.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// Why a frame for a call could not be delivered.
@@ -39,17 +85,12 @@ impl Calls {
     }
 
     /// Register a call; false if its id is already in flight.
-    pub fn insert(
-        &self,
-        id: CallId,
-        input: Option<mpsc::Sender<Input>>,
-        pgid: Arc<AtomicI32>,
-    ) -> bool {
+    pub fn insert(&self, id: CallId, entry: Entry) -> bool {
         let mut map = self.lock();
         if map.contains_key(&id) {
             return false;
         }
-        map.insert(id, Entry { input, pgid });
+        map.insert(id, entry);
         true
     }
 
@@ -59,7 +100,7 @@ impl Calls {
     }
 
     /// Where the call's input goes; with `end`, input is closed for later frames.
-    pub fn input(&self, id: CallId, end: bool) -> Result<mpsc::Sender<Input>, Undeliverable> {
+    pub fn input(&self, id: CallId, end: bool) -> Result<InputTx, Undeliverable> {
         let mut map = self.lock();
         let entry = map.get_mut(&id).ok_or(Undeliverable::UnknownCall)?;
         let tx = if end {
@@ -70,16 +111,42 @@ impl Calls {
         tx.ok_or(Undeliverable::NoInput)
     }
 
+    /// End the call's input without an end marker (the call sees it abort).
+    pub fn abort_input(&self, id: CallId) {
+        if let Some(entry) = self.lock().get_mut(&id) {
+            entry.input = None;
+        }
+    }
+
+    /// The call's output window, if it is in flight.
+    pub fn window(&self, id: CallId) -> Option<Arc<Window>> {
+        self.lock().get(&id).map(|e| e.window.clone())
+    }
+
     /// Abandon a call: drop its input without an end marker (the call sees its
-    /// input abort) and return its process group, if it has one.
+    /// input abort), stop its output, set its cancel flag, and return its
+    /// process group, if it has one.
     pub fn cancel(&self, id: CallId) -> Result<Option<i32>, Undeliverable> {
         let mut map = self.lock();
         let entry = map.get_mut(&id).ok_or(Undeliverable::UnknownCall)?;
         drop(entry.input.take());
+        entry.window.close();
+        entry.cancel.cancel();
         Ok(match entry.pgid.load(Ordering::SeqCst) {
             0 => None,
             pgid => Some(pgid),
         })
+    }
+
+    /// A new host connected: calls of the old one are no longer limited by
+    /// credit it will never send, and its viewers (attaches) end.
+    pub fn new_connection(&self) {
+        for entry in self.lock().values() {
+            entry.window.unlimit();
+            if entry.viewer {
+                entry.cancel.cancel();
+            }
+        }
     }
 
     /// The process group of the call's process.
@@ -106,13 +173,24 @@ impl Calls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::input;
+
+    fn entry(input: Option<InputTx>, viewer: bool) -> Entry {
+        Entry {
+            input,
+            pgid: Arc::default(),
+            window: Arc::new(Window::new(true)),
+            cancel: Cancel::default(),
+            viewer,
+        }
+    }
 
     #[test]
     fn input_can_be_ended_once() {
         let calls = Calls::default();
-        let (tx, _rx) = mpsc::channel(1);
-        assert!(calls.insert(CallId(1), Some(tx), Arc::default()));
-        assert!(!calls.insert(CallId(1), None, Arc::default()));
+        let (tx, _rx) = input::channel(CallId(1), None);
+        assert!(calls.insert(CallId(1), entry(Some(tx), false)));
+        assert!(!calls.insert(CallId(1), entry(None, false)));
         assert!(calls.input(CallId(1), false).is_ok());
         assert!(calls.input(CallId(1), true).is_ok());
         assert_eq!(
@@ -128,5 +206,25 @@ mod tests {
             Undeliverable::UnknownCall
         );
         assert!(calls.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_frees_windows_and_ends_viewers() {
+        let calls = Calls::default();
+        let (viewer, exec) = (entry(None, true), entry(None, false));
+        let (vc, ec, ew) = (
+            viewer.cancel.clone(),
+            exec.cancel.clone(),
+            exec.window.clone(),
+        );
+        assert!(ew.acquire(nullspace_guest_proto::CALL_WINDOW).await);
+        calls.insert(CallId(1), viewer);
+        calls.insert(CallId(2), exec);
+        calls.new_connection();
+        vc.cancelled().await;
+        assert!(!ec.is_cancelled());
+        // The exec's window no longer limits it.
+        assert!(ew.acquire(1 << 30).await);
+        assert!(calls.window(CallId(3)).is_none());
     }
 }

@@ -2,23 +2,26 @@
 //! and a tokio runtime that dispatches host frames to concurrently running calls.
 
 pub mod calls;
+pub mod credit;
+pub mod input;
 pub mod outbox;
 pub mod port;
 
 use std::sync::atomic::AtomicI32;
 use std::sync::Arc;
 
-use nullspace_guest_proto::{CallId, Frame, GuestError, GuestMsg, HostMsg, Op};
+use nullspace_guest_proto::{
+    parse_host, CallId, Frame, GuestError, GuestMsg, HostMsg, Op, Rejected,
+};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::ops::identity::GuestState;
-use crate::ops::{self, CallCtx, Input, OpError};
-use calls::Calls;
+use crate::ops::{self, CallCtx, OpError};
+use calls::{Calls, Cancel, Entry};
+use credit::Window;
 use outbox::{Outbox, QUEUE_FRAMES};
 pub use port::Transport;
-
-/// Input frames buffered per call before the dispatcher waits for the call.
-const INPUT_QUEUE: usize = 16;
 
 /// Why the agent could not run.
 #[derive(Debug, thiserror::Error)]
@@ -48,26 +51,50 @@ pub fn run(transport: Transport, state: GuestState) -> Result<(), ServeError> {
 }
 
 /// Route host frames: calls start tasks, input and signals go to running calls.
+///
+/// The dispatcher never waits for one call (with protocol 2): input is queued
+/// within the call's credit window, and everything else is a quick hand-off.
 pub async fn dispatch(
-    mut frames: mpsc::Receiver<Frame<HostMsg>>,
+    mut frames: mpsc::Receiver<Frame<Value>>,
     out: Outbox,
     state: Arc<GuestState>,
 ) {
     let calls = Calls::default();
+    // Protocol of the current host, from its `hello` (1 until one says more).
+    let mut protocol = 1;
     while let Some(Frame { msg, data }) = frames.recv().await {
+        let msg = match parse_host(msg) {
+            Ok(msg) => msg,
+            Err(Rejected::Call { id, error }) => {
+                crate::log!("call {}: {}", id.0, error.message);
+                out.send(&GuestMsg::Failed { id, error }).await;
+                continue;
+            }
+            Err(Rejected::Malformed(why)) => {
+                crate::log!("dropping a frame: {why}");
+                continue;
+            }
+        };
         match msg {
-            HostMsg::Call { id, op } => start(id, op, &calls, &out, &state).await,
+            HostMsg::Call { id, op } => {
+                if let Op::Hello { protocol: p, .. } = &op {
+                    // A new host: the old one's calls must not wait for its credit.
+                    calls.new_connection();
+                    protocol = (*p).max(1);
+                }
+                start(id, op, protocol, &calls, &out, &state).await
+            }
             HostMsg::Input { id } => match calls.input(id, false) {
-                // A call that stopped reading (its process exited) drops the bytes.
                 Ok(tx) => {
-                    let _ = tx.send(Input::Data(data)).await;
+                    if let Err(over) = tx.push(data).await {
+                        crate::log!("input for call {}: {over}; aborting its input", id.0);
+                        calls.abort_input(id);
+                    }
                 }
                 Err(why) => crate::log!("input for call {}: {why}", id.0),
             },
             HostMsg::InputEnd { id } => match calls.input(id, true) {
-                Ok(tx) => {
-                    let _ = tx.send(Input::End).await;
-                }
+                Ok(tx) => tx.end(),
                 Err(why) => crate::log!("input_end for call {}: {why}", id.0),
             },
             HostMsg::Signal { id, signal } => match calls.pgid(id) {
@@ -88,28 +115,53 @@ pub async fn dispatch(
                 // The call may have ended while the cancel was on its way.
                 Err(why) => crate::log!("cancel of call {}: {why}", id.0),
             },
+            // Credit for a call that already ended is expected; ignore it.
+            HostMsg::Credit { id, bytes } => {
+                if let Some(window) = calls.window(id) {
+                    window.credit(bytes);
+                }
+            }
         }
     }
 }
 
-async fn start(id: CallId, op: Op, calls: &Calls, out: &Outbox, state: &Arc<GuestState>) {
+async fn start(
+    id: CallId,
+    op: Op,
+    protocol: u32,
+    calls: &Calls,
+    out: &Outbox,
+    state: &Arc<GuestState>,
+) {
+    let credited = protocol >= 2;
+    let window = Arc::new(Window::new(credited));
+    let call_out = out.with_window(window.clone());
     let (input_tx, input_rx) = if ops::takes_input(&op) {
-        let (tx, rx) = mpsc::channel(INPUT_QUEUE);
+        let (tx, rx) = input::channel(id, credited.then(|| out.clone()));
         (Some(tx), Some(rx))
     } else {
         (None, None)
     };
     let pgid = Arc::new(AtomicI32::new(0));
-    if !calls.insert(id, input_tx, pgid.clone()) {
+    let cancel = Cancel::default();
+    let entry = Entry {
+        input: input_tx,
+        pgid: pgid.clone(),
+        window,
+        cancel: cancel.clone(),
+        viewer: matches!(op, Op::ProcessAttach(_)),
+    };
+    if !calls.insert(id, entry) {
         let error = GuestError::from(OpError::DuplicateCall(id.0));
         out.send(&GuestMsg::Failed { id, error }).await;
         return;
     }
     let ctx = CallCtx {
         id,
-        out: out.clone(),
+        out: call_out,
         input: input_rx,
         pgid,
+        cancel,
         state: state.clone(),
     };
     let (calls, out) = (calls.clone(), out.clone());

@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use nullspace_guest_proto::{decode, Frame, HostMsg};
+use nullspace_guest_proto::{decode, Frame};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 /// Default device of the agent port.
@@ -60,7 +61,9 @@ pub enum TransportError {
     Thread(io::Error),
 }
 
-type Inbound = mpsc::Sender<Frame<HostMsg>>;
+/// Frames whose header is decoded only as far as JSON: the dispatcher parses
+/// the envelope, so it can answer a call it cannot run.
+type Inbound = mpsc::Sender<Frame<Value>>;
 type Outbound = mpsc::Receiver<Vec<u8>>;
 
 /// Start the reader and writer threads of `transport`.
@@ -170,7 +173,7 @@ fn read_frames(mut source: impl Read, inbound: &Inbound, reconnecting: bool) {
             Err(_) => return,
         }
         loop {
-            match decode::<HostMsg>(&mut buf) {
+            match decode::<Value>(&mut buf) {
                 Ok(Some(frame)) => {
                     if inbound.blocking_send(frame).is_err() {
                         return;

@@ -1,0 +1,107 @@
+//! `process_attach`: send a process's kept output from given offsets, and with
+//! `follow` its output as it arrives, until it has ended and all was sent.
+//!
+//! The reader copies at most one frame (64 KiB) out of a ring at a time and
+//! sends it within the call's credit; while it waits, the ring goes on
+//! dropping old bytes, so a reader that falls more than the ring behind gets a
+//! `gap` frame and continues at the oldest kept byte. Wakeups come from the
+//! process's watch channel, marked seen before each pass, so none is lost. A
+//! `cancel` (or a new host connection) ends only the attach.
+
+use nullspace_guest_proto::{AttachEnd, GuestMsg, OpResult, ProcessAttach, StreamKind};
+
+use super::ProcError;
+use crate::ops::{CallCtx, OpError};
+use crate::serve::outbox::CHUNK;
+
+const STREAMS: [StreamKind; 2] = [StreamKind::Stdout, StreamKind::Stderr];
+
+/// Run the call.
+pub async fn run(ctx: &CallCtx, req: ProcessAttach) -> Result<OpResult, OpError> {
+    let proc = ctx
+        .state
+        .procs
+        .select(&req.process)
+        .ok_or_else(|| ProcError::not_found(&req.process))?;
+    let (out_info, err_info, _) = proc.snapshot();
+    let mut next = [0u64; 2];
+    for (i, (from, info)) in [(req.stdout_from, out_info), (req.stderr_from, err_info)]
+        .into_iter()
+        .enumerate()
+    {
+        next[i] = match from {
+            Some(offset) if offset > info.total => {
+                return Err(ProcError::OffsetBeyondEnd {
+                    stream: STREAMS[i],
+                    offset,
+                    total: info.total,
+                }
+                .into())
+            }
+            Some(offset) => offset,
+            None => info.kept_from,
+        };
+    }
+    let id = ctx.id;
+    ctx.out.send(&GuestMsg::Started { id, pid: proc.pid }).await;
+    // Without follow, the attach ends at what had been written when it began.
+    let stop = (!req.follow).then_some([out_info.total, err_info.total]);
+    let mut changes = proc.subscribe();
+    'follow: loop {
+        changes.borrow_and_update();
+        let mut progressed = false;
+        for (i, stream) in STREAMS.into_iter().enumerate() {
+            let max = stop.map_or(CHUNK, |s| CHUNK.min(s[i].saturating_sub(next[i]) as usize));
+            if max == 0 {
+                continue;
+            }
+            let chunk = proc.read(stream, next[i], max);
+            if chunk.gap > 0 {
+                let gap = GuestMsg::Gap {
+                    id,
+                    stream,
+                    bytes: chunk.gap,
+                };
+                ctx.out.send(&gap).await;
+            }
+            if !chunk.bytes.is_empty() {
+                let msg = match stream {
+                    StreamKind::Stdout => GuestMsg::Stdout { id },
+                    StreamKind::Stderr => GuestMsg::Stderr { id },
+                };
+                let sent = tokio::select! {
+                    sent = ctx.out.send_data(&msg, &chunk.bytes) => sent,
+                    _ = ctx.cancel.cancelled() => false,
+                };
+                if !sent {
+                    break 'follow;
+                }
+            }
+            progressed |= chunk.next != next[i];
+            next[i] = chunk.next;
+        }
+        if progressed {
+            continue;
+        }
+        if stop.is_some() {
+            break;
+        }
+        let (o, e, end) = proc.snapshot();
+        let caught_up = o.total == next[0] && e.total == next[1];
+        if !caught_up {
+            continue;
+        }
+        if end.is_some() || ctx.cancel.is_cancelled() {
+            break;
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = ctx.cancel.cancelled() => break,
+        }
+    }
+    Ok(OpResult::Attached(AttachEnd {
+        stdout_next: next[0],
+        stderr_next: next[1],
+        end: proc.end(),
+    }))
+}
