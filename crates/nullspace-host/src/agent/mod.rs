@@ -7,6 +7,8 @@
 mod exec;
 mod files;
 mod process;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -84,11 +84,11 @@ pub async fn lost_or(state: &AppState, id: &MachineId, err: ApiError) -> ApiErro
     let i = id.clone();
     match state.store_call(move |s| s.machine_by_id(&i)).await {
         Ok(None) => not_found(id),
+        // A kill that got there first explains whatever failed, even the VM's
+        // death it caused; a VM that died by itself is reported as such.
         Ok(Some(row))
-            if matches!(
-                row.state,
-                MachineState::Killing | MachineState::Killed | MachineState::Failed
-            ) && err.code != ErrorCode::MachineDied =>
+            if matches!(row.state, MachineState::Killing | MachineState::Killed)
+                || (row.state == MachineState::Failed && err.code != ErrorCode::MachineDied) =>
         {
             not_running(id, row.state)
         }
