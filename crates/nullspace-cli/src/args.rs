@@ -31,6 +31,11 @@ pub enum ArgError {
     /// Not a guest user name.
     #[error("expected a user name of 1-{max} characters without spaces or `/`, got {0:?}", max = UserName::MAX_LEN)]
     UserName(String),
+    /// Not a signal.
+    #[error(
+        "expected a signal name (SIGTERM, TERM, INT, KILL, HUP, USR1…) or a number 1-64, got {0:?}"
+    )]
+    Signal(String),
     /// Neither a machine id nor a snapshot id.
     #[error("expected a machine id (sb_…) or a snapshot id (snap_…): {0}")]
     MachineOrSnapshot(#[source] IdError),
@@ -103,6 +108,25 @@ impl FromStr for UserName {
             Ok(UserName(s.to_owned()))
         } else {
             Err(ArgError::UserName(s.to_owned()))
+        }
+    }
+}
+
+/// A signal (`--signal`): a name such as `SIGTERM` or `TERM`, or a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalArg(pub nullspace_api::SignalName);
+
+impl FromStr for SignalArg {
+    type Err = ArgError;
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        use nullspace_api::SignalName;
+        let signal = match s.parse::<i32>() {
+            Ok(n) => SignalName::Number(n),
+            Err(_) => SignalName::Name(s.to_ascii_uppercase()),
+        };
+        match signal.number() {
+            Some(_) => Ok(SignalArg(signal)),
+            None => Err(ArgError::Signal(s.to_owned())),
         }
     }
 }
@@ -214,6 +238,18 @@ impl<'de> serde::Deserialize<'de> for ObjectEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signals_by_name_or_number() {
+        use nullspace_api::SignalName;
+        assert_eq!(
+            "term".parse::<SignalArg>().unwrap().0,
+            SignalName::Name("TERM".into())
+        );
+        assert_eq!("9".parse::<SignalArg>().unwrap().0, SignalName::Number(9));
+        assert!("SIGNOPE".parse::<SignalArg>().is_err());
+        assert!("0".parse::<SignalArg>().is_err());
+    }
 
     #[test]
     fn key_values() {

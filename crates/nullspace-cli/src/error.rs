@@ -54,6 +54,24 @@ pub enum CliError {
         /// Where that output went: "above", or "in error.output" with `--json`.
         shown: &'static str,
     },
+    /// A process was stopped by its timeout.
+    #[error("process {pid} ran past its timeout and was killed")]
+    ProcessTimedOut {
+        /// The process.
+        pid: u32,
+    },
+    /// A stream channel ended without saying how the process ended.
+    #[error("the stream ended before the process did")]
+    StreamEnded,
+    /// Process logs that do not decode as the encoding asked for.
+    #[error("the server sent logs that are not base64: {0}")]
+    BadLogs(String),
+    /// `process stdin` was given nothing to send.
+    #[error("nothing to send: pipe the input, or give --data or --close")]
+    NothingToSend,
+    /// The local terminal could not be put in raw mode.
+    #[error("cannot set up the terminal: {0}")]
+    Terminal(#[source] std::io::Error),
     /// Standard output could not be written.
     #[error("cannot write to standard output: {0}")]
     Stdout(#[source] std::io::Error),
@@ -76,11 +94,15 @@ impl CliError {
                 Exit::for_client_error(e)
             }
             CliError::Config(_) | CliError::NotConfigured => Exit::NotConfigured,
-            CliError::NoKeyGiven | CliError::UnknownCommand { .. } => Exit::Usage,
+            CliError::NoKeyGiven | CliError::UnknownCommand { .. } | CliError::NothingToSend => {
+                Exit::Usage
+            }
+            CliError::ProcessTimedOut { .. } => Exit::Timeout,
+            CliError::StreamEnded | CliError::BadLogs(_) => Exit::Server,
             CliError::ReadInput { .. } | CliError::NotUtf8 { .. } | CliError::TooLarge { .. } => {
                 Exit::InvalidInput
             }
-            CliError::Stdout(_) | CliError::Runtime(_) => Exit::Unexpected,
+            CliError::Stdout(_) | CliError::Runtime(_) | CliError::Terminal(_) => Exit::Unexpected,
         }
     }
 
@@ -95,8 +117,19 @@ impl CliError {
             } => code_name(*code),
             CliError::CommandCut { .. } => "command_cut".into(),
             CliError::Client(ClientError::Http { .. }) => "http_error".into(),
-            CliError::Client(ClientError::Transport { .. }) => "network_error".into(),
-            CliError::Client(ClientError::Decode { .. }) => "invalid_response".into(),
+            CliError::Client(ClientError::Transport { .. } | ClientError::WebSocket { .. }) => {
+                "network_error".into()
+            }
+            CliError::Client(ClientError::Decode { .. } | ClientError::StreamMessage { .. }) => {
+                "invalid_response".into()
+            }
+            CliError::Client(ClientError::StreamClosed { .. }) | CliError::StreamEnded => {
+                "stream_closed".into()
+            }
+            CliError::ProcessTimedOut { .. } => "command_timeout".into(),
+            CliError::NothingToSend => "usage".into(),
+            CliError::BadLogs(_) => "invalid_response".into(),
+            CliError::Terminal(_) => "unexpected".into(),
             CliError::Client(ClientError::InvalidUrl { .. }) => "invalid_api_url".into(),
             CliError::Config(_) => "config_error".into(),
             CliError::NotConfigured => "not_configured".into(),

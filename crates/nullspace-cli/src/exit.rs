@@ -104,11 +104,15 @@ impl Exit {
             }
             Exit::NotConfigured => "no API key, or an unreadable configuration file",
             Exit::Unauthorized => "the API key was rejected (unauthorized)",
-            Exit::NotFound => "no such machine, snapshot, file or template (not_found)",
+            Exit::NotFound => {
+                "no such machine, snapshot, file, template or process (not_found, \
+                 process_not_found)"
+            }
             Exit::Conflict => {
                 "the machine is not running, or the request conflicts with its state \
                  (machine_not_running, conflict, already_exists, not_empty, snapshot_in_use, \
-                 state_corrupt, no_space)"
+                 state_corrupt, no_space, process_exited, stdin_closed, not_a_pty, tag_in_use, \
+                 agent_outdated)"
             }
             Exit::InvalidInput => {
                 "the server rejected the input (bad_request, validation_error, cwd_not_found, \
@@ -120,12 +124,12 @@ impl Exit {
                  first"
             }
             Exit::Timeout => {
-                "the command ran past its timeout (command_timeout); what it printed until \
-                 then is printed first"
+                "the command ran past its timeout (command_timeout; also a streamed process \
+                 its timeout killed); what it printed until then is printed first"
             }
             Exit::Server => {
                 "server or network failure (5xx, internal, unavailable, machine_died, \
-                 rate_limited, connection refused)"
+                 rate_limited, connection refused, a stream that closed before its end)"
             }
         }
     }
@@ -135,9 +139,10 @@ impl Exit {
         use ErrorCode::*;
         match code {
             Unauthorized => Exit::Unauthorized,
-            NotFound => Exit::NotFound,
+            NotFound | ProcessNotFound => Exit::NotFound,
             MachineNotRunning | Conflict | AlreadyExists | NotEmpty | SnapshotInUse
-            | StateCorrupt | NoSpace => Exit::Conflict,
+            | StateCorrupt | NoSpace | ProcessExited | StdinClosed | NotAPty | TagInUse
+            | AgentOutdated => Exit::Conflict,
             BadRequest | ValidationError | CwdNotFound | CommandNotFound | UserNotFound
             | PathEscapesRoot | ReservedPath | PermissionDenied | WrongEntryType
             | PayloadTooLarge | OutputLimitExceeded | FileTooLarge | MethodNotAllowed
@@ -159,13 +164,27 @@ impl Exit {
         }
     }
 
+    /// The exit code of a stream channel closed early with WebSocket close `code`.
+    pub fn for_close_code(code: Option<u16>) -> Exit {
+        match code {
+            Some(4404) => Exit::NotFound,
+            Some(4409) => Exit::Conflict,
+            Some(1008) => Exit::InvalidInput,
+            _ => Exit::Server,
+        }
+    }
+
     /// The exit code of a client error.
     pub fn for_client_error(err: &ClientError) -> Exit {
         match err {
             ClientError::Api { code, .. } => Exit::for_api_code(*code),
             ClientError::Http { status, .. } => Exit::for_status(*status),
             ClientError::InvalidUrl { .. } => Exit::NotConfigured,
-            ClientError::Transport { .. } | ClientError::Decode { .. } => Exit::Server,
+            ClientError::StreamClosed { code, .. } => Exit::for_close_code(*code),
+            ClientError::Transport { .. }
+            | ClientError::Decode { .. }
+            | ClientError::WebSocket { .. }
+            | ClientError::StreamMessage { .. } => Exit::Server,
         }
     }
 }
@@ -190,7 +209,8 @@ pub fn table_text() -> String {
         ));
     }
     text.push_str(
-        "  `sandbox exec` exits with the command's own exit code when the command ran.\n",
+        "  `sandbox exec`, `process stream`, `process attach` and `pty create|connect` exit \
+         with the process's own exit code when it ran (128+N when signal N killed it).\n",
     );
     text
 }
@@ -212,6 +232,12 @@ mod tests {
         let cases = [
             (Unauthorized, 4),
             (NotFound, 5),
+            (ProcessNotFound, 5),
+            (ProcessExited, 6),
+            (StdinClosed, 6),
+            (NotAPty, 6),
+            (TagInUse, 6),
+            (AgentOutdated, 6),
             (MachineNotRunning, 6),
             (Conflict, 6),
             (AlreadyExists, 6),
@@ -242,6 +268,15 @@ mod tests {
         for (code, exit) in cases {
             assert_eq!(Exit::for_api_code(code).code(), exit, "{code:?}");
         }
+    }
+
+    #[test]
+    fn early_closes_map_by_close_code() {
+        assert_eq!(Exit::for_close_code(Some(4404)), Exit::NotFound);
+        assert_eq!(Exit::for_close_code(Some(4409)), Exit::Conflict);
+        assert_eq!(Exit::for_close_code(Some(1008)), Exit::InvalidInput);
+        assert_eq!(Exit::for_close_code(Some(4502)), Exit::Server);
+        assert_eq!(Exit::for_close_code(None), Exit::Server);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! and `--json` turns both results and errors into the API's own JSON.
 
 mod args;
+mod attach;
 mod cli;
 mod cmd;
 mod config;
@@ -15,6 +16,7 @@ mod error;
 mod exit;
 mod input;
 mod output;
+mod terminal;
 
 use std::ffi::OsString;
 

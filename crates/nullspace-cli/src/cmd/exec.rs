@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use nullspace_api::{CommandResult, PartialOutput, RunCommandRequest};
+use nullspace_api::{CommandResult, PartialOutput, RunCommandRequest, StartProcessRequest};
 use nullspace_client::ClientError;
 use nullspace_types::MachineId;
 
@@ -68,10 +68,17 @@ pub struct ExecArgs {
     /// Send no standard input, even when it is a pipe or a file.
     #[arg(long, conflicts_with = "stdin_file")]
     pub no_stdin: bool,
+    /// Start the command in the background and print its pid (the process with
+    /// --json); no standard input is sent. Follow it with `sandbox process attach`.
+    #[arg(long, conflicts_with = "stdin_file")]
+    pub background: bool,
+    /// With --background: a name to find the process by.
+    #[arg(long, requires = "background")]
+    pub tag: Option<String>,
 }
 
 /// A timeout in seconds: a finite number, zero or more.
-fn seconds(s: &str) -> Result<f64, String> {
+pub(crate) fn seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(secs),
         _ => Err(format!(
@@ -127,8 +134,38 @@ impl ExecArgs {
     }
 }
 
+impl ExecArgs {
+    /// The background process these arguments describe (`--background`).
+    fn background_request(&self) -> StartProcessRequest {
+        let run = self.request(None);
+        StartProcessRequest {
+            command: run.command,
+            args: run.args,
+            cwd: run.cwd,
+            envs: run.envs,
+            user: run.user,
+            timeout: run.timeout.filter(|t| *t > 0.0),
+            tag: self.tag.clone(),
+            stdin: None,
+            pty: None,
+        }
+    }
+}
+
 /// Runs `sandbox exec`: prints the command's output and exits with its exit code.
 pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Outcome {
+    if args.background {
+        let process = ctx
+            .client()?
+            .start_process(&args.id, &args.background_request())
+            .await?;
+        if ctx.json() {
+            output::json(&process)?;
+        } else {
+            output::line(&process.pid.to_string())?;
+        }
+        return Ok(0);
+    }
     let stdin = args.stdin_text(stdin_kind())?;
     let request = args.request(stdin);
     let result = ctx
@@ -346,6 +383,27 @@ mod tests {
             parse(&["sb_a", "--timeout", "0", "x"]).unwrap().timeout,
             Some(0.0)
         );
+    }
+
+    #[test]
+    fn background_starts_a_process() {
+        let e = parse(&[
+            "--background",
+            "--tag",
+            "web",
+            "--timeout",
+            "0",
+            "sb_a",
+            "sleep",
+            "9",
+        ])
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(e.background_request()).unwrap(),
+            serde_json::json!({"args": ["sleep", "9"], "tag": "web"})
+        );
+        let err = parse(&["--tag", "web", "sb_a", "ls"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "--tag needs --background");
     }
 
     #[test]

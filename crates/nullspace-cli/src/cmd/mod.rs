@@ -7,6 +7,8 @@ pub mod exec;
 pub mod file;
 pub mod fork;
 pub mod metrics;
+pub mod process;
+pub mod pty;
 pub mod quickstart;
 pub mod sandbox;
 pub mod schema;

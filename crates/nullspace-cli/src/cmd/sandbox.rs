@@ -8,7 +8,7 @@ use nullspace_api::{
 use nullspace_client::ListMachines;
 use nullspace_types::{MachineId, MachineState, SnapshotId};
 
-use super::{exec, file, fork, metrics, snapshot, Ctx, Outcome, OK};
+use super::{exec, file, fork, metrics, process, pty, snapshot, Ctx, Outcome, OK};
 use crate::args::{merge, JsonMap, KeyValue, MachineOrSnapshot, OnTimeout};
 use crate::output;
 
@@ -52,6 +52,10 @@ pub enum SandboxCommand {
     Snapshot(snapshot::SandboxSnapshotArgs),
     /// Read, write and manage files of a machine.
     File(file::FileArgs),
+    /// Background processes: list, logs, stdin, stream, attach, kill.
+    Process(process::ProcessArgs),
+    /// Terminal sessions: create, list, connect, resize, kill.
+    Pty(pty::PtyArgs),
 }
 
 /// Argument of `sandbox resume`.
@@ -295,6 +299,8 @@ pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Outcome {
         SandboxCommand::Metrics(IdArg { id }) => metrics::run(ctx, &id).await,
         SandboxCommand::Snapshot(args) => snapshot::run_sandbox(ctx, args).await,
         SandboxCommand::File(args) => file::run(ctx, args).await,
+        SandboxCommand::Process(args) => process::run(ctx, args).await,
+        SandboxCommand::Pty(args) => pty::run(ctx, args).await,
     }
 }
 

@@ -11,7 +11,9 @@ use nullspace_types::{MachineId, SnapshotId};
 use serde_json::{json, Value};
 
 use super::{Ctx, Outcome, OK};
-use crate::args::{JsonMap, KeyValue, MachineOrSnapshot, OctalMode, UserName, WriteFiles};
+use crate::args::{
+    JsonMap, KeyValue, MachineOrSnapshot, OctalMode, SignalArg, UserName, WriteFiles,
+};
 use crate::cli::Cli;
 use crate::error::CliError;
 use crate::exit;
@@ -54,7 +56,7 @@ pub fn schema(path: &[String]) -> Result<Value, CliError> {
         "global_flags": global,
         "commands": commands,
         "exit_codes": exit::table_json(),
-        "exec_exit_code": "`sandbox exec` and `quickstart` exit with the command's own exit code when it ran",
+        "exec_exit_code": "`sandbox exec`, `quickstart`, `sandbox process stream|attach` and `sandbox pty create|connect` exit with the command's own exit code when it ran (128+N when signal N killed it)",
     }))
 }
 
@@ -95,10 +97,11 @@ fn type_name(arg: &Arg) -> &'static str {
         return "enum";
     }
     let id = arg.get_value_parser().type_id();
-    let known: [(TypeId, &'static str); 15] = [
+    let known: [(TypeId, &'static str); 17] = [
         (TypeId::of::<String>(), "string"),
         (TypeId::of::<PathBuf>(), "path"),
         (TypeId::of::<i64>(), "integer"),
+        (TypeId::of::<u16>(), "integer"),
         (TypeId::of::<u32>(), "integer"),
         (TypeId::of::<u64>(), "integer"),
         (TypeId::of::<f64>(), "number"),
@@ -111,6 +114,7 @@ fn type_name(arg: &Arg) -> &'static str {
         (TypeId::of::<OctalMode>(), "octal_mode"),
         (TypeId::of::<WriteFiles>(), "json_write_files"),
         (TypeId::of::<UserName>(), "user_name"),
+        (TypeId::of::<SignalArg>(), "signal"),
     ];
     known
         .iter()
@@ -256,6 +260,43 @@ mod tests {
         let globals: Vec<&Value> = s["global_flags"].as_array().unwrap().iter().collect();
         assert!(globals.iter().any(|g| g["long"] == "--json"));
         assert_eq!(s["exit_codes"].as_array().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn process_and_pty_commands_are_listed() {
+        let s = schema(&[]).unwrap();
+        for c in [
+            "sandbox process list",
+            "sandbox process get",
+            "sandbox process logs",
+            "sandbox process stdin",
+            "sandbox process stream",
+            "sandbox process attach",
+            "sandbox process kill",
+            "sandbox pty create",
+            "sandbox pty list",
+            "sandbox pty connect",
+            "sandbox pty resize",
+            "sandbox pty kill",
+        ] {
+            find(&s, c);
+        }
+        let flag = |c: &str, name: &str| {
+            let c = find(&s, c);
+            c["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(c["arguments"].as_array().unwrap())
+                .find(|f| f["name"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        assert_eq!(flag("sandbox process kill", "signal")["type"], "signal");
+        assert_eq!(flag("sandbox process logs", "pid")["type"], "integer");
+        assert_eq!(flag("sandbox pty create", "cols")["type"], "integer");
+        assert_eq!(flag("sandbox process stream", "command")["trailing"], true);
+        assert_eq!(flag("sandbox exec", "background")["type"], "bool");
     }
 
     #[test]
