@@ -25,8 +25,10 @@ use crate::ops::OpError;
 use crate::serve::outbox::CHUNK;
 use crate::sys;
 
-/// Chunks queued for a process's stdin before its writers wait.
-const STDIN_QUEUE: usize = 16;
+/// Input frames queued for a process's stdin before its writers wait (at most
+/// 4 MiB with the largest frames; a process that does not read stalls only the
+/// `process_input` calls that write to it).
+const STDIN_QUEUE: usize = 4;
 
 /// Run the call: plan, spawn, hand the process to its tasks, describe it.
 pub async fn run(state: &GuestState, req: ProcessStart) -> Result<OpResult, OpError> {

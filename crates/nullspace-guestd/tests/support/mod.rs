@@ -254,6 +254,75 @@ impl Client {
         }
     }
 
+    /// The next frame of call `id`, keeping frames of other calls for later.
+    pub fn next_frame(&mut self, id: CallId) -> Frame<GuestMsg> {
+        self.next_frame_within(id, Duration::from_secs(60))
+            .expect("no frame within 60 s")
+    }
+
+    /// Like [`Client::next_frame`], or `None` if none arrives within `within`.
+    pub fn next_frame_within(&mut self, id: CallId, within: Duration) -> Option<Frame<GuestMsg>> {
+        if let Some(fs) = self.inbox.get_mut(&id) {
+            if !fs.is_empty() {
+                return Some(fs.remove(0));
+            }
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(f) = decode::<GuestMsg>(&mut self.buf).expect("guestd sends valid frames") {
+                let fid = f.msg.id();
+                self.order.push((fid, terminal(&f.msg)));
+                if fid == id {
+                    return Some(f);
+                }
+                self.inbox.entry(fid).or_default().push(f);
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 65536];
+            let read = self.stream.read(&mut chunk);
+            self.stream
+                .set_read_timeout(Some(Duration::from_secs(60)))
+                .unwrap();
+            match read {
+                Ok(0) => panic!("connection closed"),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return None
+                }
+                Err(e) => panic!("read from guestd: {e}"),
+            }
+        }
+    }
+
+    /// `hello` speaking `protocol`.
+    pub fn hello(&mut self, protocol: u32) -> nullspace_guest_proto::GuestInfo {
+        match self.call(Op::Hello {
+            identity: None,
+            protocol,
+        }) {
+            Reply {
+                end: Ok(OpResult::Info(info)),
+                ..
+            } => info,
+            other => panic!("hello: {other:?}"),
+        }
+    }
+
+    /// Credit `bytes` of call `id`'s output.
+    pub fn credit(&mut self, id: CallId, bytes: u64) {
+        self.send(&HostMsg::Credit { id, bytes }, &[]);
+    }
+
     /// Read frames until `pred` holds for one of them, keeping the rest by call.
     pub fn wait_for(&mut self, id: CallId, pred: impl Fn(&GuestMsg) -> bool) -> Frame<GuestMsg> {
         if let Some(pos) = self
