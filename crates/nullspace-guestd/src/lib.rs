@@ -15,6 +15,11 @@
 //! guestd stays root, but a file call made for another user runs its system calls
 //! on a blocking thread that has that user's file-system credentials until the
 //! call ends (`ops::creds`), so the kernel, not guestd, decides what it may touch.
+//! Protocol 2 adds flow control per call (`serve::credit` for output,
+//! `serve::input` for input), so the dispatcher never waits on one call, and a
+//! process table (`procs`) whose processes belong to the agent rather than to a
+//! call or a host connection: their output goes into bounded ring buffers that
+//! never wait for readers, and viewers attach and detach at will.
 
 #[macro_use]
 pub mod log;

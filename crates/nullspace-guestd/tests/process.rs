@@ -1,84 +1,16 @@
-//! End-to-end tests of protocol 2: the process table, PTYs, credits and the
-//! envelope, driven against the built binary on a unix socket. Run as root.
+//! End-to-end tests of the process service (protocol 2): the process table,
+//! attach, input, signals and PTYs, driven against the built binary. Run as root.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use nullspace_guest_proto::{
-    encode, AttachEnd, CallId, ErrorCode, ExecRequest, ExecResult, GuestMsg, HostMsg, Op, OpResult,
-    ProcessAttach, ProcessInfo, ProcessStart, PtySize, Selector, StreamKind, CALL_WINDOW,
-    RING_BYTES,
+    ErrorCode, ExecRequest, GuestMsg, HostMsg, Op, OpResult, ProcessAttach, ProcessStart, PtySize,
+    Selector, StreamKind, CALL_WINDOW, RING_BYTES,
 };
+use support::procs::*;
 use support::{Client, Guestd};
-
-fn shell(cmd: &str) -> ProcessStart {
-    ProcessStart {
-        exec: ExecRequest {
-            shell: Some(cmd.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
-fn start(c: &mut Client, req: ProcessStart) -> ProcessInfo {
-    match c.call(Op::ProcessStart(req)).ok() {
-        OpResult::Process(p) => p,
-        other => panic!("not a process: {other:?}"),
-    }
-}
-
-fn list(c: &mut Client) -> Vec<ProcessInfo> {
-    match c.call(Op::ProcessList).ok() {
-        OpResult::Processes(ps) => ps,
-        other => panic!("not processes: {other:?}"),
-    }
-}
-
-fn find(c: &mut Client, pid: u32) -> Option<ProcessInfo> {
-    list(c).into_iter().find(|p| p.pid == pid)
-}
-
-/// Wait until the process has ended (polling the list) and return how.
-fn ended(c: &mut Client, pid: u32) -> ExecResult {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(end) = find(c, pid).expect("process is listed").end {
-            return end;
-        }
-        assert!(Instant::now() < deadline, "process {pid} did not end");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn attach(pid: u32, from: Option<u64>, follow: bool) -> Op {
-    Op::ProcessAttach(ProcessAttach {
-        process: Selector::Pid(pid),
-        stdout_from: from,
-        stderr_from: None,
-        follow,
-    })
-}
-
-fn attached(r: OpResult) -> AttachEnd {
-    match r {
-        OpResult::Attached(a) => a,
-        other => panic!("not an attach end: {other:?}"),
-    }
-}
-
-fn signal(
-    c: &mut Client,
-    pid: u32,
-    signal: i32,
-) -> Result<OpResult, nullspace_guest_proto::GuestError> {
-    c.call(Op::ProcessSignal {
-        process: Selector::Pid(pid),
-        signal,
-    })
-    .end
-}
 
 #[test]
 fn a_background_process_outlives_its_connection() {
@@ -253,89 +185,6 @@ fn input_reaches_stdin_and_close_gives_end_of_file() {
 }
 
 #[test]
-fn a_process_that_does_not_read_stalls_only_its_input_call() {
-    let g = Guestd::start("stall");
-    let mut c = g.connect();
-    c.hello(2);
-    let mut req = shell("sleep 30");
-    req.exec.stdin = true;
-    let p = start(&mut c, req);
-    let id = c.start(Op::ProcessInput {
-        process: Selector::Pid(p.pid),
-        close: true,
-    });
-    // A whole window of input, which the process never reads.
-    let chunk = vec![b'x'; 64 * 1024];
-    for _ in 0..CALL_WINDOW / chunk.len() as u64 {
-        c.send(&HostMsg::Input { id }, &chunk);
-    }
-    c.send(&HostMsg::InputEnd { id }, &[]);
-    // Other calls are answered meanwhile, including one that takes input.
-    let t = Instant::now();
-    assert!(matches!(c.call(Op::Health).ok(), OpResult::Info(_)));
-    let r = c.call_with_input(
-        Op::Exec(ExecRequest {
-            argv: vec!["cat".into()],
-            stdin: true,
-            ..Default::default()
-        }),
-        &[b"free"],
-    );
-    assert_eq!(r.stdout(), "free");
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    // The stalled call has not ended, and was credited only what was taken.
-    assert!(c
-        .next_frame_within(id, Duration::from_millis(100))
-        .is_none_or(|f| matches!(f.msg, GuestMsg::Credit { .. })));
-    // When the process goes, the call ends too.
-    signal(&mut c, p.pid, libc::SIGKILL).unwrap();
-    let r = c.wait(id);
-    let code = r.err().code;
-    assert!(
-        matches!(code, ErrorCode::ProcessExited | ErrorCode::StdinClosed),
-        "{code:?}"
-    );
-}
-
-#[test]
-fn unknown_operations_and_processes_are_typed_failures() {
-    let g = Guestd::start("unknown");
-    let mut c = g.connect();
-    c.hello(2);
-    let call = serde_json::json!({"type": "call", "id": 77, "op": {"op": "teleport"}});
-    c.send_raw(&encode(&call, &[]));
-    let r = c.wait(CallId(77));
-    assert_eq!(r.err().code, ErrorCode::Unsupported);
-    // A known operation with a bad body is invalid; a frame without a type is dropped.
-    c.send_raw(&encode(&serde_json::json!({"kind": "nothing"}), &[]));
-    let bad = serde_json::json!({"type": "call", "id": 78, "op": {"op": "process_signal"}});
-    c.send_raw(&encode(&bad, &[]));
-    assert_eq!(c.wait(CallId(78)).err().code, ErrorCode::InvalidArgument);
-    // Credit for an unknown call is ignored.
-    c.credit(CallId(4242), 10);
-
-    let none = 999_999_999;
-    assert_eq!(
-        signal(&mut c, none, 15).unwrap_err().code,
-        ErrorCode::ProcessNotFound
-    );
-    let e = c.call(attach(none, None, false)).err();
-    assert_eq!(e.code, ErrorCode::ProcessNotFound);
-    let e = c
-        .call(Op::ProcessResize {
-            process: Selector::Tag("nobody-has-this".into()),
-            size: PtySize { cols: 80, rows: 24 },
-        })
-        .err();
-    assert_eq!(e.code, ErrorCode::ProcessNotFound);
-    // Planning errors are exec's.
-    let mut req = shell("true");
-    req.exec.cwd = Some("/nonexistent/dir".into());
-    let e = c.call(Op::ProcessStart(req)).err();
-    assert_eq!(e.code, ErrorCode::CwdNotFound);
-}
-
-#[test]
 fn exited_processes_refuse_signal_resize_and_input() {
     let g = Guestd::start("exited");
     let mut c = g.connect();
@@ -502,96 +351,6 @@ fn tags_are_unique_among_running_processes() {
         follow: false,
     }));
     assert!(matches!(r.frames[0].msg, GuestMsg::Started { pid, .. } if pid == second.pid));
-}
-
-fn big_file(g: &Guestd, mib: usize) -> String {
-    let path = g.path("big.bin");
-    let data: Vec<u8> = (0..mib << 20).map(|i| (i % 251) as u8).collect();
-    std::fs::write(&path, data).unwrap();
-    path
-}
-
-fn read_file(path: &str) -> Op {
-    Op::ReadFile {
-        path: path.into(),
-        root: None,
-        user: None,
-        offset: 0,
-        limit: None,
-    }
-}
-
-#[test]
-fn credits_limit_output_with_protocol_2_only() {
-    let g = Guestd::start("credit");
-    let path = big_file(&g, 4);
-    let mut c = g.connect();
-    c.hello(2);
-    let id = c.start(read_file(&path));
-    let mut got = 0u64;
-    while got < CALL_WINDOW {
-        let f = c.next_frame(id);
-        assert!(matches!(f.msg, GuestMsg::Data { .. }), "{:?}", f.msg);
-        got += f.data.len() as u64;
-    }
-    assert_eq!(got, CALL_WINDOW);
-    assert!(c
-        .next_frame_within(id, Duration::from_millis(300))
-        .is_none());
-    c.credit(id, CALL_WINDOW);
-    loop {
-        let f = c.next_frame(id);
-        match f.msg {
-            GuestMsg::Data { .. } => {
-                got += f.data.len() as u64;
-                c.credit(id, f.data.len() as u64);
-            }
-            GuestMsg::Done { result, .. } => {
-                assert_eq!(result, OpResult::Read { size: 4 << 20 });
-                break;
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-    assert_eq!(got, 4 << 20);
-
-    // Protocol 1: no credit, everything flows.
-    let mut c = g.connect();
-    c.hello(1);
-    let r = c.call(read_file(&path));
-    assert_eq!(r.data().len(), 4 << 20);
-    assert!(r
-        .frames
-        .iter()
-        .all(|f| !matches!(f.msg, GuestMsg::Credit { .. })));
-}
-
-#[test]
-fn a_new_host_frees_old_calls_and_ends_old_attaches() {
-    let g = Guestd::start("newhost");
-    let path = big_file(&g, 4);
-    let mut c = g.connect();
-    c.hello(2);
-    let p = start(&mut c, shell("echo hi; sleep 30"));
-    let viewer = c.start(attach(p.pid, None, true));
-    let reader = c.start(read_file(&path));
-    // The reader is stuck on credit, the viewer waits for output.
-    let mut got = 0u64;
-    while got < CALL_WINDOW {
-        got += c.next_frame(reader).data.len() as u64;
-    }
-    drop(c);
-    // The new host's calls get ids of their own; the old calls' last frames
-    // reach it (and would be ignored by a real host).
-    let mut c = g.connect();
-    c.hello(2);
-    let r = c.wait(reader);
-    assert_eq!(r.data().len() as u64 + got, 4 << 20);
-    assert_eq!(r.ok(), OpResult::Read { size: 4 << 20 });
-    let end = attached(c.wait(viewer).ok());
-    assert!(end.end.is_none(), "the process keeps running");
-    assert!(find(&mut c, p.pid).unwrap().running());
-    signal(&mut c, p.pid, libc::SIGKILL).unwrap();
 }
 
 #[test]

@@ -105,3 +105,107 @@ pub async fn run(ctx: &CallCtx, req: ProcessAttach) -> Result<OpResult, OpError>
         end: proc.end(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use nullspace_guest_proto::{decode, CallId, ExecResult, Selector};
+    use tokio::sync::mpsc;
+
+    use crate::ops::identity::GuestState;
+    use crate::ops::paths::PathPolicy;
+    use crate::procs::table::{Proc, ProcMeta};
+    use crate::serve::calls::Cancel;
+    use crate::serve::outbox::{Outbox, QUEUE_FRAMES};
+
+    fn ctx(state: &Arc<GuestState>, out: Outbox, cancel: Cancel) -> CallCtx {
+        CallCtx {
+            id: CallId(9),
+            out,
+            input: None,
+            pgid: Arc::default(),
+            cancel,
+            state: state.clone(),
+        }
+    }
+
+    fn req(pid: u32, from: Option<u64>, follow: bool) -> ProcessAttach {
+        ProcessAttach {
+            process: Selector::Pid(pid),
+            stdout_from: from,
+            stderr_from: None,
+            follow,
+        }
+    }
+
+    #[tokio::test]
+    async fn replays_from_an_offset_with_a_gap_and_follows_to_the_end() {
+        let state = Arc::new(GuestState::new(PathPolicy::default(), false));
+        let proc = state
+            .procs
+            .insert(Proc::new(77, ProcMeta::default(), None, None));
+        let big = vec![b'a'; nullspace_guest_proto::RING_BYTES + 10];
+        proc.push(StreamKind::Stdout, &big);
+        proc.push(StreamKind::Stderr, b"err");
+        let (tx, mut rx) = mpsc::channel(QUEUE_FRAMES);
+        let out = Outbox::new(tx);
+        let follower = tokio::spawn({
+            let ctx = ctx(&state, out.clone(), Cancel::default());
+            async move { run(&ctx, req(77, Some(0), true)).await }
+        });
+        let mut frames = Vec::new();
+        let mut stdout = 0;
+        while stdout < nullspace_guest_proto::RING_BYTES {
+            let mut bytes = rx.recv().await.unwrap();
+            let f = decode::<GuestMsg>(&mut bytes).unwrap().unwrap();
+            if matches!(f.msg, GuestMsg::Stdout { .. }) {
+                stdout += f.data.len();
+            }
+            frames.push(f);
+        }
+        assert!(matches!(frames[0].msg, GuestMsg::Started { pid: 77, .. }));
+        assert!(frames.iter().any(|f| f.msg
+            == GuestMsg::Gap {
+                id: CallId(9),
+                stream: StreamKind::Stdout,
+                bytes: 10
+            }));
+        let end = ExecResult {
+            exit_code: Some(0),
+            signal: None,
+            timed_out: false,
+            duration_ms: 1,
+        };
+        proc.push(StreamKind::Stdout, b"tail");
+        proc.finish(end.clone());
+        let OpResult::Attached(done) = follower.await.unwrap().unwrap() else {
+            panic!()
+        };
+        assert_eq!(done.stdout_next, big.len() as u64 + 4);
+        assert_eq!((done.stderr_next, done.end), (3, Some(end)));
+
+        // Offsets beyond the end are refused; a cancelled follower ends at once.
+        let e = run(
+            &ctx(&state, out.clone(), Cancel::default()),
+            req(77, Some(u64::MAX), false),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code(), nullspace_guest_proto::ErrorCode::InvalidArgument);
+        let live = state
+            .procs
+            .insert(Proc::new(78, ProcMeta::default(), None, None));
+        let cancel = Cancel::default();
+        cancel.cancel();
+        let OpResult::Attached(stopped) = run(&ctx(&state, out, cancel), req(78, None, true))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((stopped.stdout_next, stopped.end), (0, None));
+        drop(live);
+    }
+}
