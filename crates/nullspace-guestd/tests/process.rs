@@ -367,3 +367,35 @@ fn cancel_ends_an_attach_not_its_process() {
     assert!(find(&mut c, p.pid).unwrap().running());
     signal(&mut c, p.pid, libc::SIGKILL).unwrap();
 }
+
+#[test]
+fn processes_run_as_their_user_and_are_reaped_on_every_spawn_path() {
+    let g = Guestd::start_with_users("procuser");
+    let mut c = g.connect();
+    c.hello(2);
+    let as_user = |user: Option<&str>, pty: bool| {
+        let mut req = shell("id -u");
+        req.exec.user = user.map(str::to_string);
+        req.pty = pty.then_some(PtySize { cols: 80, rows: 24 });
+        req
+    };
+    // posix_spawn (root), fork with a user switch (tester), and a PTY for each.
+    for (user, pty, uid) in [
+        (None, false, "0"),
+        (Some("tester"), false, "4242"),
+        (None, true, "0"),
+        (Some("tester"), true, "4242"),
+    ] {
+        let p = start(&mut c, as_user(user, pty));
+        assert_eq!(p.user, user.unwrap_or("root"));
+        let r = c.call(attach(p.pid, None, true));
+        assert_eq!(r.stdout().trim(), uid, "{user:?} pty={pty}");
+        assert_eq!(attached(r.ok()).end.unwrap().exit_code, Some(0));
+        // Its end is recorded only once it was reaped: no zombie is left.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.pid));
+        assert!(
+            stat.as_deref().map_or(true, |s| !s.contains(") Z ")),
+            "{user:?} pty={pty}: {stat:?}"
+        );
+    }
+}
