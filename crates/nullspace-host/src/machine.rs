@@ -70,6 +70,8 @@ pub struct Machine {
     pub(crate) disk_layer: AtomicU32,
     pub(crate) created_at: SystemTime,
     pub(crate) max_output: usize,
+    /// Where the machine reports its VM's death.
+    pub(crate) events: tokio::sync::broadcast::Sender<crate::RuntimeEvent>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -210,6 +212,11 @@ impl Machine {
             *state = MachineState::Failed;
         }
         tracing::warn!(machine = %self.id, "VMM process died; releasing the machine's resources");
+        // Nobody listening is fine: the next request finds the machine failed.
+        let _ = self.events.send(crate::RuntimeEvent::MachineDied {
+            id: self.id.clone(),
+            reason: "VMM process exited".into(),
+        });
         self.run_teardown().await
     }
 

@@ -37,6 +37,7 @@ pub struct Runtime {
     /// Tag of what this runtime makes on the host (see [`netns::owner_tag`]).
     owner: String,
     machines: Mutex<HashMap<MachineId, Arc<Machine>>>,
+    events: tokio::sync::broadcast::Sender<crate::RuntimeEvent>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -111,6 +112,7 @@ impl Runtime {
             pool,
             owner,
             machines: Mutex::default(),
+            events: tokio::sync::broadcast::channel(crate::events::EVENT_BUFFER).0,
         })
     }
 
@@ -373,6 +375,7 @@ impl Runtime {
             disk_layer: layer.into(),
             created_at: SystemTime::now(),
             max_output: self.cfg.max_output_bytes,
+            events: self.events.clone(),
         });
         if let Err(e) = machine.save_record() {
             let _ = machine.run_teardown().await;
@@ -543,6 +546,7 @@ impl Runtime {
             disk_layer: record.disk_layer.into(),
             created_at: SystemTime::UNIX_EPOCH + Duration::from_millis(record.created_unix_ms),
             max_output: self.cfg.max_output_bytes,
+            events: self.events.clone(),
         });
         self.machines
             .lock()
@@ -565,6 +569,11 @@ impl Runtime {
         if !keep_files {
             let _ = tokio::fs::remove_dir_all(&dir).await;
         }
+    }
+
+    /// Events the runtime reports by itself (a VM that died).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::RuntimeEvent> {
+        self.events.subscribe()
     }
 
     /// The machine with `id`.

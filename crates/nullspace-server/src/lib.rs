@@ -163,6 +163,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
     state.settings = Arc::new(Settings {
         history_retention_secs: cfg.history_retention_secs,
     });
+    // Subscribed before recovery, so a VM that dies meanwhile is not missed.
+    let node_events = node.subscribe();
     let recovered = recovery::recover(&state)
         .await
         .map_err(|e| StartError::Recovery(e.message))?;
@@ -175,6 +177,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
         );
     }
     tokio::spawn(reaper::run(state.clone()));
+    tokio::spawn(services::node_events::follow(state.clone(), node_events));
     tracing::info!(addr = %cfg.listen, "serving /v1");
     eprintln!("nullspace-server: listening on http://{}", cfg.listen);
     let served = axum::serve(listener, app(state.clone()))

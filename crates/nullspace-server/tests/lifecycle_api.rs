@@ -154,7 +154,7 @@ async fn snapshots_list_filter_start_machines_and_refuse_deletion_in_use() {
             Some(json!({"snapshot_id": snap, "template": "other"})),
         )
         .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "conflict"), "{v}");
     let (s, v) = api
         .call(
             Method::POST,
@@ -317,4 +317,43 @@ async fn auto_resume_timeout_actions_and_metrics() {
         .call(Method::GET, &format!("/v1/machines/{pid}/metrics"), None)
         .await;
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "machine_not_running"));
+}
+
+#[tokio::test]
+async fn a_vm_that_dies_is_failed_when_the_node_says_so() {
+    let node = std::sync::Arc::new(nullspace_server::node::FakeNode::default());
+    let api = common::api_over_shared(node.clone(), 10_000.0);
+    tokio::spawn(nullspace_server::services::node_events::follow(
+        api.state.clone(),
+        nullspace_server::node::Node::subscribe(node.as_ref()),
+    ));
+    let m = api.create(json!({})).await;
+    let id = m["id"].as_str().unwrap().to_owned();
+    node.vm_dies(&id.parse().unwrap()).await;
+    // No request touches the machine: the event alone fails it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let row = api
+            .state
+            .store
+            .machine_by_id(&id.parse().unwrap())
+            .unwrap()
+            .unwrap();
+        if row.state == nullspace_types::MachineState::Failed {
+            assert_eq!(row.failure_reason.as_deref(), Some("VMM process exited"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {:?}",
+            row.state
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (s, v) = api
+        .call(Method::GET, &format!("/v1/machines/{id}?"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["state"], "failed");
+    assert_eq!(v["failure_reason"], "VMM process exited");
 }

@@ -19,7 +19,9 @@ use nullspace_host::RuntimeError;
 use nullspace_types::{MachineId, SnapshotId};
 
 use super::fake_procs::FakeProcs;
-use super::{AttachStream, FileRead, FileWrite, Node, SnapshotFacts, TemplateShape, Upload};
+use super::{
+    AttachStream, FileRead, FileWrite, Node, NodeEvent, SnapshotFacts, TemplateShape, Upload,
+};
 
 /// Files of one fake machine or snapshot.
 type Files = BTreeMap<String, Vec<u8>>;
@@ -31,6 +33,7 @@ pub struct FakeNode {
     files: Mutex<BTreeMap<(MachineId, String), Vec<u8>>>,
     snapshots: Mutex<HashMap<SnapshotId, Files>>,
     procs: FakeProcs,
+    subscribers: Mutex<Vec<tokio::sync::mpsc::Sender<NodeEvent>>>,
     /// How long a create, pause or resume takes (to race them in tests).
     delay: Duration,
 }
@@ -71,6 +74,21 @@ impl FakeNode {
         Self {
             delay,
             ..Self::default()
+        }
+    }
+
+    /// Act out a VM that dies by itself: the machine is gone from the node,
+    /// which reports it.
+    pub async fn vm_dies(&self, id: &MachineId) {
+        self.machines.lock().expect("lock").remove(id);
+        self.procs.forget(id);
+        let subscribers = self.subscribers.lock().expect("lock").clone();
+        for tx in subscribers {
+            let event = NodeEvent::MachineDied {
+                id: id.clone(),
+                reason: "VMM process exited".into(),
+            };
+            let _ = tx.send(event).await;
         }
     }
 
@@ -413,6 +431,12 @@ impl Node for FakeNode {
     }
 
     fn detach(&self) {}
+
+    fn subscribe(&self) -> tokio::sync::mpsc::Receiver<NodeEvent> {
+        let (tx, rx) = tokio::sync::mpsc::channel(super::EVENT_QUEUE);
+        self.subscribers.lock().expect("lock").push(tx);
+        rx
+    }
 
     async fn shutdown(&self) {
         self.machines.lock().expect("lock").clear();

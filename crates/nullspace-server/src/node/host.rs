@@ -15,7 +15,9 @@ use nullspace_host::agent::{AgentError, ExecOutput};
 use nullspace_host::{Machine, Runtime, RuntimeError, Template};
 use nullspace_types::{MachineId, MachineState, SnapshotId};
 
-use super::{AttachStream, FileRead, FileWrite, Node, SnapshotFacts, TemplateShape, Upload};
+use super::{
+    AttachStream, FileRead, FileWrite, Node, NodeEvent, SnapshotFacts, TemplateShape, Upload,
+};
 
 /// How long the CPU of a machine is sampled for its metrics.
 const METRICS_SAMPLE: Duration = Duration::from_millis(200);
@@ -320,5 +322,28 @@ impl Node for HostNode {
         for e in self.runtime.shutdown().await {
             tracing::warn!(error = %e, "machine teardown at shutdown");
         }
+    }
+
+    fn subscribe(&self) -> tokio::sync::mpsc::Receiver<NodeEvent> {
+        let mut events = self.runtime.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::node::EVENT_QUEUE);
+        tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(nullspace_host::RuntimeEvent::MachineDied { id, reason }) => {
+                        NodeEvent::MachineDied { id, reason }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "node events dropped; requests will find them");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
     }
 }

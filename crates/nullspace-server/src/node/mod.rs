@@ -77,6 +77,21 @@ pub type Upload = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
 /// attach (never the process).
 pub type AttachStream = Pin<Box<dyn Stream<Item = Result<AttachEvent, RuntimeError>> + Send>>;
 
+/// Node events queued for the server before the node waits.
+pub const EVENT_QUEUE: usize = 256;
+
+/// What a node reports by itself, without a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A machine's VM died by itself; the node released what it held.
+    MachineDied {
+        /// The machine.
+        id: MachineId,
+        /// What was seen.
+        reason: String,
+    },
+}
+
 /// A host that runs machines.
 #[async_trait]
 pub trait Node: Send + Sync {
@@ -182,4 +197,6 @@ pub trait Node: Send + Sync {
     async fn shutdown(&self);
     /// Leave every machine running for the next server to take over.
     fn detach(&self);
+    /// Events the node reports by itself, from now on.
+    fn subscribe(&self) -> tokio::sync::mpsc::Receiver<NodeEvent>;
 }

@@ -13,6 +13,7 @@ pub mod events;
 pub mod gates;
 pub mod lifecycle;
 pub mod machines;
+pub mod node_events;
 pub mod processes;
 
 use nullspace_api::ErrorCode;

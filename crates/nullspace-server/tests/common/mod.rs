@@ -29,10 +29,15 @@ pub fn api_with_rate(rate: f64) -> Api {
 
 /// An app over `node` whose tenants may send `rate` requests per second.
 pub fn api_over(node: FakeNode, rate: f64) -> Api {
+    api_over_shared(Arc::new(node), rate)
+}
+
+/// Like [`api_over`], over a node the test keeps a handle to.
+pub fn api_over_shared(node: Arc<FakeNode>, rate: f64) -> Api {
     let store = Store::in_memory().unwrap();
     let key = store.create_key("alpha").unwrap().secret;
     let other_key = store.create_key("beta").unwrap().secret;
-    let state = AppState::new(store, Arc::new(node), RateLimiter::new(rate, rate));
+    let state = AppState::new(store, node, RateLimiter::new(rate, rate));
     Api {
         app: app(state.clone()),
         state,

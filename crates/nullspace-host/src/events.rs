@@ -1,0 +1,18 @@
+//! What the runtime reports on its own, without being asked.
+
+use nullspace_types::MachineId;
+
+/// Events published to [`crate::Runtime::subscribe`]rs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeEvent {
+    /// A machine's VM died by itself; its resources were released.
+    MachineDied {
+        /// The machine.
+        id: MachineId,
+        /// What was seen.
+        reason: String,
+    },
+}
+
+/// Events kept for a subscriber that lags before the oldest is dropped.
+pub const EVENT_BUFFER: usize = 256;

@@ -1,0 +1,23 @@
+//! Acting on what the node reports by itself: a machine whose VM died is marked
+//! `failed` (with why) as soon as the node says so, not when a request stumbles
+//! on it.
+
+use tokio::sync::mpsc::Receiver;
+
+use super::fail;
+use crate::node::NodeEvent;
+use crate::state::AppState;
+
+/// Follow the node's events until it stops sending them.
+pub async fn follow(state: AppState, mut events: Receiver<NodeEvent>) {
+    while let Some(event) = events.recv().await {
+        match event {
+            NodeEvent::MachineDied { id, reason } => {
+                tracing::warn!(machine = %id, %reason, "the node reports the machine's VM died");
+                if let Err(e) = fail(&state, &id, &reason).await {
+                    tracing::warn!(machine = %id, error = ?e, "cannot record the machine failed");
+                }
+            }
+        }
+    }
+}
