@@ -53,9 +53,11 @@ pub struct Attach {
 pub enum Ended {
     /// The channel's `end`: the process ended (or what is kept was sent).
     End(StreamEnd),
-    /// Left by the detach keys, a second Ctrl-C, or a SIGTERM/SIGHUP of this process:
-    /// the process keeps running.
+    /// Left by the detach keys or a second Ctrl-C: the process keeps running.
     Detached,
+    /// This process got SIGTERM or SIGHUP (that signal's number); the remote process
+    /// keeps running.
+    Terminated(i32),
 }
 
 /// Attaches to `stream` until it ends or is left.
@@ -140,8 +142,8 @@ pub async fn attach(stream: ProcessStream, how: Attach) -> Result<Ended, CliErro
                 }
                 let _ = input.signal(SignalName::Name("SIGINT".into())).await;
             },
-            Some(()) = recv_signal(&mut terminate) => return Ok(Ended::Detached),
-            Some(()) = recv_signal(&mut hangup) => return Ok(Ended::Detached),
+            Some(()) = recv_signal(&mut terminate) => return Ok(Ended::Terminated(libc::SIGTERM)),
+            Some(()) = recv_signal(&mut hangup) => return Ok(Ended::Terminated(libc::SIGHUP)),
         }
     }
 }

@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "e2e/processes.rs"]
+mod processes;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 

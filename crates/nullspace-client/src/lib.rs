@@ -11,6 +11,7 @@
 mod client;
 mod commands;
 mod error;
+mod events;
 mod files;
 mod machines;
 mod processes;
@@ -22,11 +23,9 @@ pub mod test_server;
 
 pub use client::{Client, Health};
 pub use error::{code_name, ClientError};
+pub use events::{OutputStream, StreamEnd, StreamEvent, StreamStart};
 pub use files::ReadFile;
 pub use machines::ListMachines;
 pub use processes::LogsQuery;
 pub use snapshots::ListSnapshots;
-pub use stream::{
-    OutputStream, ProcessStream, StreamEnd, StreamEvent, StreamInput, StreamOptions, StreamOutput,
-    StreamStart,
-};
+pub use stream::{ProcessStream, StreamInput, StreamOptions, StreamOutput};

@@ -5,9 +5,9 @@
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use nullspace_api::{ErrorBody, ErrorCode, PtySize, SignalName};
+use nullspace_api::{ErrorBody, PtySize, SignalName};
 use nullspace_types::MachineId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, RETRY_AFTER, USER_AGENT};
@@ -18,6 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use crate::error::parse_retry_after;
+use crate::events::{self, StreamEvent};
 use crate::{Client, ClientError};
 
 /// Bytes of stdin sent in one binary message (the server takes at most 1 MiB).
@@ -37,96 +38,6 @@ pub struct StreamOptions {
     /// Keep sending output until the process ends (server default `true`); `false`
     /// sends what is kept, then `end`.
     pub follow: Option<bool>,
-}
-
-/// One output stream of a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputStream {
-    /// Stdout, or a terminal's output.
-    Stdout,
-    /// Stderr.
-    Stderr,
-}
-
-/// The first message of a channel: output from these offsets follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamStart {
-    /// The process.
-    pub pid: u32,
-    /// Offset of the first stdout byte that follows.
-    pub stdout_offset: u64,
-    /// Offset of the first stderr byte that follows.
-    pub stderr_offset: u64,
-}
-
-/// The last message of a channel: the process ended (or, without `follow`, what is
-/// kept was sent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamEnd {
-    /// The process.
-    pub pid: u32,
-    /// Whether it still runs (only without `follow`).
-    #[serde(default)]
-    pub running: bool,
-    /// Exit code, if it exited by itself.
-    #[serde(default)]
-    pub exit_code: Option<i32>,
-    /// Signal that ended it, if one did.
-    #[serde(default)]
-    pub signal: Option<i32>,
-    /// Whether its timeout killed it.
-    #[serde(default)]
-    pub timed_out: bool,
-    /// Run time in milliseconds.
-    #[serde(default)]
-    pub duration_ms: Option<u64>,
-    /// Offset after the last stdout byte sent.
-    #[serde(default)]
-    pub stdout_offset: u64,
-    /// Offset after the last stderr byte sent.
-    #[serde(default)]
-    pub stderr_offset: u64,
-}
-
-/// What the server says on a channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamEvent {
-    /// The process was found; output from these offsets follows.
-    Start(StreamStart),
-    /// Raw output bytes of one stream.
-    Output {
-        /// Which stream.
-        stream: OutputStream,
-        /// The bytes, as the process wrote them.
-        bytes: Vec<u8>,
-    },
-    /// Bytes dropped from the process's buffer before this reader got them.
-    Gap {
-        /// Which stream.
-        stream: OutputStream,
-        /// How many.
-        bytes: u64,
-    },
-    /// The last message: the process ended (or what is kept was sent).
-    End(StreamEnd),
-    /// A failure: of an input (the channel stays open) or of the stream (it closes).
-    Error {
-        /// Stable code (an unknown one reads as `internal`).
-        code: ErrorCode,
-        /// The server's explanation.
-        message: String,
-    },
-}
-
-/// A text message of the server, by its `type`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ServerText {
-    Start(StreamStart),
-    Gap { stream: OutputStream, bytes: u64 },
-    End(StreamEnd),
-    Error { code: String, message: String },
 }
 
 /// A text message of the client.
@@ -359,8 +270,10 @@ impl StreamOutput {
                 Some(Ok(message)) => message,
             };
             let event = match message {
-                Message::Binary(bytes) => Some(self.output(&bytes)?),
-                Message::Text(text) => self.text(text.as_str())?,
+                Message::Binary(bytes) => {
+                    Some(events::output(&bytes).map_err(|e| self.invalid(e))?)
+                }
+                Message::Text(text) => events::text(text.as_str()).map_err(|e| self.invalid(e))?,
                 Message::Close(frame) => return self.closed(frame),
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
             };
@@ -384,49 +297,6 @@ impl StreamOutput {
         })
     }
 
-    fn output(&self, bytes: &[u8]) -> Result<StreamEvent, ClientError> {
-        let stream = match bytes.first() {
-            Some(0x01) => OutputStream::Stdout,
-            Some(0x02) => OutputStream::Stderr,
-            other => {
-                return Err(self.invalid(format!("a binary message of unknown stream {other:?}")))
-            }
-        };
-        Ok(StreamEvent::Output {
-            stream,
-            bytes: bytes[1..].to_vec(),
-        })
-    }
-
-    /// The event of a text message; `None` for a message type this client does not know.
-    fn text(&self, text: &str) -> Result<Option<StreamEvent>, ClientError> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| self.invalid(format!("a text message that is not JSON: {e}")))?;
-        let known = matches!(
-            value.get("type").and_then(|t| t.as_str()),
-            Some("start" | "gap" | "end" | "error")
-        );
-        if !known {
-            return Ok(None);
-        }
-        let message: ServerText = serde_json::from_value(value)
-            .map_err(|e| self.invalid(format!("a malformed message: {e}")))?;
-        Ok(Some(match message {
-            ServerText::Start(start) => StreamEvent::Start(start),
-            ServerText::Gap { stream, bytes } => StreamEvent::Gap { stream, bytes },
-            ServerText::End(end) => StreamEvent::End(end),
-            ServerText::Error { code, message } => {
-                match serde_json::from_value(serde_json::Value::String(code.clone())) {
-                    Ok(code) => StreamEvent::Error { code, message },
-                    Err(_) => StreamEvent::Error {
-                        code: ErrorCode::Internal,
-                        message: format!("{message} ({code})"),
-                    },
-                }
-            }
-        }))
-    }
-
     fn invalid(&self, what: String) -> ClientError {
         ClientError::StreamMessage {
             url: self.url.clone(),
@@ -437,7 +307,10 @@ impl StreamOutput {
 
 #[cfg(test)]
 mod tests {
+    use nullspace_api::ErrorCode;
+
     use super::*;
+    use crate::events::{OutputStream, StreamStart};
     use crate::test_server::{Frame, Reply, TestServer, WsPlan};
 
     fn end(exit_code: i32) -> Frame {

@@ -75,6 +75,10 @@ pub struct ExecArgs {
     /// With --background: a name to find the process by.
     #[arg(long, requires = "background")]
     pub tag: Option<String>,
+    /// With --background: keep the process's stdin open for `sandbox process stdin`
+    /// (else it reads end of file).
+    #[arg(long, requires = "background")]
+    pub keep_stdin: bool,
 }
 
 /// A timeout in seconds: a finite number, zero or more.
@@ -146,7 +150,7 @@ impl ExecArgs {
             user: run.user,
             timeout: run.timeout.filter(|t| *t > 0.0),
             tag: self.tag.clone(),
-            stdin: None,
+            stdin: self.keep_stdin.then_some(true),
             pty: None,
         }
     }
@@ -402,6 +406,8 @@ mod tests {
             serde_json::to_value(e.background_request()).unwrap(),
             serde_json::json!({"args": ["sleep", "9"], "tag": "web"})
         );
+        let e = parse(&["--background", "--keep-stdin", "sb_a", "cat"]).unwrap();
+        assert_eq!(e.background_request().stdin, Some(true));
         let err = parse(&["--tag", "web", "sb_a", "ls"]).unwrap_err();
         assert_eq!(err.exit_code(), 2, "--tag needs --background");
     }

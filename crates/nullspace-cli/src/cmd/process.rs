@@ -241,6 +241,7 @@ async fn follow(
     };
     match attach::attach(channel, how).await? {
         Ended::End(end) => attach::end_status(&end),
+        Ended::Terminated(signal) => Ok(u8::try_from(128 + signal).unwrap_or(u8::MAX)),
         Ended::Detached => {
             eprintln!("detached from process {pid}, which keeps running");
             Ok(130)

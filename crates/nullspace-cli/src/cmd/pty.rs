@@ -174,6 +174,7 @@ async fn connect(ctx: &Ctx, id: &MachineId, pid: u32) -> Outcome {
     };
     match attach::attach(channel, how).await? {
         Ended::End(end) => attach::end_status(&end),
+        Ended::Terminated(signal) => Ok(u8::try_from(128 + signal).unwrap_or(u8::MAX)),
         Ended::Detached => {
             eprintln!(
                 "\r\ndetached from session {pid} ({DETACH_HELP}); reattach with: nullspace sandbox pty connect {id} {pid}"
