@@ -7,13 +7,14 @@
 //! | 2    | usage           | invalid command line (unknown flag, bad value, no command to run); nothing is sent |
 //! | 3    | not_configured  | no API key, or an unreadable configuration file |
 //! | 4    | unauthorized    | the API key was rejected |
-//! | 5    | not_found       | no such machine, snapshot, file or template |
-//! | 6    | conflict        | the machine is not running, or the request conflicts with its state (a snapshot in use, corrupt saved state, a non-empty directory, a full disk) |
+//! | 5    | not_found       | no such machine, snapshot, file, template or process |
+//! | 6    | conflict        | the machine is not running, or the request conflicts with its state (a snapshot in use, corrupt saved state, a non-empty directory, a full disk, a process that ended or whose stdin is closed, an old guest agent) |
 //! | 7    | invalid_input   | the server rejected the input (validation, missing cwd/command/user, bad path, too large, output cap), or a local input is unreadable, not text, or over 128 MiB |
 //! | 8    | timeout         | the command ran past its timeout |
 //! | 9    | server_error    | server or network failure (5xx, unavailable, machine died, rate limited, connection refused) |
 //!
-//! `sandbox exec` exits with the command's own exit code when the command ran, so
+//! `sandbox exec` (and `process stream|attach`, `pty create|connect`) exits with the
+//! command's own exit code when the command ran, so
 //! these codes only describe failures to run it. A command stopped by its timeout (8)
 //! or the output cap (7) prints what it printed until then first.
 
