@@ -506,7 +506,9 @@ impl Runtime {
                 return Err(e.into());
             }
         };
-        if let Err(e) = agent.health(RESTORE_TIMEOUT).await {
+        // A hello (not a bare health check): the guest learns that this new host
+        // speaks protocol 2 and credits its calls, and the host learns the guest's.
+        if let Err(e) = agent.hello(None, RESTORE_TIMEOUT).await {
             let _ = vm.destroy().await;
             return Err(e.into());
         }

@@ -188,7 +188,8 @@ impl Agent {
 
     /// Refuse `op` if the guest's protocol is older than the one it needs.
     pub fn check_supports(&self, op: &Op) -> Result<(), AgentError> {
-        let (guest, needs) = (self.protocol(), op.since());
+        // Before its hello answered, a guest is taken to speak protocol 1.
+        let (guest, needs) = (self.protocol().max(1), op.since());
         if guest < needs {
             return Err(AgentError::Outdated {
                 what: op.name(),
