@@ -22,7 +22,7 @@ pub use msg::{
 };
 pub use process::{
     AttachEnd, ProcessAttach, ProcessInfo, ProcessStart, PtySize, Selector, StreamInfo, StreamKind,
-    MAX_EXITED, MAX_PTY_SIDE, RING_BYTES,
+    EXITED_BYTES, MAX_EXITED, MAX_PTY_SIDE, RING_BYTES,
 };
 
 /// Name of the virtio-serial port the agent listens on.

@@ -13,6 +13,10 @@ pub const RING_BYTES: usize = 1 << 20;
 /// oldest is forgotten first.
 pub const MAX_EXITED: usize = 256;
 
+/// Output bytes the exited processes of the table keep between them: past it the
+/// oldest exited process is forgotten (the newest one is always kept).
+pub const EXITED_BYTES: u64 = 32 << 20;
+
 /// Largest PTY side (columns or rows).
 pub const MAX_PTY_SIDE: u16 = 1000;
 

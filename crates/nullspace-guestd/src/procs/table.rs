@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use nullspace_guest_proto::{
-    ExecResult, ProcessInfo, PtySize, Selector, StreamInfo, StreamKind, MAX_EXITED, RING_BYTES,
+    ExecResult, ProcessInfo, PtySize, Selector, StreamInfo, StreamKind, EXITED_BYTES, MAX_EXITED,
+    RING_BYTES,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -122,6 +123,13 @@ impl Proc {
         self.changed.send_modify(|v| *v += 1);
     }
 
+    /// Output bytes it keeps.
+    pub fn kept_bytes(&self) -> u64 {
+        let s = lock(&self.streams);
+        let (o, e) = (s.stdout.info(), s.stderr.info());
+        (o.total - o.kept_from) + (e.total - e.kept_from)
+    }
+
     /// How it ended, if it has.
     pub fn end(&self) -> Option<ExecResult> {
         lock(&self.streams).end.clone()
@@ -198,6 +206,8 @@ pub struct ProcessTable {
     starting: Mutex<()>,
     next_seq: AtomicU64,
     max_exited: usize,
+    /// Output bytes the exited processes may keep between them.
+    exited_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -221,7 +231,14 @@ impl ProcessTable {
             starting: Mutex::default(),
             next_seq: AtomicU64::new(1),
             max_exited,
+            exited_bytes: EXITED_BYTES,
         }
+    }
+
+    /// A table whose exited processes keep at most `bytes` of output between them.
+    pub fn with_exited_bytes(mut self, bytes: u64) -> Self {
+        self.exited_bytes = bytes;
+        self
     }
 
     /// Serialise starts (tag check, spawn, insert).
@@ -256,12 +273,22 @@ impl ProcessTable {
             return;
         }
         inner.exited.push_back((proc.pid, proc.seq));
-        while inner.exited.len() > self.max_exited {
+        let mut kept: u64 = inner
+            .exited
+            .iter()
+            .filter_map(|(pid, seq)| inner.procs.get(pid).filter(|p| p.seq == *seq))
+            .map(|p| p.kept_bytes())
+            .sum();
+        while inner.exited.len() > self.max_exited
+            || (kept > self.exited_bytes && inner.exited.len() > 1)
+        {
             let Some((pid, seq)) = inner.exited.pop_front() else {
                 break;
             };
             if inner.procs.get(&pid).is_some_and(|p| p.seq == seq) {
-                inner.procs.remove(&pid);
+                if let Some(gone) = inner.procs.remove(&pid) {
+                    kept = kept.saturating_sub(gone.kept_bytes());
+                }
             }
         }
     }
@@ -353,6 +380,26 @@ mod tests {
         assert_eq!(t.list().len(), 3);
         assert_eq!(t.select(&Selector::Pid(4)).unwrap().tag(), Some("y"));
         drop(running);
+    }
+
+    #[test]
+    fn exited_output_is_bounded_in_bytes_newest_always_kept() {
+        let t = ProcessTable::with_max_exited(100).with_exited_bytes(10);
+        for pid in 1..5 {
+            let p = t.insert(proc(pid, "x"));
+            p.push(StreamKind::Stdout, b"four");
+            p.finish(end(0));
+            t.exited(&p);
+        }
+        // 4 bytes each, 10 at most between them: the two newest stay.
+        let pids: Vec<u32> = t.list().iter().map(|p| p.pid).collect();
+        assert_eq!(pids, [3, 4]);
+        let big = t.insert(proc(9, "big"));
+        big.push(StreamKind::Stderr, &[0u8; 64]);
+        big.finish(end(0));
+        t.exited(&big);
+        let pids: Vec<u32> = t.list().iter().map(|p| p.pid).collect();
+        assert_eq!(pids, [9], "the newest is kept even over the budget");
     }
 
     #[tokio::test]
