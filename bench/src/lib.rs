@@ -7,8 +7,10 @@
 use std::time::Duration;
 
 mod floor;
+mod served;
 
 pub use floor::{floor, BareRestore, BareSave, FloorError, RestoreSource};
+pub use served::{arg, Served};
 
 use serde_json::{json, Value};
 

@@ -4,28 +4,12 @@
 //!
 //! Usage: `api [--creates N] [--execs N] [--parallel-creates N]`; prints JSON.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nullspace_api::{CreateMachineRequest, RunCommandRequest};
-use nullspace_bench::{round, stats};
-use nullspace_client::Client;
+use nullspace_bench::{arg, round, stats, Served};
 use nullspace_guest_proto::ExecRequest;
-use nullspace_host::image::{build_image, ImageSpec};
-use nullspace_host::{Runtime, RuntimeConfig};
-use nullspace_server::node::HostNode;
-use nullspace_server::store::Store;
-use nullspace_server::{app, AppState, RateLimiter};
 use serde_json::json;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Ratio of two p50s.
 fn ratio(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
@@ -39,35 +23,8 @@ async fn main() {
         arg("--execs", 200),
         arg("--parallel-creates", 16),
     );
-    let mut cfg = RuntimeConfig::from_env();
-    cfg.die_with_parent = true;
-    let guestd: std::path::PathBuf = std::env::var_os("NULLSPACE_GUESTD")
-        .map(Into::into)
-        .unwrap_or_else(|| "target/x86_64-unknown-linux-gnu/release/nullspace-guestd".into());
-    let image = build_image(&ImageSpec::base(&cfg.data_dir, guestd))
-        .await
-        .expect("image");
-
-    // The runtime measured directly, and a server over its own runtime.
-    let direct = Runtime::new(cfg.clone()).await.expect("runtime");
-    let template = direct
-        .ensure_template("base", &image)
-        .await
-        .expect("template");
-    let served = Runtime::new(cfg.clone()).await.expect("runtime");
-    let state_dir = std::env::temp_dir().join(format!("ns-bench-api-{}", std::process::id()));
-    std::fs::create_dir_all(&state_dir).unwrap();
-    let store = Store::open(&state_dir.join("state.db")).expect("store");
-    let key = store.create_key("bench").expect("key").secret;
-    let state = AppState::new(
-        store,
-        Arc::new(HostNode::new(served, vec![template.clone()])),
-        RateLimiter::new(1e6, 1e6),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(state)).await });
-    let client = Client::new(&format!("http://{addr}"), key).expect("client");
+    let served = Served::start("api").await;
+    let (direct, template, client) = (&served.direct, &served.template, &served.client);
 
     // Creates, interleaved so both see the same machine conditions.
     let (mut api_create, mut rt_create) = (Vec::new(), Vec::new());
@@ -152,7 +109,6 @@ async fn main() {
     for id in &ids {
         client.kill_machine(id).await.expect("kill");
     }
-    let direct = Arc::new(direct);
     let t = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -181,7 +137,6 @@ async fn main() {
         direct.destroy(id).await.expect("destroy");
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let _ = std::fs::remove_dir_all(&state_dir);
 
     let (ac, rc, ae, re) = (
         stats(&api_create),
@@ -191,7 +146,7 @@ async fn main() {
     );
     let report = json!({
         "benchmark": "api",
-        "accel": cfg.qemu.accel.accel.as_str(),
+        "accel": direct.config().qemu.accel.accel.as_str(),
         "create": {"api": ac, "runtime": rc, "api_over_runtime_p50": ratio(&ac, &rc)},
         "exec_true_round_trip": {
             "api": ae,

@@ -1,0 +1,81 @@
+//! A server in this process over its own runtime, beside a second runtime used
+//! directly, both from one image and template: the set-up of the benchmarks that
+//! compare the API with the runtime (or the bare agent channel) in one run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use nullspace_client::Client;
+use nullspace_host::image::{build_image, ImageSpec};
+use nullspace_host::{Runtime, RuntimeConfig, Template};
+use nullspace_server::node::HostNode;
+use nullspace_server::store::Store;
+use nullspace_server::{app, AppState, RateLimiter};
+
+/// The runtime used directly, its template, and a client of the served one.
+pub struct Served {
+    /// The runtime measured directly.
+    pub direct: Arc<Runtime>,
+    /// Template `base` of both runtimes.
+    pub template: Template,
+    /// A client of the server (no practical rate limit).
+    pub client: Client,
+    state_dir: PathBuf,
+}
+
+impl Served {
+    /// Build (or reuse) the image and template, start the server on a free
+    /// loopback port; `name` names its state directory.
+    pub async fn start(name: &str) -> Served {
+        let mut cfg = RuntimeConfig::from_env();
+        cfg.die_with_parent = true;
+        let guestd: PathBuf = std::env::var_os("NULLSPACE_GUESTD")
+            .map(Into::into)
+            .unwrap_or_else(|| "target/x86_64-unknown-linux-gnu/release/nullspace-guestd".into());
+        let image = build_image(&ImageSpec::base(&cfg.data_dir, guestd))
+            .await
+            .expect("image");
+        let direct = Runtime::new(cfg.clone()).await.expect("runtime");
+        let template = direct
+            .ensure_template("base", &image)
+            .await
+            .expect("template");
+        let served = Runtime::new(cfg).await.expect("runtime");
+        let state_dir =
+            std::env::temp_dir().join(format!("ns-bench-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&state_dir).unwrap();
+        let store = Store::open(&state_dir.join("state.db")).expect("store");
+        let key = store.create_key("bench").expect("key").secret;
+        let state = AppState::new(
+            store,
+            Arc::new(HostNode::new(served, vec![template.clone()])),
+            RateLimiter::new(1e6, 1e6),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app(state)).await });
+        let client = Client::new(&format!("http://{addr}"), key).expect("client");
+        Served {
+            direct: Arc::new(direct),
+            template,
+            client,
+            state_dir,
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// The value of `--name N` on the command line, or `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
