@@ -38,7 +38,7 @@ async fn main() {
         client.kill_machine(&m.id).await.expect("api kill");
         let t = Instant::now();
         let m = direct
-            .create_machine(&template)
+            .create_machine(template)
             .await
             .expect("runtime create");
         rt_create.push(t.elapsed());
@@ -50,7 +50,7 @@ async fn main() {
         .create_machine(&CreateMachineRequest::default())
         .await
         .expect("create");
-    let rt_m = direct.create_machine(&template).await.expect("create");
+    let rt_m = direct.create_machine(template).await.expect("create");
     let (mut api_exec, mut rt_exec) = (Vec::new(), Vec::new());
     let req = RunCommandRequest {
         args: Some(vec!["true".into()]),

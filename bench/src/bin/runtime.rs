@@ -5,20 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use nullspace_bench::{floor, pss_kib, round, stats};
+use nullspace_bench::{arg, floor, pss_kib, round, stats};
 use nullspace_guest_proto::ExecRequest;
 use nullspace_host::image::{build_image, ImageSpec};
 use nullspace_host::{Runtime, RuntimeConfig};
 use serde_json::json;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() {

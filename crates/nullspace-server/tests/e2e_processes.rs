@@ -60,12 +60,10 @@ fn stream(
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
         while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, ws.next()).await {
             match msg.unwrap() {
-                Message::Binary(b) => {
-                    if b[0] == 1 {
-                        got.stdout_bytes += b.len() as u64 - 1;
-                        if keep {
-                            got.stdout.extend_from_slice(&b[1..]);
-                        }
+                Message::Binary(b) if b[0] == 1 => {
+                    got.stdout_bytes += b.len() as u64 - 1;
+                    if keep {
+                        got.stdout.extend_from_slice(&b[1..]);
                     }
                 }
                 Message::Text(t) => {

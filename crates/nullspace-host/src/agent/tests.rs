@@ -8,7 +8,7 @@ use nullspace_guest_proto::{
     CALL_WINDOW,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 
 use super::{Agent, AgentError};
