@@ -17,8 +17,10 @@ pub const MAX_PTY_SIDE: u16 = 1000;
 #[serde(deny_unknown_fields)]
 pub struct PtySize {
     /// Columns (1 to 1000).
+    #[serde(deserialize_with = "crate::de::int")]
     pub cols: u16,
     /// Rows (1 to 1000).
+    #[serde(deserialize_with = "crate::de::int")]
     pub rows: u16,
 }
 
@@ -202,14 +204,47 @@ pub struct StdinRequest {
     pub close: bool,
 }
 
-/// A signal, by name (`SIGTERM`, `TERM`) or number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A signal, by name (`SIGTERM`, `TERM`) or number (`15`, also written `15.0`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum SignalName {
     /// A number, 1 to 64.
     Number(i32),
     /// A name such as `SIGINT`.
     Name(String),
+}
+
+impl<'de> Deserialize<'de> for SignalName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Signal;
+        impl serde::de::Visitor<'_> for Signal {
+            type Value = SignalName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a signal name or number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SignalName, E> {
+                Ok(SignalName::Name(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SignalName, E> {
+                i32::try_from(v)
+                    .map(SignalName::Number)
+                    .map_err(|_| E::custom(format!("signal {v} is out of range")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SignalName, E> {
+                i32::try_from(v)
+                    .map(SignalName::Number)
+                    .map_err(|_| E::custom(format!("signal {v} is out of range")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<SignalName, E> {
+                if v.fract() == 0.0 && v.abs() <= f64::from(i32::MAX) {
+                    Ok(SignalName::Number(v as i32))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(Signal)
+    }
 }
 
 /// Signals accepted by name, with their Linux numbers.
@@ -269,14 +304,14 @@ pub struct CreatePtyRequest {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::de::some"
+        deserialize_with = "crate::de::some_int"
     )]
     pub cols: Option<u16>,
     /// Rows (default 24).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::de::some"
+        deserialize_with = "crate::de::some_int"
     )]
     pub rows: Option<u16>,
     /// Working directory (default: the machine's `cwd`).
@@ -337,6 +372,11 @@ mod tests {
         assert_eq!(r.signal.number(), Some(9));
         let r: SignalRequest = serde_json::from_str(r#"{"signal":15}"#).unwrap();
         assert_eq!(r.signal.number(), Some(15));
+        let r: SignalRequest = serde_json::from_str(r#"{"signal":16.0}"#).unwrap();
+        assert_eq!(r.signal.number(), Some(16));
+        assert!(serde_json::from_str::<SignalRequest>(r#"{"signal":1.5}"#).is_err());
+        let size: PtySize = serde_json::from_str(r#"{"cols":80.0,"rows":24}"#).unwrap();
+        assert_eq!(size, PtySize { cols: 80, rows: 24 });
     }
 
     #[test]

@@ -103,8 +103,10 @@ pub enum ClientMsg {
     /// Resize the terminal.
     Resize {
         /// Columns.
+        #[serde(deserialize_with = "crate::de::int")]
         cols: u16,
         /// Rows.
+        #[serde(deserialize_with = "crate::de::int")]
         rows: u16,
     },
 }
