@@ -11,9 +11,7 @@ use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::params;
 use crate::state::AppState;
-use crate::store::{
-    now, Change, Inserted, MachineRow, Moved, NewMachine, NewSnapshot, SnapshotRow,
-};
+use crate::store::{Change, Inserted, MachineRow, Moved, NewMachine, NewSnapshot, SnapshotRow};
 
 /// The tenant's snapshot `id`, or 404.
 pub async fn load_snapshot(
@@ -117,8 +115,11 @@ pub async fn resume(state: &AppState, tenant: &Tenant, row: &MachineRow) -> ApiR
     }
     let result = match state.node.resume(id).await {
         Ok(pid) => {
+            // A machine whose end passed while it was paused gets a fresh default
+            // span, in the same write that makes it running.
             let change = Change {
                 vmm_pid: Some(pid),
+                renew_if_passed: Some(DEFAULT_TIMEOUT_SECS),
                 ..Default::default()
             };
             match transition(
@@ -130,16 +131,7 @@ pub async fn resume(state: &AppState, tenant: &Tenant, row: &MachineRow) -> ApiR
             )
             .await?
             {
-                Moved::From(_) => {
-                    // A machine whose end passed while it was paused gets a fresh default span.
-                    if row.end_at_unix <= now().1 {
-                        let i = id.clone();
-                        state
-                            .store_call(move |s| s.set_end(&i, DEFAULT_TIMEOUT_SECS))
-                            .await?;
-                    }
-                    load(state, tenant, id).await
-                }
+                Moved::From(_) => load(state, tenant, id).await,
                 Moved::Not(now) => Err(moved_on(id, now)),
             }
         }

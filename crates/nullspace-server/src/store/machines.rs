@@ -136,6 +136,9 @@ pub struct Change {
     pub failure_reason: Option<String>,
     /// Record now as the machine's end (for `Killed` and `Failed`).
     pub ended: bool,
+    /// If the machine's end has passed, give it this many seconds from now (in
+    /// the same write, so the reaper never sees it running past its end).
+    pub renew_if_passed: Option<i64>,
 }
 
 /// Outcome of [`Store::transition`].
@@ -340,11 +343,14 @@ impl Store {
             let Some(prev) = current.filter(|s| from.contains(s)) else {
                 return Ok(Moved::Not(current));
             };
+            let renewed = change.renew_if_passed.map(|secs| now_unix + secs);
             tx.execute(
                 "UPDATE machines SET state = ?2, vmm_pid = COALESCE(?3, vmm_pid),
                     failure_reason = COALESCE(?4, failure_reason),
-                    end_at = CASE WHEN ?5 THEN ?6 ELSE end_at END,
-                    end_at_unix = CASE WHEN ?5 THEN ?7 ELSE end_at_unix END
+                    end_at = CASE WHEN ?5 THEN ?6
+                        WHEN ?8 IS NOT NULL AND end_at_unix <= ?7 THEN ?9 ELSE end_at END,
+                    end_at_unix = CASE WHEN ?5 THEN ?7
+                        WHEN ?8 IS NOT NULL AND end_at_unix <= ?7 THEN ?8 ELSE end_at_unix END
                  WHERE id = ?1",
                 params![
                     id.as_str(),
@@ -354,6 +360,8 @@ impl Store {
                     change.ended,
                     rfc3339(now_unix),
                     now_unix,
+                    renewed,
+                    renewed.map(rfc3339),
                 ],
             )?;
             tx.commit()?;
@@ -491,6 +499,45 @@ mod tests {
             Inserted::New(row) => row,
             other => panic!("expected a new row, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_transition_can_renew_a_passed_end_in_the_same_write() {
+        let s = Store::in_memory().unwrap();
+        let t = s.create_key("one").unwrap().tenant_id;
+        let m = insert(&s, &new(&t, None, &[]));
+        s.set_end(&m.id, -5).unwrap();
+        let renew = Change {
+            renew_if_passed: Some(300),
+            ..Default::default()
+        };
+        let moved = s
+            .transition(
+                &m.id,
+                &[MachineState::Starting],
+                MachineState::Running,
+                &renew,
+            )
+            .unwrap();
+        assert_eq!(moved, Moved::From(MachineState::Starting));
+        let row = s.machine_by_id(&m.id).unwrap().unwrap();
+        let now_unix = now().1;
+        assert!(
+            row.end_at_unix >= now_unix + 299,
+            "renewed: {}",
+            row.end_at_unix
+        );
+        // An end still ahead is kept.
+        s.set_end(&m.id, 1000).unwrap();
+        let before = s.machine_by_id(&m.id).unwrap().unwrap().end_at_unix;
+        s.transition(
+            &m.id,
+            &[MachineState::Running],
+            MachineState::Pausing,
+            &renew,
+        )
+        .unwrap();
+        assert_eq!(s.machine_by_id(&m.id).unwrap().unwrap().end_at_unix, before);
     }
 
     #[test]
