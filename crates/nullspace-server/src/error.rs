@@ -1,14 +1,11 @@
 //! API errors: a stable code, a message, and the status that fits.
 
+use crate::node::{NodeError, NodeErrorCode};
+use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use nullspace_api::{ErrorBody, ErrorCode, ErrorDetail, PartialOutput};
-use nullspace_guest_proto::ErrorCode as Guest;
-use nullspace_host::agent::AgentError;
-use nullspace_host::RuntimeError;
-
-use crate::store::StoreError;
 
 /// An error answered to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,66 +72,48 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<RuntimeError> for ApiError {
-    fn from(e: RuntimeError) -> Self {
-        let message = e.to_string();
-        let code = match &e {
-            RuntimeError::MachineNotFound(_) | RuntimeError::SnapshotNotFound(_) => {
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        use NodeErrorCode as N;
+        let code = match e.code {
+            N::MachineNotFound | N::SnapshotNotFound | N::TemplateNotFound | N::NotFound => {
                 ErrorCode::NotFound
             }
-            RuntimeError::InvalidState { .. } => ErrorCode::MachineNotRunning,
-            RuntimeError::InputAborted(_) => ErrorCode::BadRequest,
-            RuntimeError::MachineDied { .. } => ErrorCode::MachineDied,
-            RuntimeError::Agent(a) => match a {
-                AgentError::Guest(g) => match g.code {
-                    Guest::NotFound => ErrorCode::NotFound,
-                    Guest::PermissionDenied => ErrorCode::PermissionDenied,
-                    Guest::AlreadyExists => ErrorCode::AlreadyExists,
-                    Guest::NotADirectory | Guest::IsADirectory => ErrorCode::WrongEntryType,
-                    Guest::NotEmpty => ErrorCode::NotEmpty,
-                    Guest::InvalidArgument => ErrorCode::ValidationError,
-                    Guest::PathEscapesRoot => ErrorCode::PathEscapesRoot,
-                    Guest::ReservedPath => ErrorCode::ReservedPath,
-                    Guest::UserNotFound => ErrorCode::UserNotFound,
-                    Guest::NoSpace => ErrorCode::NoSpace,
-                    Guest::CwdNotFound => ErrorCode::CwdNotFound,
-                    Guest::CommandNotFound => ErrorCode::CommandNotFound,
-                    Guest::ProcessNotFound => ErrorCode::ProcessNotFound,
-                    Guest::ProcessExited => ErrorCode::ProcessExited,
-                    Guest::StdinClosed => ErrorCode::StdinClosed,
-                    Guest::NotAPty => ErrorCode::NotAPty,
-                    Guest::TagInUse => ErrorCode::TagInUse,
-                    Guest::Unsupported => ErrorCode::AgentOutdated,
-                    Guest::UnknownCall | Guest::Io | Guest::Internal => ErrorCode::Internal,
-                },
-                AgentError::Outdated { .. } => ErrorCode::AgentOutdated,
-                AgentError::CommandTimeout { .. } => ErrorCode::CommandTimeout,
-                AgentError::OutputLimit { .. } => ErrorCode::OutputLimitExceeded,
-                AgentError::Timeout { .. } => ErrorCode::Unavailable,
-                AgentError::Disconnected | AgentError::Unreachable { .. } => ErrorCode::MachineDied,
-                AgentError::Protocol(_) => ErrorCode::Internal,
-            },
-            RuntimeError::Net(_) => ErrorCode::Unavailable,
-            RuntimeError::StateCorrupt { .. } => ErrorCode::StateCorrupt,
-            RuntimeError::SnapshotInUse { .. } => ErrorCode::SnapshotInUse,
-            _ => ErrorCode::Internal,
+            N::NotRunning => ErrorCode::MachineNotRunning,
+            N::MachineDied => ErrorCode::MachineDied,
+            N::InputAborted => ErrorCode::BadRequest,
+            N::StateCorrupt => ErrorCode::StateCorrupt,
+            N::SnapshotInUse => ErrorCode::SnapshotInUse,
+            N::Unavailable => ErrorCode::Unavailable,
+            N::AgentOutdated => ErrorCode::AgentOutdated,
+            N::CommandTimeout => ErrorCode::CommandTimeout,
+            N::OutputLimit => ErrorCode::OutputLimitExceeded,
+            N::PermissionDenied => ErrorCode::PermissionDenied,
+            N::AlreadyExists => ErrorCode::AlreadyExists,
+            N::WrongEntryType => ErrorCode::WrongEntryType,
+            N::NotEmpty => ErrorCode::NotEmpty,
+            N::InvalidArgument => ErrorCode::ValidationError,
+            N::PathEscapesRoot => ErrorCode::PathEscapesRoot,
+            N::ReservedPath => ErrorCode::ReservedPath,
+            N::UserNotFound => ErrorCode::UserNotFound,
+            N::NoSpace => ErrorCode::NoSpace,
+            N::CwdNotFound => ErrorCode::CwdNotFound,
+            N::CommandNotFound => ErrorCode::CommandNotFound,
+            N::ProcessNotFound => ErrorCode::ProcessNotFound,
+            N::ProcessExited => ErrorCode::ProcessExited,
+            N::StdinClosed => ErrorCode::StdinClosed,
+            N::NotAPty => ErrorCode::NotAPty,
+            N::TagInUse => ErrorCode::TagInUse,
+            N::Internal => ErrorCode::Internal,
         };
-        // Guest errors already say what failed; strip the layers' prefixes.
-        let message = match &e {
-            RuntimeError::Agent(AgentError::Guest(g)) => g.message.clone(),
-            _ => message,
-        };
-        let mut err = Self::new(code, message);
-        if let RuntimeError::Agent(
-            AgentError::CommandTimeout { partial, .. } | AgentError::OutputLimit { partial, .. },
-        ) = &e
-        {
-            err.output = Some(Box::new(PartialOutput {
-                stdout: String::from_utf8_lossy(&partial.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&partial.stderr).into_owned(),
+        let mut err = Self::new(code, e.message);
+        err.output = e.partial.map(|p| {
+            Box::new(PartialOutput {
+                stdout: String::from_utf8_lossy(&p.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&p.stderr).into_owned(),
                 truncated: true,
-            }));
-        }
+            })
+        });
         err
     }
 }
@@ -145,28 +124,27 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nullspace_guest_proto::GuestError;
+    use crate::node::Partial;
 
     #[test]
-    fn runtime_errors_map_to_stable_codes() {
-        let e: ApiError = RuntimeError::Agent(AgentError::Guest(GuestError::new(
-            Guest::CwdNotFound,
-            "/nope",
-        )))
-        .into();
+    fn node_errors_map_to_stable_codes() {
+        let e: ApiError = NodeError::new(NodeErrorCode::CwdNotFound, "/nope").into();
         assert_eq!(
             (e.code, e.message.as_str()),
             (ErrorCode::CwdNotFound, "/nope")
         );
-        let partial = Box::new(nullspace_host::agent::Partial {
+        let partial = Partial {
             stdout: b"so far".to_vec(),
             stderr: Vec::new(),
-        });
-        let e: ApiError = RuntimeError::Agent(AgentError::OutputLimit { limit: 1, partial }).into();
+        };
+        let e: ApiError = NodeError::new(NodeErrorCode::OutputLimit, "too much")
+            .with_partial(partial)
+            .into();
         assert_eq!(e.code, ErrorCode::OutputLimitExceeded);
         assert_eq!(e.output.unwrap().stdout, "so far");
-        let e: ApiError =
-            RuntimeError::MachineNotFound(nullspace_types::MachineId::random()).into();
+        let e: ApiError = NodeError::new(NodeErrorCode::MachineNotFound, "gone").into();
         assert_eq!(e.code.status(), 404);
+        let e: ApiError = NodeError::new(NodeErrorCode::AgentOutdated, "old").into();
+        assert_eq!(e.code, ErrorCode::AgentOutdated);
     }
 }

@@ -62,16 +62,9 @@ async fn settle(state: &AppState, row: &MachineRow, done: &mut Recovered) -> Api
         }
         Starting => {}
         Running | Snapshotting | Pausing | Resuming => match node.adopt(id).await {
-            Ok(pid) => {
-                let change = Change {
-                    vmm_pid: Some(pid),
-                    ..Default::default()
-                };
-                if row.state == Running {
-                    let i = id.clone();
-                    state.store_call(move |s| s.set_vmm_pid(&i, pid)).await?;
-                } else {
-                    transition(state, id, &[row.state], Running, change).await?;
+            Ok(()) => {
+                if row.state != Running {
+                    transition(state, id, &[row.state], Running, Change::default()).await?;
                 }
                 done.adopted += 1;
                 return Ok(());

@@ -10,17 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use nullspace_guest_proto::{
-    EntryInfo, EntryKind, ErrorCode, ExecRequest, ExecResult, GuestError, GuestMetrics, Op,
-    OpResult, ProcessAttach, ProcessInfo, ProcessStart, PtySize, Selector,
-};
-use nullspace_host::agent::{AgentError, ExecOutput, Partial};
-use nullspace_host::RuntimeError;
 use nullspace_types::{MachineId, SnapshotId};
 
 use super::fake_procs::FakeProcs;
 use super::{
-    AttachStream, FileRead, FileWrite, Node, NodeEvent, SnapshotFacts, TemplateShape, Upload,
+    AttachRequest, AttachStream, Command, CommandOutput, Entry, EntryKind, Exit, FileAnswer,
+    FileOp, FileRead, FileWrite, Metrics, Node, NodeError, NodeErrorCode as Code, NodeEvent,
+    NodeResult, Partial, Process, ProcessRef, ProcessSpec, SnapshotFacts, TemplateShape, TermSize,
+    Upload, RESERVED_DIR,
 };
 
 /// Files of one fake machine or snapshot.
@@ -38,24 +35,29 @@ pub struct FakeNode {
     delay: Duration,
 }
 
+/// The node's error for a machine it does not have.
+fn not_found(id: &MachineId) -> NodeError {
+    NodeError::new(Code::MachineNotFound, format!("machine {id} not found"))
+}
+
+/// The node's error for a snapshot it does not have.
+fn snapshot_not_found(id: &SnapshotId) -> NodeError {
+    NodeError::new(Code::SnapshotNotFound, format!("snapshot {id} not found"))
+}
+
 /// Whether `user` may touch `path` (root's files are under `/etc`).
-fn allowed(user: Option<&str>, path: &str) -> Result<(), RuntimeError> {
+fn allowed(user: Option<&str>, path: &str) -> NodeResult<()> {
     if path.starts_with("/etc/") && user.is_some_and(|u| u != "root") {
-        return Err(guest(
-            ErrorCode::PermissionDenied,
-            &format!("open {path}: Permission denied"),
+        return Err(NodeError::new(
+            Code::PermissionDenied,
+            format!("open {path}: Permission denied"),
         ));
     }
     Ok(())
 }
 
-/// A guest error as the runtime reports it.
-pub(super) fn guest(code: ErrorCode, msg: &str) -> RuntimeError {
-    RuntimeError::Agent(AgentError::Guest(GuestError::new(code, msg)))
-}
-
-fn entry(path: &str, size: usize) -> EntryInfo {
-    EntryInfo {
+fn entry(path: &str, size: usize) -> Entry {
+    Entry {
         name: path.rsplit('/').next().unwrap_or(path).to_owned(),
         path: path.to_owned(),
         kind: EntryKind::File,
@@ -110,11 +112,11 @@ impl FakeNode {
         }
     }
 
-    fn check(&self, id: &MachineId) -> Result<(), RuntimeError> {
+    fn check(&self, id: &MachineId) -> NodeResult<()> {
         if self.machines.lock().expect("lock").contains(id) {
             Ok(())
         } else {
-            Err(RuntimeError::MachineNotFound(id.clone()))
+            Err(not_found(id))
         }
     }
 }
@@ -129,52 +131,40 @@ impl Node for FakeNode {
         })
     }
 
-    async fn create(&self, id: MachineId, template: &str) -> Result<u32, RuntimeError> {
+    async fn create(&self, id: MachineId, template: &str) -> NodeResult<()> {
         tokio::time::sleep(self.delay).await;
         if template == "broken" {
-            return Err(RuntimeError::MachineDied {
-                id,
-                reason: "restored guest did not answer: kernel panic".into(),
-            });
+            return Err(NodeError::new(
+                Code::MachineDied,
+                format!("machine {id} died: restored guest did not answer: kernel panic"),
+            ));
         }
         self.machines.lock().expect("lock").insert(id);
-        Ok(0)
+        Ok(())
     }
 
-    async fn create_from_snapshot(
-        &self,
-        id: MachineId,
-        snapshot: &SnapshotId,
-    ) -> Result<u32, RuntimeError> {
+    async fn create_from_snapshot(&self, id: MachineId, snapshot: &SnapshotId) -> NodeResult<()> {
         let files = self
             .snapshots
             .lock()
             .expect("lock")
             .get(snapshot)
             .cloned()
-            .ok_or_else(|| RuntimeError::SnapshotNotFound(snapshot.clone()))?;
+            .ok_or_else(|| snapshot_not_found(snapshot))?;
         self.start_with(&id, files);
-        Ok(0)
+        Ok(())
     }
 
-    async fn fork(
-        &self,
-        id: &MachineId,
-        children: Vec<MachineId>,
-    ) -> Result<(Vec<u32>, u64), RuntimeError> {
+    async fn fork(&self, id: &MachineId, children: Vec<MachineId>) -> NodeResult<u64> {
         self.check(id)?;
         let files = self.files_of(id);
         for c in &children {
             self.start_with(c, files.clone());
         }
-        Ok((vec![0; children.len()], 0))
+        Ok(0)
     }
 
-    async fn snapshot(
-        &self,
-        id: &MachineId,
-        snapshot: SnapshotId,
-    ) -> Result<SnapshotFacts, RuntimeError> {
+    async fn snapshot(&self, id: &MachineId, snapshot: SnapshotId) -> NodeResult<SnapshotFacts> {
         self.check(id)?;
         let files = self.files_of(id);
         let size_bytes = files.values().map(|d| d.len() as u64).sum();
@@ -185,19 +175,19 @@ impl Node for FakeNode {
         })
     }
 
-    async fn delete_snapshot(&self, snapshot: &SnapshotId) -> Result<(), RuntimeError> {
+    async fn delete_snapshot(&self, snapshot: &SnapshotId) -> NodeResult<()> {
         self.snapshots
             .lock()
             .expect("lock")
             .remove(snapshot)
             .map(drop)
-            .ok_or_else(|| RuntimeError::SnapshotNotFound(snapshot.clone()))
+            .ok_or_else(|| snapshot_not_found(snapshot))
     }
 
-    async fn metrics(&self, id: &MachineId) -> Result<GuestMetrics, RuntimeError> {
+    async fn metrics(&self, id: &MachineId) -> NodeResult<Metrics> {
         self.check(id)?;
         let used: u64 = self.files_of(id).values().map(|d| d.len() as u64).sum();
-        Ok(GuestMetrics {
+        Ok(Metrics {
             cpu_count: 1,
             cpu_used_pct: 0.0,
             mem_total_bytes: 512 << 20,
@@ -211,17 +201,17 @@ impl Node for FakeNode {
         false
     }
 
-    async fn pause(&self, id: &MachineId) -> Result<(), RuntimeError> {
+    async fn pause(&self, id: &MachineId) -> NodeResult<()> {
         tokio::time::sleep(self.delay).await;
         self.check(id)
     }
 
-    async fn resume(&self, id: &MachineId) -> Result<u32, RuntimeError> {
+    async fn resume(&self, id: &MachineId) -> NodeResult<()> {
         tokio::time::sleep(self.delay).await;
-        self.check(id).map(|()| 0)
+        self.check(id)
     }
 
-    async fn kill(&self, id: &MachineId) -> Result<(), RuntimeError> {
+    async fn kill(&self, id: &MachineId) -> NodeResult<()> {
         self.machines.lock().expect("lock").remove(id);
         self.procs.forget(id);
         Ok(())
@@ -230,28 +220,26 @@ impl Node for FakeNode {
     async fn exec(
         &self,
         id: &MachineId,
-        req: ExecRequest,
+        req: Command,
         stdin: Option<Vec<u8>>,
-    ) -> Result<ExecOutput, RuntimeError> {
+    ) -> NodeResult<CommandOutput> {
         self.check(id)?;
         let text = req.shell.clone().unwrap_or_else(|| req.argv.join(" "));
-        let partial = || {
-            Box::new(Partial {
-                stdout: text.clone().into_bytes(),
-                stderr: Vec::new(),
-            })
+        let partial = || Partial {
+            stdout: text.clone().into_bytes(),
+            stderr: Vec::new(),
         };
         if text.starts_with("timeout ") {
-            return Err(RuntimeError::Agent(AgentError::CommandTimeout {
-                after: Duration::from_millis(req.timeout_ms.unwrap_or(0)),
-                partial: partial(),
-            }));
+            let after = Duration::from_millis(req.timeout_ms.unwrap_or(0));
+            let message = format!("command timed out after {after:?} and was killed");
+            return Err(NodeError::new(Code::CommandTimeout, message).with_partial(partial()));
         }
         if text.starts_with("flood ") {
-            return Err(RuntimeError::Agent(AgentError::OutputLimit {
-                limit: text.len(),
-                partial: partial(),
-            }));
+            let message = format!(
+                "command output exceeded {} bytes; the command was killed",
+                text.len()
+            );
+            return Err(NodeError::new(Code::OutputLimit, message).with_partial(partial()));
         }
         let exit_code = text
             .strip_prefix("exit ")
@@ -259,10 +247,10 @@ impl Node for FakeNode {
             .unwrap_or(0);
         let mut stdout = text.into_bytes();
         stdout.extend(stdin.unwrap_or_default());
-        Ok(ExecOutput {
+        Ok(CommandOutput {
             stdout,
             stderr: Vec::new(),
-            result: ExecResult {
+            exit: Exit {
                 exit_code: Some(exit_code),
                 signal: None,
                 timed_out: false,
@@ -271,7 +259,7 @@ impl Node for FakeNode {
         })
     }
 
-    async fn read_file(&self, id: &MachineId, read: FileRead) -> Result<Vec<u8>, RuntimeError> {
+    async fn read_file(&self, id: &MachineId, read: FileRead) -> NodeResult<Vec<u8>> {
         self.check(id)?;
         allowed(read.user.as_deref(), &read.path)?;
         if read.path == "/dev/zero" {
@@ -283,7 +271,7 @@ impl Node for FakeNode {
             .expect("lock")
             .get(&(id.clone(), read.path.clone()))
             .cloned()
-            .ok_or_else(|| guest(ErrorCode::NotFound, &read.path))?;
+            .ok_or_else(|| NodeError::new(Code::NotFound, read.path))?;
         let start = (read.offset as usize).min(data.len());
         let end = start.saturating_add(read.limit as usize).min(data.len());
         Ok(data[start..end].to_vec())
@@ -294,19 +282,24 @@ impl Node for FakeNode {
         id: &MachineId,
         write: FileWrite,
         mut body: Upload,
-    ) -> Result<EntryInfo, RuntimeError> {
+    ) -> NodeResult<Entry> {
         self.check(id)?;
         let path = write.path;
-        if path.starts_with(nullspace_guest_proto::RESERVED_DIR) {
-            return Err(guest(ErrorCode::ReservedPath, &path));
+        if path.starts_with(RESERVED_DIR) {
+            return Err(NodeError::new(Code::ReservedPath, path));
         }
         allowed(write.user.as_deref(), &path)?;
         let mut data = Vec::new();
         while let Some(chunk) = body.next().await {
-            data.extend_from_slice(&chunk.map_err(RuntimeError::InputAborted)?);
+            data.extend_from_slice(&chunk.map_err(|why| {
+                NodeError::new(Code::InputAborted, format!("input aborted: {why}"))
+            })?);
         }
         if path.starts_with("/full/") {
-            return Err(guest(ErrorCode::NoSpace, "write: No space left on device"));
+            return Err(NodeError::new(
+                Code::NoSpace,
+                "write: No space left on device",
+            ));
         }
         let e = entry(&path, data.len());
         self.files
@@ -316,16 +309,12 @@ impl Node for FakeNode {
         Ok(e)
     }
 
-    async fn process_start(
-        &self,
-        id: &MachineId,
-        start: ProcessStart,
-    ) -> Result<ProcessInfo, RuntimeError> {
+    async fn process_start(&self, id: &MachineId, spec: ProcessSpec) -> NodeResult<Process> {
         self.check(id)?;
-        self.procs.start(id, start)
+        self.procs.start(id, spec)
     }
 
-    async fn process_list(&self, id: &MachineId) -> Result<Vec<ProcessInfo>, RuntimeError> {
+    async fn process_list(&self, id: &MachineId) -> NodeResult<Vec<Process>> {
         self.check(id)?;
         Ok(self.procs.list(id))
     }
@@ -333,8 +322,8 @@ impl Node for FakeNode {
     async fn process_attach(
         &self,
         id: &MachineId,
-        attach: ProcessAttach,
-    ) -> Result<AttachStream, RuntimeError> {
+        attach: AttachRequest,
+    ) -> NodeResult<AttachStream> {
         self.check(id)?;
         let events = self.procs.attach(id, &attach)?;
         Ok(Box::pin(futures_util::stream::iter(
@@ -345,10 +334,10 @@ impl Node for FakeNode {
     async fn process_input(
         &self,
         id: &MachineId,
-        process: Selector,
+        process: ProcessRef,
         data: Vec<u8>,
         close: bool,
-    ) -> Result<(), RuntimeError> {
+    ) -> NodeResult<()> {
         self.check(id)?;
         self.procs.input(id, &process, &data, close)
     }
@@ -356,9 +345,9 @@ impl Node for FakeNode {
     async fn process_signal(
         &self,
         id: &MachineId,
-        process: Selector,
+        process: ProcessRef,
         signal: i32,
-    ) -> Result<(), RuntimeError> {
+    ) -> NodeResult<()> {
         self.check(id)?;
         self.procs.signal(id, &process, signal)
     }
@@ -366,28 +355,28 @@ impl Node for FakeNode {
     async fn process_resize(
         &self,
         id: &MachineId,
-        process: Selector,
-        size: PtySize,
-    ) -> Result<(), RuntimeError> {
+        process: ProcessRef,
+        size: TermSize,
+    ) -> NodeResult<()> {
         self.check(id)?;
         self.procs.resize(id, &process, size)
     }
 
-    async fn file_op(&self, id: &MachineId, op: Op) -> Result<OpResult, RuntimeError> {
+    async fn file_op(&self, id: &MachineId, op: FileOp) -> NodeResult<FileAnswer> {
         self.check(id)?;
-        if let Op::Remove { path, user, .. } | Op::Chmod { path, user, .. } = &op {
+        if let FileOp::Remove { path, user, .. } | FileOp::Chmod { path, user, .. } = &op {
             allowed(user.as_deref(), path)?;
         }
-        if let Op::Rename { from, to, user, .. } = op {
+        if let FileOp::Rename { from, to, user, .. } = op {
             allowed(user.as_deref(), &from)?;
             allowed(user.as_deref(), &to)?;
             let mut all = self.files.lock().expect("lock");
             let data = all
                 .remove(&(id.clone(), from.clone()))
-                .ok_or_else(|| guest(ErrorCode::NotFound, &from))?;
+                .ok_or_else(|| NodeError::new(Code::NotFound, from))?;
             let e = entry(&to, data.len());
             all.insert((id.clone(), to), data);
-            return Ok(OpResult::Entry(e));
+            return Ok(FileAnswer::Entry(e));
         }
         let files = self.files.lock().expect("lock");
         let get = |p: &str| {
@@ -396,30 +385,30 @@ impl Node for FakeNode {
                 .map(|d| entry(p, d.len()))
         };
         Ok(match op {
-            Op::Exists { path, .. } => OpResult::Exists(get(&path).is_some()),
-            Op::Stat { path, .. } => {
-                OpResult::Entry(get(&path).ok_or_else(|| guest(ErrorCode::NotFound, &path))?)
+            FileOp::Exists { path, .. } => FileAnswer::Exists(get(&path).is_some()),
+            FileOp::Stat { path, .. } => {
+                FileAnswer::Entry(get(&path).ok_or_else(|| NodeError::new(Code::NotFound, path))?)
             }
-            Op::List { path, .. } => OpResult::Entries(
+            FileOp::List { path, .. } => FileAnswer::Entries(
                 files
                     .iter()
                     .filter(|((m, p), _)| m == id && p.starts_with(&format!("{path}/")))
                     .map(|((_, p), d)| entry(p, d.len()))
                     .collect(),
             ),
-            Op::Mkdir { .. } => OpResult::Created(true),
-            Op::Remove { .. } | Op::Chmod { .. } => OpResult::Unit,
+            FileOp::Mkdir { .. } => FileAnswer::Created(true),
+            FileOp::Remove { .. } | FileOp::Chmod { .. } => FileAnswer::Done,
             other => {
-                return Err(guest(
-                    ErrorCode::InvalidArgument,
-                    &format!("fake node cannot {other:?}"),
+                return Err(NodeError::new(
+                    Code::InvalidArgument,
+                    format!("fake node cannot {other:?}"),
                 ))
             }
         })
     }
 
-    async fn adopt(&self, id: &MachineId) -> Result<u32, RuntimeError> {
-        Err(RuntimeError::MachineNotFound(id.clone()))
+    async fn adopt(&self, id: &MachineId) -> NodeResult<()> {
+        Err(not_found(id))
     }
 
     async fn discard(&self, id: &MachineId, _keep_files: bool) {

@@ -6,18 +6,16 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use nullspace_guest_proto::{
-    AttachEnd, ErrorCode, ExecResult, ProcessAttach, ProcessInfo, ProcessStart, PtySize, Selector,
-    StreamInfo, StreamKind, MAX_PTY_SIDE,
-};
-use nullspace_host::agent::AttachEvent;
-use nullspace_host::RuntimeError;
+use nullspace_api::MAX_PTY_SIDE;
 use nullspace_types::MachineId;
 
-use super::fake::guest;
+use super::{
+    AttachEnd, AttachEvent, AttachRequest, Exit, NodeError, NodeErrorCode as Code, NodeResult,
+    OutputStream, Process, ProcessRef, ProcessSpec, StreamFacts, TermSize,
+};
 
 struct FakeProc {
-    info: ProcessInfo,
+    info: Process,
     stdout: Vec<u8>,
 }
 
@@ -34,8 +32,8 @@ impl std::fmt::Debug for FakeProcs {
     }
 }
 
-fn ended(code: Option<i32>, signal: Option<i32>) -> ExecResult {
-    ExecResult {
+fn ended(code: Option<i32>, signal: Option<i32>) -> Exit {
+    Exit {
         exit_code: code,
         signal,
         timed_out: false,
@@ -45,22 +43,24 @@ fn ended(code: Option<i32>, signal: Option<i32>) -> ExecResult {
 
 impl FakeProcs {
     /// Start a fake process.
-    pub fn start(&self, id: &MachineId, start: ProcessStart) -> Result<ProcessInfo, RuntimeError> {
+    pub fn start(&self, id: &MachineId, spec: ProcessSpec) -> NodeResult<Process> {
         let mut procs = self.procs.lock().expect("lock");
-        if let Some(tag) = &start.tag {
-            if procs
-                .iter()
-                .any(|((m, _), p)| m == id && p.info.running() && p.info.tag.as_ref() == Some(tag))
-            {
-                return Err(guest(ErrorCode::TagInUse, &format!("tag {tag} is in use")));
+        if let Some(tag) = &spec.tag {
+            if procs.iter().any(|((m, _), p)| {
+                m == id && p.info.end.is_none() && p.info.tag.as_ref() == Some(tag)
+            }) {
+                return Err(NodeError::new(
+                    Code::TagInUse,
+                    format!("tag {tag} is in use"),
+                ));
             }
         }
-        let text = start
-            .exec
+        let text = spec
+            .command
             .shell
             .clone()
-            .unwrap_or_else(|| start.exec.argv.join(" "));
-        let runs = text.starts_with("sleep") || start.pty.is_some();
+            .unwrap_or_else(|| spec.command.argv.join(" "));
+        let runs = text.starts_with("sleep") || spec.pty.is_some();
         let pid = {
             let mut next = self.next_pid.lock().expect("lock");
             *next += 1;
@@ -68,22 +68,22 @@ impl FakeProcs {
         };
         let mut stdout = text.clone().into_bytes();
         stdout.push(b'\n');
-        let info = ProcessInfo {
+        let info = Process {
             pid,
-            tag: start.tag,
-            argv: start.exec.argv.clone(),
-            shell: start.exec.shell.clone(),
-            cwd: start.exec.cwd.clone().unwrap_or_else(|| "/".into()),
-            user: start.exec.user.clone().unwrap_or_else(|| "root".into()),
-            pty: start.pty,
+            tag: spec.tag,
+            argv: spec.command.argv.clone(),
+            shell: spec.command.shell.clone(),
+            cwd: spec.command.cwd.clone().unwrap_or_else(|| "/".into()),
+            user: spec.command.user.clone().unwrap_or_else(|| "root".into()),
+            pty: spec.pty,
             started_unix_ms: 0,
-            stdin_open: runs && (start.exec.stdin || start.pty.is_some()),
+            stdin_open: runs && (spec.command.stdin || spec.pty.is_some()),
             end: (!runs).then(|| ended(Some(0), None)),
-            stdout: StreamInfo {
+            stdout: StreamFacts {
                 total: stdout.len() as u64,
                 kept_from: 0,
             },
-            stderr: StreamInfo::default(),
+            stderr: StreamFacts::default(),
         };
         procs.insert(
             (id.clone(), pid),
@@ -96,7 +96,7 @@ impl FakeProcs {
     }
 
     /// The machine's processes.
-    pub fn list(&self, id: &MachineId) -> Vec<ProcessInfo> {
+    pub fn list(&self, id: &MachineId) -> Vec<Process> {
         let procs = self.procs.lock().expect("lock");
         procs
             .iter()
@@ -108,34 +108,30 @@ impl FakeProcs {
     fn with<T>(
         &self,
         id: &MachineId,
-        sel: &Selector,
-        f: impl FnOnce(&mut FakeProc) -> Result<T, RuntimeError>,
-    ) -> Result<T, RuntimeError> {
+        sel: &ProcessRef,
+        f: impl FnOnce(&mut FakeProc) -> NodeResult<T>,
+    ) -> NodeResult<T> {
         let mut procs = self.procs.lock().expect("lock");
         let found = procs.iter_mut().find(|((m, pid), p)| {
             m == id
                 && match sel {
-                    Selector::Pid(want) => pid == want,
-                    Selector::Tag(t) => p.info.tag.as_ref() == Some(t),
+                    ProcessRef::Pid(want) => pid == want,
+                    ProcessRef::Tag(t) => p.info.tag.as_ref() == Some(t),
                 }
         });
         match found {
             Some((_, p)) => f(p),
-            None => Err(guest(ErrorCode::ProcessNotFound, "no such process")),
+            None => Err(NodeError::new(Code::ProcessNotFound, "no such process")),
         }
     }
 
     /// What an attach would send: everything kept, then the end.
-    pub fn attach(
-        &self,
-        id: &MachineId,
-        attach: &ProcessAttach,
-    ) -> Result<Vec<AttachEvent>, RuntimeError> {
+    pub fn attach(&self, id: &MachineId, attach: &AttachRequest) -> NodeResult<Vec<AttachEvent>> {
         self.with(id, &attach.process, |p| {
             let from = attach.stdout_from.unwrap_or(0);
             if from > p.stdout.len() as u64 {
-                return Err(guest(
-                    ErrorCode::InvalidArgument,
+                return Err(NodeError::new(
+                    Code::InvalidArgument,
                     "offset beyond the output",
                 ));
             }
@@ -143,7 +139,7 @@ impl FakeProcs {
             let data = p.stdout[from as usize..].to_vec();
             if !data.is_empty() {
                 events.push(AttachEvent::Output {
-                    stream: StreamKind::Stdout,
+                    stream: OutputStream::Stdout,
                     data,
                 });
             }
@@ -160,16 +156,19 @@ impl FakeProcs {
     pub fn input(
         &self,
         id: &MachineId,
-        sel: &Selector,
+        sel: &ProcessRef,
         data: &[u8],
         close: bool,
-    ) -> Result<(), RuntimeError> {
+    ) -> NodeResult<()> {
         self.with(id, sel, |p| {
-            if !p.info.running() {
-                return Err(guest(ErrorCode::ProcessExited, "the process has exited"));
+            if p.info.end.is_some() {
+                return Err(NodeError::new(
+                    Code::ProcessExited,
+                    "the process has exited",
+                ));
             }
             if !p.info.stdin_open {
-                return Err(guest(ErrorCode::StdinClosed, "stdin is closed"));
+                return Err(NodeError::new(Code::StdinClosed, "stdin is closed"));
             }
             p.stdout.extend_from_slice(data);
             p.info.stdout.total = p.stdout.len() as u64;
@@ -181,10 +180,13 @@ impl FakeProcs {
     }
 
     /// End a running process by a signal.
-    pub fn signal(&self, id: &MachineId, sel: &Selector, signal: i32) -> Result<(), RuntimeError> {
+    pub fn signal(&self, id: &MachineId, sel: &ProcessRef, signal: i32) -> NodeResult<()> {
         self.with(id, sel, |p| {
-            if !p.info.running() {
-                return Err(guest(ErrorCode::ProcessExited, "the process has exited"));
+            if p.info.end.is_some() {
+                return Err(NodeError::new(
+                    Code::ProcessExited,
+                    "the process has exited",
+                ));
             }
             p.info.end = Some(ended(None, Some(signal)));
             p.info.stdin_open = false;
@@ -193,25 +195,23 @@ impl FakeProcs {
     }
 
     /// Resize a running PTY process.
-    pub fn resize(
-        &self,
-        id: &MachineId,
-        sel: &Selector,
-        size: PtySize,
-    ) -> Result<(), RuntimeError> {
+    pub fn resize(&self, id: &MachineId, sel: &ProcessRef, size: TermSize) -> NodeResult<()> {
         self.with(id, sel, |p| {
             if size.cols == 0
                 || size.rows == 0
                 || size.cols > MAX_PTY_SIDE
                 || size.rows > MAX_PTY_SIDE
             {
-                return Err(guest(ErrorCode::InvalidArgument, "bad terminal size"));
+                return Err(NodeError::new(Code::InvalidArgument, "bad terminal size"));
             }
             if p.info.pty.is_none() {
-                return Err(guest(ErrorCode::NotAPty, "the process has no terminal"));
+                return Err(NodeError::new(Code::NotAPty, "the process has no terminal"));
             }
-            if !p.info.running() {
-                return Err(guest(ErrorCode::ProcessExited, "the process has exited"));
+            if p.info.end.is_some() {
+                return Err(NodeError::new(
+                    Code::ProcessExited,
+                    "the process has exited",
+                ));
             }
             p.info.pty = Some(size);
             Ok(())

@@ -3,11 +3,11 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use nullspace_api::{CommandResult, RunCommandRequest, DEFAULT_USER};
-use nullspace_guest_proto::ExecRequest;
 
 use crate::auth::Tenant;
 use crate::error::ApiResult;
 use crate::extract::ApiJson;
+use crate::node::Command;
 use crate::params;
 use crate::services;
 use crate::state::AppState;
@@ -15,7 +15,7 @@ use crate::state::AppState;
 /// Default command timeout in seconds.
 const DEFAULT_TIMEOUT: f64 = 60.0;
 
-/// Check a command request and turn it into the guest's (without envs and cwd
+/// Check a command request and turn it into the node's (without envs and cwd
 /// defaults, which come from the machine).
 fn check(req: &RunCommandRequest) -> ApiResult<(Vec<String>, Option<String>, Option<u64>)> {
     let shape = params::CommandShape {
@@ -39,29 +39,26 @@ pub async fn run(
 ) -> ApiResult<Json<CommandResult>> {
     let id = params::machine_id(&id)?;
     let (argv, shell, timeout_ms) = check(&req)?;
-    let row = services::lifecycle::running(&state, &tenant, &id).await?;
-    let mut env = row.envs.clone();
-    env.extend(req.envs);
-    let exec = ExecRequest {
+    let command = Command {
         argv,
         shell,
-        env,
-        cwd: Some(req.cwd.unwrap_or(row.cwd)),
+        env: req.envs,
+        cwd: req.cwd,
         user: Some(req.user.unwrap_or_else(|| DEFAULT_USER.into())),
         timeout_ms,
         stdin: false,
     };
     let stdin = req.stdin.map(String::into_bytes);
-    let out = services::settle(&state, &id, state.node.exec(&id, exec, stdin).await).await?;
+    let out = services::commands::run(&state, &tenant, &id, command, stdin).await?;
     let exit_code = out
-        .result
+        .exit
         .exit_code
-        .unwrap_or_else(|| 128 + out.result.signal.unwrap_or(0));
+        .unwrap_or_else(|| 128 + out.exit.signal.unwrap_or(0));
     Ok(Json(CommandResult {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         exit_code,
-        duration_ms: out.result.duration_ms,
+        duration_ms: out.exit.duration_ms,
     }))
 }
 

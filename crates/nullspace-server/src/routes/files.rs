@@ -17,16 +17,16 @@ use nullspace_api::{
     MkdirResponse, RenameRequest, WriteFilesRequest, WriteFilesResponse, DEFAULT_USER,
     MAX_FILE_BYTES,
 };
-use nullspace_guest_proto::{EntryKind, Op, OpResult};
 use nullspace_types::MachineId;
 use serde::Deserialize;
 
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::node::{FileRead, FileWrite, Upload};
+use crate::node::{self, EntryKind, FileAnswer, FileOp, FileRead, FileWrite, Upload};
 use crate::params;
 use crate::services;
+use crate::services::files::{op, unexpected};
 use crate::state::AppState;
 
 /// `?path=&user=` of most file routes.
@@ -93,8 +93,8 @@ fn permissions(mode: u32) -> String {
         .collect()
 }
 
-/// The API view of a guest entry.
-pub fn entry(e: nullspace_guest_proto::EntryInfo) -> EntryInfo {
+/// The API view of a node entry.
+pub fn entry(e: node::Entry) -> EntryInfo {
     EntryInfo {
         name: e.name,
         path: e.path,
@@ -112,17 +112,6 @@ pub fn entry(e: nullspace_guest_proto::EntryInfo) -> EntryInfo {
         modified_time: crate::store::rfc3339(e.modified_ms.div_euclid(1000)),
         symlink_target: e.symlink_target,
     }
-}
-
-async fn op(state: &AppState, id: &MachineId, op: Op) -> ApiResult<OpResult> {
-    services::settle(state, id, state.node.file_op(id, op).await).await
-}
-
-fn unexpected(r: OpResult) -> ApiError {
-    ApiError::new(
-        ErrorCode::Internal,
-        format!("unexpected guest answer {r:?}"),
-    )
 }
 
 async fn running(state: &AppState, tenant: &Tenant, id: &str) -> ApiResult<MachineId> {
@@ -153,7 +142,7 @@ pub async fn read(
     };
     let id = running(&state, &tenant, &id).await?;
     let path = read.path.clone();
-    let data = services::settle(&state, &id, state.node.read_file(&id, read).await).await?;
+    let data = services::files::read(&state, &id, read).await?;
     if q.limit.is_none() && data.len() as u64 > MAX_FILE_BYTES {
         return Err(ApiError::new(
             ErrorCode::FileTooLarge,
@@ -223,12 +212,10 @@ pub async fn write(
     let id = running(&state, &tenant, &id).await?;
     let over = Arc::new(AtomicBool::new(false));
     let upload = bounded_upload(body, over.clone());
-    match state.node.write_file(&id, write, upload).await {
+    match services::files::write(&state, &id, write, upload).await {
         Ok(e) => Ok(Json(entry(e))),
         Err(_) if over.load(Ordering::SeqCst) => Err(too_large()),
-        Err(e) => Err(services::settle::<()>(&state, &id, Err(e))
-            .await
-            .unwrap_err()),
+        Err(e) => Err(e),
     }
 }
 
@@ -269,7 +256,7 @@ pub async fn write_batch(
             ..Default::default()
         };
         let upload: Upload = Box::pin(stream::iter([Ok(Bytes::from(data))]));
-        let e = services::settle(&state, &id, state.node.write_file(&id, write, upload).await)
+        let e = services::files::write(&state, &id, write, upload)
             .await
             .map_err(|e| ApiError::new(e.code, format!("{path}: {}", e.message)))?;
         out.push(entry(e));
@@ -288,15 +275,14 @@ pub async fn list(
     if !(1..=32).contains(&depth) {
         return Err(ApiError::field("depth", "must be from 1 to 32"));
     }
-    let o = Op::List {
+    let o = FileOp::List {
         path: params::path("path", &q.path)?,
-        root: None,
         depth,
         user: Some(user(q.user)?),
     };
     let id = running(&state, &tenant, &id).await?;
     match op(&state, &id, o).await? {
-        OpResult::Entries(e) => Ok(Json(ListResponse {
+        FileAnswer::Entries(e) => Ok(Json(ListResponse {
             entries: e.into_iter().map(entry).collect(),
         })),
         r => Err(unexpected(r)),
@@ -310,14 +296,13 @@ pub async fn exists(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PathQuery>,
 ) -> ApiResult<Json<ExistsResponse>> {
-    let o = Op::Exists {
+    let o = FileOp::Exists {
         path: params::path("path", &q.path)?,
-        root: None,
         user: Some(user(q.user)?),
     };
     let id = running(&state, &tenant, &id).await?;
     match op(&state, &id, o).await? {
-        OpResult::Exists(exists) => Ok(Json(ExistsResponse { exists })),
+        FileAnswer::Exists(exists) => Ok(Json(ExistsResponse { exists })),
         r => Err(unexpected(r)),
     }
 }
@@ -328,15 +313,9 @@ async fn stat(
     path: String,
     user: String,
 ) -> ApiResult<EntryInfo> {
-    let o = Op::Stat {
-        path,
-        root: None,
-        user: Some(user),
-    };
-    match op(state, id, o).await? {
-        OpResult::Entry(e) => Ok(entry(e)),
-        r => Err(unexpected(r)),
-    }
+    services::files::stat(state, id, path, user)
+        .await
+        .map(entry)
 }
 
 /// `GET /files/info?path=`.
@@ -358,16 +337,15 @@ pub async fn mkdir(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<MkdirRequest>,
 ) -> ApiResult<Json<MkdirResponse>> {
-    let o = Op::Mkdir {
+    let o = FileOp::Mkdir {
         path: params::path("path", &req.path)?,
-        root: None,
         mode: None,
         owner: None,
         user: Some(user(req.user)?),
     };
     let id = running(&state, &tenant, &id).await?;
     match op(&state, &id, o).await? {
-        OpResult::Created(created) => Ok(Json(MkdirResponse { created })),
+        FileAnswer::Created(created) => Ok(Json(MkdirResponse { created })),
         r => Err(unexpected(r)),
     }
 }
@@ -379,15 +357,14 @@ pub async fn rename(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RenameRequest>,
 ) -> ApiResult<Json<EntryInfo>> {
-    let o = Op::Rename {
+    let o = FileOp::Rename {
         from: params::path("source", &req.source)?,
         to: params::path("destination", &req.destination)?,
-        root: None,
         user: Some(user(req.user)?),
     };
     let id = running(&state, &tenant, &id).await?;
     match op(&state, &id, o).await? {
-        OpResult::Entry(e) => Ok(Json(entry(e))),
+        FileAnswer::Entry(e) => Ok(Json(entry(e))),
         r => Err(unexpected(r)),
     }
 }
@@ -403,9 +380,8 @@ pub async fn chmod(
     let mode = params::mode("mode", &req.mode)?;
     let user = user(req.user)?;
     let id = running(&state, &tenant, &id).await?;
-    let o = Op::Chmod {
+    let o = FileOp::Chmod {
         path: path.clone(),
-        root: None,
         mode,
         user: Some(user.clone()),
     };
@@ -420,9 +396,8 @@ pub async fn remove(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<RemoveQuery>,
 ) -> ApiResult<StatusCode> {
-    let o = Op::Remove {
+    let o = FileOp::Remove {
         path: params::path("path", &q.path)?,
-        root: None,
         recursive: q.recursive.unwrap_or(true),
         user: Some(user(q.user)?),
     };

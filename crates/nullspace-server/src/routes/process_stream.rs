@@ -11,8 +11,6 @@ use nullspace_api::{
     ClientMsg, ErrorCode, ServerMsg, StreamName, CLOSE_CONFLICT, CLOSE_INTERNAL,
     CLOSE_MACHINE_DIED, CLOSE_NOT_FOUND, MAX_STDIN_BYTES, WS_STDERR, WS_STDIN, WS_STDOUT,
 };
-use nullspace_guest_proto::{ProcessAttach, Selector, StreamKind};
-use nullspace_host::agent::AttachEvent;
 use nullspace_types::MachineId;
 use serde::Deserialize;
 
@@ -20,7 +18,7 @@ use super::processes::{pty_size, stdin_bytes};
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
-use crate::node::AttachStream;
+use crate::node::{AttachEvent, AttachRequest, AttachStream, NodeError, OutputStream, ProcessRef};
 use crate::params;
 use crate::services::{self, processes};
 use crate::state::AppState;
@@ -90,8 +88,8 @@ async fn open(
         q.stdout_offset.unwrap_or(info.stdout.kept_from),
         q.stderr_offset.unwrap_or(info.stderr.kept_from),
     );
-    let attach = ProcessAttach {
-        process: Selector::Pid(pid),
+    let attach = AttachRequest {
+        process: ProcessRef::Pid(pid),
         stdout_from: Some(from.0),
         stderr_from: Some(from.1),
         follow: q.follow.unwrap_or(true),
@@ -199,7 +197,7 @@ impl Channel {
     async fn on_event(
         &mut self,
         socket: &mut WebSocket,
-        event: Option<Result<AttachEvent, nullspace_host::RuntimeError>>,
+        event: Option<Result<AttachEvent, NodeError>>,
     ) -> Result<Option<Close>, ()> {
         let event = match event {
             None => {
@@ -218,8 +216,8 @@ impl Channel {
             AttachEvent::Started { .. } => {}
             AttachEvent::Output { stream, data } => {
                 let (tag, offset) = match stream {
-                    StreamKind::Stdout => (WS_STDOUT, &mut self.offsets.0),
-                    StreamKind::Stderr => (WS_STDERR, &mut self.offsets.1),
+                    OutputStream::Stdout => (WS_STDOUT, &mut self.offsets.0),
+                    OutputStream::Stderr => (WS_STDERR, &mut self.offsets.1),
                 };
                 *offset += data.len() as u64;
                 let mut bytes = Vec::with_capacity(data.len() + 1);
@@ -232,11 +230,11 @@ impl Channel {
             }
             AttachEvent::Gap { stream, bytes } => {
                 let name = match stream {
-                    StreamKind::Stdout => {
+                    OutputStream::Stdout => {
                         self.offsets.0 += bytes;
                         StreamName::Stdout
                     }
-                    StreamKind::Stderr => {
+                    OutputStream::Stderr => {
                         self.offsets.1 += bytes;
                         StreamName::Stderr
                     }

@@ -9,6 +9,7 @@ use nullspace_types::{MachineId, MachineState, SnapshotId};
 use super::{fail, load, lost_or, moved_on, not_running, settle, transition};
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
+use crate::node::{Metrics, NodeErrorCode};
 use crate::params;
 use crate::state::AppState;
 use crate::store::{Change, Inserted, MachineRow, Moved, NewMachine, NewSnapshot, SnapshotRow};
@@ -114,11 +115,10 @@ pub async fn resume(state: &AppState, tenant: &Tenant, row: &MachineRow) -> ApiR
         return Err(moved_on(id, now));
     }
     let result = match state.node.resume(id).await {
-        Ok(pid) => {
+        Ok(()) => {
             // A machine whose end passed while it was paused gets a fresh default
             // span, in the same write that makes it running.
             let change = Change {
-                vmm_pid: Some(pid),
                 renew_if_passed: Some(DEFAULT_TIMEOUT_SECS),
                 ..Default::default()
             };
@@ -239,20 +239,16 @@ pub async fn fork(
         }
     }
     let result = match state.node.fork(id, children.clone()).await {
-        Ok((pids, stall_ms)) => {
+        Ok(stall_ms) => {
             let mut rows = Vec::new();
             let mut lost = None;
-            for (child, pid) in children.iter().zip(pids) {
-                let change = Change {
-                    vmm_pid: Some(pid),
-                    ..Default::default()
-                };
+            for child in &children {
                 match transition(
                     state,
                     child,
                     &[MachineState::Starting],
                     MachineState::Running,
-                    change,
+                    Change::default(),
                 )
                 .await?
                 {
@@ -344,7 +340,8 @@ pub async fn delete_snapshot(state: &AppState, tenant: &Tenant, id: &SnapshotId)
         ));
     }
     match state.node.delete_snapshot(id).await {
-        Ok(()) | Err(nullspace_host::RuntimeError::SnapshotNotFound(_)) => {}
+        Ok(()) => {}
+        Err(e) if e.code == NodeErrorCode::SnapshotNotFound => {}
         Err(e) => return Err(e.into()),
     }
     let i = id.clone();
@@ -356,7 +353,7 @@ pub async fn metrics(
     state: &AppState,
     tenant: &Tenant,
     id: &MachineId,
-) -> ApiResult<(MachineRow, nullspace_guest_proto::GuestMetrics)> {
+) -> ApiResult<(MachineRow, Metrics)> {
     let row = running(state, tenant, id).await?;
     let m = settle(state, id, state.node.metrics(id).await).await?;
     Ok((row, m))

@@ -96,7 +96,7 @@ async fn plan(
         .or_else(|| snapshot.as_ref().map(|s| s.cwd.clone()))
         .unwrap_or_else(|| "/workspace".into());
     params::cwd("cwd", &cwd)?;
-    let reserved = nullspace_guest_proto::RESERVED_DIR;
+    let reserved = crate::node::RESERVED_DIR;
     if cwd == reserved || cwd.starts_with(&format!("{reserved}/")) {
         return Err(ApiError::new(
             ErrorCode::ReservedPath,
@@ -190,17 +190,13 @@ pub async fn create(
         None => state.node.create(id.clone(), &template).await,
     };
     let result = match started {
-        Ok(pid) => {
-            let change = Change {
-                vmm_pid: Some(pid),
-                ..Default::default()
-            };
+        Ok(()) => {
             match transition(
                 state,
                 &id,
                 &[MachineState::Starting],
                 MachineState::Running,
-                change,
+                Change::default(),
             )
             .await?
             {

@@ -9,7 +9,9 @@
 //! (`killing`) and then waits for the gate, so whatever was in flight finds it
 //! lost and answers 409, and the kill always wins.
 
+pub mod commands;
 pub mod events;
+pub mod files;
 pub mod gates;
 pub mod lifecycle;
 pub mod machines;
@@ -111,7 +113,7 @@ pub fn moved_on(id: &MachineId, now: Option<MachineState>) -> ApiError {
 pub async fn settle<T>(
     state: &AppState,
     id: &MachineId,
-    result: Result<T, nullspace_host::RuntimeError>,
+    result: Result<T, crate::node::NodeError>,
 ) -> ApiResult<T> {
     match result {
         Ok(v) => Ok(v),

@@ -5,16 +5,16 @@
 
 use futures_util::StreamExt;
 use nullspace_api as api;
-use nullspace_guest_proto::{
-    ExecRequest, ProcessAttach, ProcessInfo, ProcessStart, PtySize, Selector, StreamKind,
-};
-use nullspace_host::agent::AttachEvent;
 use nullspace_types::MachineId;
 
+use super::commands::with_machine_defaults;
 use super::{lifecycle, settle};
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
-use crate::node::AttachStream;
+use crate::node::{
+    AttachEvent, AttachRequest, AttachStream, Command, OutputStream, Process, ProcessRef,
+    ProcessSpec, TermSize,
+};
 use crate::state::AppState;
 use crate::store::rfc3339;
 
@@ -41,8 +41,8 @@ pub struct Spec {
     pub pty: Option<api::PtySize>,
 }
 
-/// The API's view of a guest process.
-pub fn to_api(p: ProcessInfo) -> api::ProcessInfo {
+/// The API's view of a node process.
+pub fn to_api(p: Process) -> api::ProcessInfo {
     let end = p.end.clone();
     api::ProcessInfo {
         pid: p.pid,
@@ -81,20 +81,19 @@ pub async fn start(
     spec: Spec,
 ) -> ApiResult<api::ProcessInfo> {
     let row = lifecycle::running(state, tenant, id).await?;
-    let mut env = row.envs.clone();
-    env.extend(spec.envs);
-    let start = ProcessStart {
-        exec: ExecRequest {
-            argv: spec.argv,
-            shell: spec.shell,
-            env,
-            cwd: Some(spec.cwd.unwrap_or(row.cwd)),
-            user: Some(spec.user),
-            timeout_ms: spec.timeout_ms,
-            stdin: spec.stdin || spec.pty.is_some(),
-        },
+    let command = Command {
+        argv: spec.argv,
+        shell: spec.shell,
+        env: spec.envs,
+        cwd: spec.cwd,
+        user: Some(spec.user),
+        timeout_ms: spec.timeout_ms,
+        stdin: spec.stdin || spec.pty.is_some(),
+    };
+    let start = ProcessSpec {
+        command: with_machine_defaults(&row, command),
         tag: spec.tag,
-        pty: spec.pty.map(|s| PtySize {
+        pty: spec.pty.map(|s| TermSize {
             cols: s.cols,
             rows: s.rows,
         }),
@@ -141,7 +140,7 @@ pub async fn attach(
     state: &AppState,
     tenant: &Tenant,
     id: &MachineId,
-    attach: ProcessAttach,
+    attach: AttachRequest,
 ) -> ApiResult<AttachStream> {
     lifecycle::running(state, tenant, id).await?;
     settle(state, id, state.node.process_attach(id, attach).await).await
@@ -157,8 +156,8 @@ pub async fn logs(
     from: (Option<u64>, Option<u64>),
     encoding: api::LogEncoding,
 ) -> ApiResult<api::ProcessLogs> {
-    let request = ProcessAttach {
-        process: Selector::Pid(pid),
+    let request = AttachRequest {
+        process: ProcessRef::Pid(pid),
         stdout_from: from.0,
         stderr_from: from.1,
         follow: false,
@@ -170,12 +169,12 @@ pub async fn logs(
         match settle(state, id, event).await? {
             AttachEvent::Started { .. } => {}
             AttachEvent::Output { stream, data } => match stream {
-                StreamKind::Stdout => out.extend_from_slice(&data),
-                StreamKind::Stderr => err.extend_from_slice(&data),
+                OutputStream::Stdout => out.extend_from_slice(&data),
+                OutputStream::Stderr => err.extend_from_slice(&data),
             },
             AttachEvent::Gap { stream, bytes } => match stream {
-                StreamKind::Stdout => out_gap += bytes,
-                StreamKind::Stderr => err_gap += bytes,
+                OutputStream::Stdout => out_gap += bytes,
+                OutputStream::Stderr => err_gap += bytes,
             },
             AttachEvent::End(end) => {
                 let text = |b: Vec<u8>| match encoding {
@@ -218,7 +217,7 @@ pub async fn input(
     lifecycle::running(state, tenant, id).await?;
     let r = state
         .node
-        .process_input(id, Selector::Pid(pid), data, close)
+        .process_input(id, ProcessRef::Pid(pid), data, close)
         .await;
     settle(state, id, r).await
 }
@@ -234,7 +233,7 @@ pub async fn signal(
     lifecycle::running(state, tenant, id).await?;
     let r = state
         .node
-        .process_signal(id, Selector::Pid(pid), signal)
+        .process_signal(id, ProcessRef::Pid(pid), signal)
         .await;
     settle(state, id, r).await
 }
@@ -248,13 +247,13 @@ pub async fn resize(
     size: api::PtySize,
 ) -> ApiResult<()> {
     lifecycle::running(state, tenant, id).await?;
-    let size = PtySize {
+    let size = TermSize {
         cols: size.cols,
         rows: size.rows,
     };
     let r = state
         .node
-        .process_resize(id, Selector::Pid(pid), size)
+        .process_resize(id, ProcessRef::Pid(pid), size)
         .await;
     settle(state, id, r).await
 }

@@ -35,8 +35,6 @@ pub struct MachineRow {
     pub created_at: String,
     /// End time, Unix seconds (for killed and failed machines, when they ended).
     pub end_at_unix: i64,
-    /// Pid of the VMM process, once running.
-    pub vmm_pid: Option<u32>,
     /// What happens at the timeout.
     pub timeout_action: TimeoutAction,
     /// Whether requests wake the machine when paused.
@@ -130,8 +128,6 @@ pub struct ListFilter {
 /// What a state change writes besides the state.
 #[derive(Debug, Clone, Default)]
 pub struct Change {
-    /// The VMM pid, when it changed.
-    pub vmm_pid: Option<u32>,
     /// Why the machine failed (with `Failed`).
     pub failure_reason: Option<String>,
     /// Record now as the machine's end (for `Killed` and `Failed`).
@@ -150,7 +146,7 @@ pub enum Moved {
     Not(Option<MachineState>),
 }
 
-const COLUMNS: &str = "seq, id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd, created_at, end_at_unix, vmm_pid, timeout_action, auto_resume, snapshot_id, forked_from, failure_reason";
+const COLUMNS: &str = "seq, id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd, created_at, end_at_unix, timeout_action, auto_resume, snapshot_id, forked_from, failure_reason";
 
 /// States that hold something on the host (all but killed and failed).
 const LIVE: &str =
@@ -161,9 +157,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
     let state: String = r.get(4)?;
     let metadata: String = r.get(7)?;
     let envs: String = r.get(8)?;
-    let action: String = r.get(13)?;
-    let snapshot: Option<String> = r.get(15)?;
-    let forked: Option<String> = r.get(16)?;
+    let action: String = r.get(12)?;
+    let snapshot: Option<String> = r.get(14)?;
+    let forked: Option<String> = r.get(15)?;
     let build = || -> Result<MachineRow, StoreError> {
         Ok(MachineRow {
             seq: r.get(0)?,
@@ -180,13 +176,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
             cwd: r.get(9)?,
             created_at: r.get(10)?,
             end_at_unix: r.get(11)?,
-            vmm_pid: r.get(12)?,
             timeout_action: match action.as_str() {
                 "kill" => TimeoutAction::Kill,
                 "pause" => TimeoutAction::Pause,
                 _ => return Err(StoreError::Corrupt("timeout action")),
             },
-            auto_resume: r.get(14)?,
+            auto_resume: r.get(13)?,
             snapshot_id: snapshot
                 .map(|s| s.parse())
                 .transpose()
@@ -195,7 +190,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
                 .map(|s| s.parse())
                 .transpose()
                 .map_err(|_| StoreError::Corrupt("machine id"))?,
-            failure_reason: r.get(17)?,
+            failure_reason: r.get(16)?,
         })
     };
     Ok(build())
@@ -213,7 +208,7 @@ impl Store {
                     .query_row(
                         &format!("SELECT {COLUMNS}, idempotency_hash FROM machines WHERE tenant_id = ?1 AND idempotency_key = ?2"),
                         params![m.tenant_id, key],
-                        |r| Ok((from_row(r)?, r.get::<_, Option<String>>(18)?)),
+                        |r| Ok((from_row(r)?, r.get::<_, Option<String>>(17)?)),
                     )
                     .optional()?;
                 if let Some((row, stored)) = existing {
@@ -345,17 +340,16 @@ impl Store {
             };
             let renewed = change.renew_if_passed.map(|secs| now_unix + secs);
             tx.execute(
-                "UPDATE machines SET state = ?2, vmm_pid = COALESCE(?3, vmm_pid),
-                    failure_reason = COALESCE(?4, failure_reason),
-                    end_at = CASE WHEN ?5 THEN ?6
-                        WHEN ?8 IS NOT NULL AND end_at_unix <= ?7 THEN ?9 ELSE end_at END,
-                    end_at_unix = CASE WHEN ?5 THEN ?7
-                        WHEN ?8 IS NOT NULL AND end_at_unix <= ?7 THEN ?8 ELSE end_at_unix END
+                "UPDATE machines SET state = ?2,
+                    failure_reason = COALESCE(?3, failure_reason),
+                    end_at = CASE WHEN ?4 THEN ?5
+                        WHEN ?7 IS NOT NULL AND end_at_unix <= ?6 THEN ?8 ELSE end_at END,
+                    end_at_unix = CASE WHEN ?4 THEN ?6
+                        WHEN ?7 IS NOT NULL AND end_at_unix <= ?6 THEN ?7 ELSE end_at_unix END
                  WHERE id = ?1",
                 params![
                     id.as_str(),
                     to.as_str(),
-                    change.vmm_pid,
                     change.failure_reason,
                     change.ended,
                     rfc3339(now_unix),
@@ -366,17 +360,6 @@ impl Store {
             )?;
             tx.commit()?;
             Ok(Moved::From(prev))
-        })
-    }
-
-    /// Record the VMM pid of a machine taken over from an earlier process.
-    pub fn set_vmm_pid(&self, id: &MachineId, pid: u32) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE machines SET vmm_pid = ?2 WHERE id = ?1",
-                params![id.as_str(), pid],
-            )?;
-            Ok(())
         })
     }
 
@@ -564,10 +547,7 @@ mod tests {
         for i in 0..5 {
             insert(&s, &new(&t1, None, &[("i", &i.to_string())]));
         }
-        let running = Change {
-            vmm_pid: Some(42),
-            ..Default::default()
-        };
+        let running = Change::default();
         assert_eq!(
             s.transition(
                 &a.id,
@@ -610,7 +590,7 @@ mod tests {
         };
         let running = s.list_machines(&t1, &f).unwrap().0;
         assert_eq!(running.len(), 1);
-        assert_eq!(running[0].vmm_pid, Some(42));
+        assert_eq!(running[0].id, a.id);
         s.set_end(&a.id, -1).unwrap();
         assert_eq!(s.expired(now().1).unwrap().len(), 1);
     }

@@ -88,6 +88,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE machines ADD COLUMN failure_reason TEXT;
     ALTER TABLE machines ADD COLUMN idempotency_hash TEXT;
     UPDATE machines SET failure_reason = note WHERE state = 'failed';",
+    // Which VMM process runs a machine is the node's business, not the record's.
+    "ALTER TABLE machines DROP COLUMN vmm_pid;",
 ];
 
 /// The database, shared by request handlers.

@@ -1,0 +1,353 @@
+//! The in-process host runtime as a node: node calls become runtime and guest
+//! agent calls ([`convert`]), runtime errors become node errors ([`error`]).
+
+mod convert;
+mod error;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use nullspace_guest_proto::{GuestMsg, Op, OpResult};
+use nullspace_host::agent::AgentError;
+use nullspace_host::{Machine, Runtime, RuntimeError, Template};
+use nullspace_types::{MachineId, MachineState, SnapshotId};
+
+use super::{
+    AttachRequest, AttachStream, Command, CommandOutput, Entry, FileAnswer, FileOp, FileRead,
+    FileWrite, Metrics, Node, NodeError, NodeErrorCode, NodeEvent, NodeResult, Process, ProcessRef,
+    ProcessSpec, SnapshotFacts, TemplateShape, TermSize, Upload,
+};
+
+/// How long the CPU of a machine is sampled for its metrics.
+const METRICS_SAMPLE: Duration = Duration::from_millis(200);
+/// Longest wait for the guest to take one chunk of an upload or to finish a file
+/// call once its input is complete.
+const FILE_STEP: Duration = Duration::from_secs(60);
+
+/// One call to the agent of running machine `$id`: `$call` runs with `$agent`
+/// bound, a dead VM is reported as such, and the answer becomes the node's.
+macro_rules! on_agent {
+    ($node:expr, $id:expr, |$agent:ident| $call:expr) => {{
+        let m = $node.machine($id)?;
+        let $agent = m.agent()?;
+        let r = $call;
+        Ok(m.check(r).await.map(Into::into)?)
+    }};
+}
+
+/// Machines on this host, through [`Runtime`].
+pub struct HostNode {
+    runtime: Runtime,
+    templates: HashMap<String, Template>,
+}
+
+impl HostNode {
+    /// A node over `runtime` offering `templates`.
+    pub fn new(runtime: Runtime, templates: Vec<Template>) -> Self {
+        let templates = templates.into_iter().map(|t| (t.name.clone(), t)).collect();
+        Self { runtime, templates }
+    }
+
+    fn machine(&self, id: &MachineId) -> Result<Arc<Machine>, RuntimeError> {
+        self.runtime.machine(id)
+    }
+}
+
+#[async_trait]
+impl Node for HostNode {
+    fn template(&self, name: &str) -> Option<TemplateShape> {
+        self.templates.get(name).map(|t| TemplateShape {
+            cpu_count: t.vcpus,
+            memory_mb: t.memory_mib,
+        })
+    }
+
+    async fn create(&self, id: MachineId, template: &str) -> NodeResult<()> {
+        let t = self.templates.get(template).ok_or_else(|| {
+            NodeError::new(
+                NodeErrorCode::TemplateNotFound,
+                format!("template {template}: no such template"),
+            )
+        })?;
+        self.runtime.create_machine_as(id, t).await?;
+        Ok(())
+    }
+
+    async fn create_from_snapshot(&self, id: MachineId, snapshot: &SnapshotId) -> NodeResult<()> {
+        self.runtime.restore_snapshot_as(id, snapshot).await?;
+        Ok(())
+    }
+
+    async fn fork(&self, id: &MachineId, children: Vec<MachineId>) -> NodeResult<u64> {
+        Ok(self.runtime.fork(id, children).await?.stall_ms)
+    }
+
+    async fn snapshot(&self, id: &MachineId, snapshot: SnapshotId) -> NodeResult<SnapshotFacts> {
+        let info = self.runtime.snapshot_as(snapshot, id).await?;
+        Ok(SnapshotFacts {
+            size_bytes: info.size_bytes(),
+            stall_ms: info.pause_ms,
+        })
+    }
+
+    async fn delete_snapshot(&self, snapshot: &SnapshotId) -> NodeResult<()> {
+        Ok(self.runtime.delete_snapshot(snapshot)?)
+    }
+
+    async fn metrics(&self, id: &MachineId) -> NodeResult<Metrics> {
+        on_agent!(self, id, |agent| agent.metrics(METRICS_SAMPLE).await)
+    }
+
+    async fn recover_paused(&self, id: &MachineId) -> bool {
+        self.runtime.recover_paused(id).await
+    }
+
+    async fn pause(&self, id: &MachineId) -> NodeResult<()> {
+        Ok(self.runtime.pause(id).await?)
+    }
+
+    async fn resume(&self, id: &MachineId) -> NodeResult<()> {
+        self.runtime.resume(id).await?;
+        Ok(())
+    }
+
+    async fn kill(&self, id: &MachineId) -> NodeResult<()> {
+        match self.runtime.destroy(id).await {
+            // Nothing live (paused, failed, or a start that never finished): remove
+            // whatever is left of it on this host.
+            Err(RuntimeError::MachineNotFound(_)) => {
+                self.runtime.discard(id, false).await;
+                Ok(())
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn exec(
+        &self,
+        id: &MachineId,
+        command: Command,
+        stdin: Option<Vec<u8>>,
+    ) -> NodeResult<CommandOutput> {
+        let out = self
+            .machine(id)?
+            .exec(command.into(), stdin.as_deref())
+            .await?;
+        Ok(out.into())
+    }
+
+    async fn read_file(&self, id: &MachineId, read: FileRead) -> NodeResult<Vec<u8>> {
+        let op = Op::ReadFile {
+            path: read.path,
+            root: None,
+            offset: read.offset,
+            limit: Some(read.limit),
+            user: read.user,
+        };
+        let timeout = FILE_STEP + Duration::from_millis(read.limit / 2048);
+        on_agent!(self, id, |agent| agent
+            .request("read_file", op, timeout)
+            .await
+            .map(|(_, data)| data))
+    }
+
+    async fn write_file(
+        &self,
+        id: &MachineId,
+        write: FileWrite,
+        body: Upload,
+    ) -> NodeResult<Entry> {
+        let m = self.machine(id)?;
+        let op = Op::WriteFile {
+            path: write.path,
+            root: None,
+            mode: write.mode,
+            owner: write.owner,
+            create_parents: true,
+            append: false,
+            user: write.user,
+        };
+        let r = upload(&m, op, body).await?;
+        Ok(m.check(r).await?.into())
+    }
+
+    async fn process_start(&self, id: &MachineId, spec: ProcessSpec) -> NodeResult<Process> {
+        on_agent!(self, id, |agent| agent.process_start(spec.into()).await)
+    }
+
+    async fn process_list(&self, id: &MachineId) -> NodeResult<Vec<Process>> {
+        on_agent!(self, id, |agent| agent
+            .process_list()
+            .await
+            .map(|all| all.into_iter().map(Process::from).collect::<Vec<_>>()))
+    }
+
+    async fn process_attach(
+        &self,
+        id: &MachineId,
+        attach: AttachRequest,
+    ) -> NodeResult<AttachStream> {
+        let m = self.machine(id)?;
+        let r = m.agent()?.process_attach(attach.into()).await;
+        let reader = m.check(r).await?;
+        let events = futures_util::stream::unfold(Some((reader, m)), |st| async move {
+            let (mut reader, m) = st?;
+            match reader.next().await {
+                Ok(Some(event)) => Some((Ok(event.into()), Some((reader, m)))),
+                Ok(None) => None,
+                Err(e) => {
+                    // A dead VM is reported as such; the stream ends after it.
+                    let err = m.check::<()>(Err(e)).await.err()?;
+                    Some((Err(err.into()), None))
+                }
+            }
+        });
+        Ok(Box::pin(events))
+    }
+
+    async fn process_input(
+        &self,
+        id: &MachineId,
+        process: ProcessRef,
+        data: Vec<u8>,
+        close: bool,
+    ) -> NodeResult<()> {
+        on_agent!(self, id, |agent| agent
+            .process_input(process.into(), &data, close)
+            .await)
+    }
+
+    async fn process_signal(
+        &self,
+        id: &MachineId,
+        process: ProcessRef,
+        signal: i32,
+    ) -> NodeResult<()> {
+        on_agent!(self, id, |agent| agent
+            .process_signal(process.into(), signal)
+            .await)
+    }
+
+    async fn process_resize(
+        &self,
+        id: &MachineId,
+        process: ProcessRef,
+        size: TermSize,
+    ) -> NodeResult<()> {
+        on_agent!(self, id, |agent| agent
+            .process_resize(process.into(), size.into())
+            .await)
+    }
+
+    async fn file_op(&self, id: &MachineId, op: FileOp) -> NodeResult<FileAnswer> {
+        let m = self.machine(id)?;
+        let r = m.agent()?.file_op(op.into()).await;
+        convert::file_answer(m.check(r).await?)
+    }
+
+    async fn adopt(&self, id: &MachineId) -> NodeResult<()> {
+        self.runtime.adopt(id).await?;
+        Ok(())
+    }
+
+    async fn discard(&self, id: &MachineId, keep_files: bool) {
+        self.runtime.discard(id, keep_files).await;
+    }
+
+    fn is_alive(&self, id: &MachineId) -> bool {
+        self.machine(id)
+            .map(|m| m.state() == MachineState::Running)
+            .unwrap_or(false)
+    }
+
+    fn detach(&self) {
+        self.runtime.detach_all();
+    }
+
+    async fn shutdown(&self) {
+        for e in self.runtime.shutdown().await {
+            tracing::warn!(error = %e, "machine teardown at shutdown");
+        }
+    }
+
+    fn subscribe(&self) -> tokio::sync::mpsc::Receiver<NodeEvent> {
+        let mut events = self.runtime.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::node::EVENT_QUEUE);
+        tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(nullspace_host::RuntimeEvent::MachineDied { id, reason }) => {
+                        NodeEvent::MachineDied { id, reason }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "node events dropped; requests will find them");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// Send an upload to the guest's `write_file` call `op` as it arrives; the
+/// agent's bounded queue holds it back when the guest is slower, so memory
+/// stays flat. The outer error is the caller's (a failed upload stream).
+async fn upload(
+    m: &Machine,
+    op: Op,
+    mut body: Upload,
+) -> Result<Result<nullspace_guest_proto::EntryInfo, AgentError>, NodeError> {
+    let step = |what: &'static str| AgentError::Timeout {
+        what,
+        after: FILE_STEP,
+    };
+    let mut call = match m.agent()?.start(op).await {
+        Ok(call) => call,
+        Err(e) => return Ok(Err(e)),
+    };
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(why) => {
+                let _ = call.cancel().await;
+                return Err(RuntimeError::InputAborted(why).into());
+            }
+        };
+        let sent = tokio::time::timeout(FILE_STEP, call.input(&chunk))
+            .await
+            .map_err(|_| step("write_file input"))
+            .and_then(|r| r);
+        if let Err(e) = sent {
+            return Ok(Err(e));
+        }
+        // A guest that refused the write (no rights, no space) says so early.
+        if let Some(frame) = call.try_next() {
+            return Ok(Err(match frame.msg {
+                GuestMsg::Failed { error, .. } => error.into(),
+                other => AgentError::Protocol(format!("{other:?}")),
+            }));
+        }
+    }
+    let done = async {
+        call.input_end().await?;
+        match call.next().await?.msg {
+            GuestMsg::Done {
+                result: OpResult::Entry(e),
+                ..
+            } => Ok(e),
+            GuestMsg::Failed { error, .. } => Err(error.into()),
+            other => Err(AgentError::Protocol(format!("{other:?}"))),
+        }
+    };
+    Ok(tokio::time::timeout(FILE_STEP, done)
+        .await
+        .unwrap_or_else(|_| Err(step("write_file"))))
+}
