@@ -6,6 +6,8 @@
 //! reader that joins a stream mid-frame (after a restore, or a host restart) can
 //! resynchronise by scanning for the next magic. Control data is JSON (easy to
 //! inspect and evolve); bulk bytes (stdout, file contents) travel raw beside it.
+//! Operations are grouped in three services (system, process, filesystem;
+//! [`Service`]), while the wire keeps one flat `op` tag.
 //! The full contract is `spec/guest/protocol.md`.
 
 mod envelope;
@@ -13,6 +15,7 @@ mod error;
 mod frame;
 mod msg;
 mod process;
+mod service;
 
 pub use envelope::{parse_host, Rejected, KNOWN_OPS};
 pub use frame::{decode, encode, DecodeError, Frame, MAGIC, MAX_DATA, MAX_HEADER};
@@ -24,6 +27,7 @@ pub use process::{
     AttachEnd, ProcessAttach, ProcessInfo, ProcessStart, PtySize, Selector, StreamInfo, StreamKind,
     EXITED_BYTES, MAX_EXITED, MAX_PTY_SIDE, RING_BYTES,
 };
+pub use service::Service;
 
 /// Name of the virtio-serial port the agent listens on.
 pub const PORT_NAME: &str = "agent0";

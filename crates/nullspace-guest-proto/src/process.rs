@@ -1,5 +1,5 @@
-//! The process service: processes kept in the guest's process table, which
-//! outlive any host connection (background commands and PTY sessions).
+//! The process table of the process service: processes kept by the guest,
+//! which outlive any host connection (background commands and PTY sessions).
 
 use serde::{Deserialize, Serialize};
 

@@ -9,24 +9,27 @@
 //! and decoding frames, one writing them, bridged by channels to a small tokio
 //! runtime where every call runs as its own task; the outbound channel is bounded,
 //! so a slow host slows producers (process output, file reads) instead of growing
-//! memory. Calls are executed by `ops`, which keeps path confinement (`ops::paths`)
-//! and user lookup (`users`, parsing `/etc/passwd` and `/etc/group` directly since
-//! a static binary has no NSS) free of side effects so they can be unit tested.
-//! guestd stays root, but a file call made for another user runs its system calls
-//! on a blocking thread that has that user's file-system credentials until the
-//! call ends (`ops::creds`), so the kernel, not guestd, decides what it may touch.
-//! Protocol 2 adds flow control per call (`serve::credit` for output,
-//! `serve::input` for input), so the dispatcher never waits on one call, and a
-//! process table (`procs`) whose processes belong to the agent rather than to a
-//! call or a host connection: their output goes into bounded ring buffers that
-//! never wait for readers, and viewers attach and detach at will.
+//! memory. Calls are executed by `services`, one module and one dispatcher per
+//! service of the protocol: `services::system` (`hello`, `health`, `metrics`),
+//! `services::process` (`exec` and the process table) and `services::fs` (files
+//! and directories). The filesystem service keeps path confinement
+//! (`services::fs::paths`) and user lookup (`users`, parsing `/etc/passwd` and
+//! `/etc/group` directly since a static binary has no NSS) free of side effects
+//! so they can be unit tested. guestd stays root, but a file call made for
+//! another user runs its system calls on a blocking thread that has that user's
+//! file-system credentials until the call ends (`services::fs::creds`), so the
+//! kernel, not guestd, decides what it may touch. Protocol 2 adds flow control
+//! per call (`serve::credit` for output, `serve::input` for input), so the
+//! dispatcher never waits on one call, and a process table
+//! (`services::process::table`) whose processes belong to the agent rather than
+//! to a call or a host connection: their output goes into bounded ring buffers
+//! that never wait for readers, and viewers attach and detach at will.
 
 #[macro_use]
 pub mod log;
 pub mod init;
-pub mod ops;
-pub mod procs;
 pub mod serve;
+pub mod services;
 pub mod sys;
 pub mod users;
 

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use nullspace_guestd::init::{self, INITRAMFS_MARKER};
 use nullspace_guestd::log::{self, LogTarget};
-use nullspace_guestd::ops::identity::GuestState;
-use nullspace_guestd::ops::paths::PathPolicy;
 use nullspace_guestd::serve::{self, port, Transport};
+use nullspace_guestd::services::fs::paths::PathPolicy;
+use nullspace_guestd::services::state::GuestState;
 use nullspace_guestd::{sys, VERSION};
 
 const USAGE: &str = "usage: nullspace-guestd serve [--listen-unix PATH | --port PATH]

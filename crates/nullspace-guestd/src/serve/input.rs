@@ -14,7 +14,15 @@ use nullspace_guest_proto::{CallId, GuestMsg, CALL_WINDOW};
 use tokio::sync::{mpsc, Notify};
 
 use super::outbox::Outbox;
-use crate::ops::Input;
+
+/// Input for a call, in order: bytes, then the end marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes of an `input` frame.
+    Data(Vec<u8>),
+    /// The `input_end` frame.
+    End,
+}
 
 #[derive(Debug, Default)]
 struct Pending {

@@ -16,8 +16,8 @@ use nullspace_guest_proto::{
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::ops::identity::GuestState;
-use crate::ops::{self, CallCtx, OpError};
+use crate::services::state::GuestState;
+use crate::services::{self, CallCtx, OpError};
 use calls::{Calls, Cancel, Entry};
 use credit::Window;
 use outbox::{Outbox, QUEUE_FRAMES};
@@ -136,7 +136,7 @@ async fn start(
     let credited = protocol >= 2;
     let window = Arc::new(Window::new(credited));
     let call_out = out.with_window(window.clone());
-    let (input_tx, input_rx) = if ops::takes_input(&op) {
+    let (input_tx, input_rx) = if services::takes_input(&op) {
         let (tx, rx) = input::channel(id, credited.then(|| out.clone()));
         (Some(tx), Some(rx))
     } else {
@@ -167,7 +167,7 @@ async fn start(
     let (calls, out) = (calls.clone(), out.clone());
     tokio::spawn(async move {
         // The call runs in its own task so a panic still ends it with `failed`.
-        let result = tokio::spawn(ops::run(op, ctx)).await;
+        let result = tokio::spawn(services::run(op, ctx)).await;
         let msg = match result {
             Ok(Ok(result)) => GuestMsg::Done { id, result },
             Ok(Err(e)) => GuestMsg::Failed {

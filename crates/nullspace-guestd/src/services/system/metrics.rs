@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use nullspace_guest_proto::{GuestMetrics, OpResult};
 
-use super::error::OpError;
+use crate::services::error::OpError;
 
 /// Longest CPU sample a caller may ask for.
 const MAX_SAMPLE_MS: u64 = 1000;

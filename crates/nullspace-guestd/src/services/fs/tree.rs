@@ -10,9 +10,9 @@ use nullspace_guest_proto::{EntryInfo, Op, OpResult};
 
 use super::creds::FsUser;
 use super::entry::{describe, from_metadata};
-use super::error::{check_mode, OpError};
-use super::identity::GuestState;
 use super::paths::{Access, Final, Resolved};
+use crate::services::error::{check_mode, OpError};
+use crate::services::state::GuestState;
 use crate::users::UserDb;
 
 /// Run one of the directory-level calls on the current thread, which already has

@@ -19,12 +19,13 @@ use nullspace_guest_proto::{CallId, GuestMsg, OpResult};
 
 use super::creds::{blocking_as, FsUser};
 use super::entry::describe;
-use super::error::{check_mode, OpError};
-use super::identity::GuestState;
 use super::paths::{Access, Final};
 use super::tree::{create_dirs, owner_ids};
-use super::{CallCtx, Input};
+use crate::serve::input::Input;
 use crate::serve::outbox::{Outbox, CHUNK};
+use crate::services::call::CallCtx;
+use crate::services::error::{check_mode, OpError};
+use crate::services::state::GuestState;
 use crate::users::UserDb;
 
 /// The arguments of `read_file`.

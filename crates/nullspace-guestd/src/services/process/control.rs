@@ -3,10 +3,12 @@
 
 use nullspace_guest_proto::{OpResult, PtySize, Selector};
 
+use super::error::ProcError;
 use super::pty::check_size;
 use super::table::{Proc, ProcessTable, StdinMsg};
-use super::ProcError;
-use crate::ops::{CallCtx, Input, OpError};
+use crate::serve::input::Input;
+use crate::services::call::CallCtx;
+use crate::services::error::OpError;
 use std::sync::Arc;
 
 /// A process that is still running, or why not.
@@ -104,7 +106,7 @@ pub fn resize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::procs::table::ProcMeta;
+    use crate::services::process::table::ProcMeta;
     use nullspace_guest_proto::{ErrorCode, ExecResult};
 
     #[test]

@@ -10,9 +10,10 @@
 
 use nullspace_guest_proto::{AttachEnd, GuestMsg, OpResult, ProcessAttach, StreamKind};
 
-use super::ProcError;
-use crate::ops::{CallCtx, OpError};
+use super::error::ProcError;
 use crate::serve::outbox::CHUNK;
+use crate::services::call::CallCtx;
+use crate::services::error::OpError;
 
 const STREAMS: [StreamKind; 2] = [StreamKind::Stdout, StreamKind::Stderr];
 
@@ -114,11 +115,11 @@ mod tests {
     use nullspace_guest_proto::{decode, CallId, ExecResult, Selector};
     use tokio::sync::mpsc;
 
-    use crate::ops::identity::GuestState;
-    use crate::ops::paths::PathPolicy;
-    use crate::procs::table::{Proc, ProcMeta};
     use crate::serve::calls::Cancel;
     use crate::serve::outbox::{Outbox, QUEUE_FRAMES};
+    use crate::services::fs::paths::PathPolicy;
+    use crate::services::process::table::{Proc, ProcMeta};
+    use crate::services::state::GuestState;
 
     fn ctx(state: &Arc<GuestState>, out: Outbox, cancel: Cancel) -> CallCtx {
         CallCtx {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use nullspace_guest_proto::{EntryInfo, EntryKind};
 
-use super::error::OpError;
+use crate::services::error::OpError;
 use crate::users::UserDb;
 
 /// Describe the entry at `real` (not following a final symlink), reported as `shown`.

@@ -25,7 +25,7 @@
 use std::io;
 use std::marker::PhantomData;
 
-use super::error::OpError;
+use crate::services::error::OpError;
 use crate::users::UserDb;
 
 /// `_LINUX_CAPABILITY_VERSION_3`: 64-bit capability sets in two 32-bit words.

@@ -1,27 +1,6 @@
-//! The process table: processes started by `process_start`, which belong to the
-//! agent rather than to a call or a host connection.
-//!
-//! A process's output is copied by its pumps into a ring buffer per stream
-//! ([`ring`]) that keeps the newest [`RING_BYTES`] bytes under absolute offsets;
-//! pumps never wait for a reader or the host, so memory stays bounded and the
-//! process runs at full speed. Readers (`process_attach`) copy out of the rings
-//! at their own pace and are told about what they missed (`gap`). A waiter task
-//! per process reaps it, records its end, and moves it to the kept exited
-//! processes ([`table`]). Input goes through the process's own bounded writer,
-//! so a process that does not read only stalls the calls that write to it.
-//!
-//! [`RING_BYTES`]: nullspace_guest_proto::RING_BYTES
-
-pub mod attach;
-pub mod control;
-pub mod pty;
-pub mod ring;
-pub mod start;
-pub mod table;
+//! Errors of the process-table operations and their protocol codes.
 
 use nullspace_guest_proto::{ErrorCode, Selector, StreamKind};
-
-pub use table::{Proc, ProcessTable};
 
 /// Why a process-table operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,12 +1,13 @@
-//! Errors of calls and their mapping to the protocol's stable error codes.
+//! Errors of calls, in every service, and their mapping to the protocol's
+//! stable error codes.
 
 use std::io;
 use std::path::PathBuf;
 
-use nullspace_guest_proto::{ErrorCode, GuestError};
+use nullspace_guest_proto::{ErrorCode, GuestError, Op, Service};
 
-use super::paths::PathError;
-use crate::procs::ProcError;
+use super::fs::paths::PathError;
+use super::process::error::ProcError;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,14 @@ pub enum OpError {
     /// A task of the call died.
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// An operation reached the dispatcher of a service it does not belong to.
+    #[error("internal error: {op} is not an operation of the {} service", .service.name())]
+    Misrouted {
+        /// The operation's wire name.
+        op: &'static str,
+        /// The service whose dispatcher got it.
+        service: Service,
+    },
 }
 
 impl OpError {
@@ -94,6 +103,14 @@ impl OpError {
             op,
             path: path.into(),
             source,
+        }
+    }
+
+    /// `op` reached the dispatcher of `service`, which does not serve it.
+    pub fn misrouted(op: &Op, service: Service) -> Self {
+        OpError::Misrouted {
+            op: op.name(),
+            service,
         }
     }
 
@@ -118,7 +135,7 @@ impl OpError {
             OpError::CommandNotFound(_) => ErrorCode::CommandNotFound,
             OpError::InputAborted | OpError::Cancelled => ErrorCode::Io,
             OpError::Process(e) => e.code(),
-            OpError::Internal(_) => ErrorCode::Internal,
+            OpError::Internal(_) | OpError::Misrouted { .. } => ErrorCode::Internal,
         }
     }
 }
@@ -180,6 +197,14 @@ mod tests {
             ErrorCode::PermissionDenied
         );
         assert_eq!(code(libc::EIO), ErrorCode::Io);
+    }
+
+    #[test]
+    fn misrouted_calls_are_internal() {
+        let e = OpError::misrouted(&Op::Health, Service::Filesystem);
+        assert_eq!(e.code(), ErrorCode::Internal);
+        assert!(e.to_string().contains("health"), "{e}");
+        assert!(e.to_string().contains("filesystem"), "{e}");
     }
 
     #[test]

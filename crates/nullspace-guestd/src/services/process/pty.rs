@@ -21,10 +21,10 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::process::Command;
 
-use super::ProcError;
-use crate::ops::exec::Plan;
-use crate::ops::spawn::{spawn_error, Child};
-use crate::ops::OpError;
+use super::error::ProcError;
+use super::plan::Plan;
+use super::spawn::{spawn_error, Child};
+use crate::services::error::OpError;
 
 /// Check that both sides are within 1 to `MAX_PTY_SIDE`.
 pub fn check_size(size: PtySize) -> Result<(), ProcError> {

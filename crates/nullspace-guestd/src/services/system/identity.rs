@@ -1,86 +1,20 @@
-//! `hello` and `health`: facts about the guest, and taking a fresh identity after
-//! a restore (entropy, wall clock, hostname).
+//! `hello`: taking a fresh identity after a restore (entropy, wall clock,
+//! hostname), then reporting facts about the guest as `health` does.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-use nullspace_guest_proto::{GuestInfo, Identity, OpResult, CAPABILITIES, PROTOCOL_VERSION};
+use nullspace_guest_proto::{Identity, OpResult};
 
-use super::error::OpError;
-use super::paths::PathPolicy;
-use crate::procs::ProcessTable;
+use crate::services::error::OpError;
+use crate::services::state::GuestState;
 use crate::sys;
-use crate::users::UserDb;
 
 /// `_IOW('R', 0x03, int[2])`: add entropy to the pool and credit it.
 const RNDADDENTROPY: libc::c_ulong = 0x4008_5203;
 /// `_IO('R', 0x07)`: reseed the kernel CRNG from the input pool now.
 const RNDRESEEDCRNG: libc::c_ulong = 0x5207;
-
-/// Guest-wide state shared by all calls.
-#[derive(Debug)]
-pub struct GuestState {
-    /// Path rules of file operations.
-    pub paths: PathPolicy,
-    /// Apply identities to the machine (off in tests on a real host).
-    pub apply_identity: bool,
-    /// The process table, for the agent's lifetime (outlives host connections).
-    pub procs: Arc<ProcessTable>,
-    /// Directory holding the `passwd` and `group` databases (`/etc`).
-    etc: PathBuf,
-    generation: AtomicU64,
-    recorded_hostname: Mutex<Option<String>>,
-}
-
-impl GuestState {
-    /// State with the given path rules; `apply_identity` false only records identities.
-    pub fn new(paths: PathPolicy, apply_identity: bool) -> Self {
-        Self {
-            paths,
-            apply_identity,
-            procs: Arc::default(),
-            etc: PathBuf::from("/etc"),
-            generation: AtomicU64::new(0),
-            recorded_hostname: Mutex::new(None),
-        }
-    }
-
-    /// Read users and groups from `dir/passwd` and `dir/group` instead of `/etc`
-    /// (tests on a real host, which must not get test users).
-    pub fn with_user_db_dir(mut self, dir: PathBuf) -> Self {
-        self.etc = dir;
-        self
-    }
-
-    /// The guest's users and groups, read now.
-    pub fn users(&self) -> UserDb {
-        UserDb::load_from(&self.etc.join("passwd"), &self.etc.join("group"))
-    }
-
-    /// Facts about the guest now.
-    pub fn info(&self) -> GuestInfo {
-        let recorded = self
-            .recorded_hostname
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let now = sys::clock(libc::CLOCK_REALTIME);
-        GuestInfo {
-            version: crate::VERSION.to_string(),
-            protocol: PROTOCOL_VERSION,
-            hostname: recorded.unwrap_or_else(sys::hostname),
-            kernel: sys::kernel_release(),
-            uptime_ms: sys::clock(libc::CLOCK_BOOTTIME).as_millis() as u64,
-            time_unix_ms: now.as_millis() as i64,
-            identity_generation: self.generation.load(Ordering::SeqCst),
-            capabilities: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
-        }
-    }
-}
 
 /// Answer `hello`, taking `identity` first if one is given.
 pub async fn hello(state: &GuestState, identity: Option<Identity>) -> Result<OpResult, OpError> {
@@ -92,12 +26,9 @@ pub async fn hello(state: &GuestState, identity: Option<Identity>) -> Result<OpR
         } else {
             // Test mode (NULLSPACE_GUESTD_NO_IDENTITY=1): remember the hostname so
             // replies show it, but leave the machine's entropy, clock and name alone.
-            *state
-                .recorded_hostname
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(identity.hostname);
+            state.record_hostname(identity.hostname);
         }
-        state.generation.fetch_add(1, Ordering::SeqCst);
+        state.identity_taken();
     }
     Ok(OpResult::Info(state.info()))
 }
@@ -161,6 +92,8 @@ fn add_entropy(seed: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::fs::paths::PathPolicy;
+    use nullspace_guest_proto::PROTOCOL_VERSION;
 
     #[tokio::test]
     async fn hello_without_applying_records_identity() {

@@ -15,14 +15,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::error::ProcError;
+use super::exec::wait_end;
+use super::plan::plan;
 use super::pty::{self, check_size, Master};
+use super::spawn::{spawn, ChildIn, ChildOut};
 use super::table::{Proc, ProcMeta, StdinMsg};
-use super::ProcError;
-use crate::ops::exec::{plan, wait_end};
-use crate::ops::identity::GuestState;
-use crate::ops::spawn::{spawn, ChildIn, ChildOut};
-use crate::ops::OpError;
 use crate::serve::outbox::CHUNK;
+use crate::services::error::OpError;
+use crate::services::state::GuestState;
 use crate::sys;
 
 /// Input frames queued for a process's stdin before its writers wait (at most
@@ -154,7 +155,7 @@ async fn write_stdin(mut to: ChildIn, mut queue: mpsc::Receiver<StdinMsg>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::paths::PathPolicy;
+    use crate::services::fs::paths::PathPolicy;
     use nullspace_guest_proto::{ExecRequest, Selector};
 
     fn shell(cmd: &str) -> ProcessStart {
