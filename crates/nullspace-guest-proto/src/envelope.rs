@@ -76,6 +76,7 @@ pub const KNOWN_OPS: &[&str] = &[
     "process_input",
     "process_signal",
     "process_resize",
+    "process_wait",
 ];
 
 fn is_known_op(name: &str) -> bool {

@@ -34,9 +34,9 @@ pub const PORT_NAME: &str = "agent0";
 /// Reserved directory no file operation may write into.
 pub const RESERVED_DIR: &str = "/workspace/.nullspace";
 /// Protocol version spoken by this crate; sent in `hello` and `GuestInfo`.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Data bytes of one call either side may send before the other credits them
 /// (protocol 2 flow control, in each direction).
 pub const CALL_WINDOW: u64 = 1 << 20;
 /// Capabilities of a protocol-2 guest.
-pub const CAPABILITIES: &[&str] = &["process", "pty", "credit"];
+pub const CAPABILITIES: &[&str] = &["process", "pty", "credit", "wait"];

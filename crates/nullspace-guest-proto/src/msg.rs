@@ -241,6 +241,12 @@ pub enum Op {
         /// The new size.
         size: PtySize,
     },
+    /// Wait for a process to end; answers its facts once it has (at once if it
+    /// already had). Like an attach, it ends when a new host connects.
+    ProcessWait {
+        /// The process.
+        process: Selector,
+    },
 }
 
 impl Op {
@@ -266,6 +272,7 @@ impl Op {
             Op::ProcessInput { .. } => "process_input",
             Op::ProcessSignal { .. } => "process_signal",
             Op::ProcessResize { .. } => "process_resize",
+            Op::ProcessWait { .. } => "process_wait",
         }
     }
 
@@ -278,6 +285,7 @@ impl Op {
             | Op::ProcessInput { .. }
             | Op::ProcessSignal { .. }
             | Op::ProcessResize { .. } => 2,
+            Op::ProcessWait { .. } => 3,
             _ => 1,
         }
     }

@@ -40,7 +40,8 @@ impl Op {
             | Op::ProcessAttach(_)
             | Op::ProcessInput { .. }
             | Op::ProcessSignal { .. }
-            | Op::ProcessResize { .. } => Service::Process,
+            | Op::ProcessResize { .. }
+            | Op::ProcessWait { .. } => Service::Process,
             Op::ReadFile { .. }
             | Op::WriteFile { .. }
             | Op::List { .. }
@@ -149,6 +150,7 @@ mod tests {
                 process: pid(),
                 size: PtySize { cols: 80, rows: 24 },
             },
+            Op::ProcessWait { process: pid() },
         ]
     }
 

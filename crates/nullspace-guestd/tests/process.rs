@@ -17,7 +17,7 @@ fn a_background_process_outlives_its_connection() {
     let g = Guestd::start("bg");
     let mut c = g.connect();
     let info = c.hello(2);
-    assert_eq!(info.protocol, 2);
+    assert_eq!(info.protocol, nullspace_guest_proto::PROTOCOL_VERSION);
     assert!(info.capabilities.iter().any(|c| c == "process"));
     let mut req = shell("echo started; sleep 30");
     req.tag = Some("bg".into());

@@ -51,7 +51,7 @@ fn hello_records_identity_and_health_reports() {
     assert_eq!(first.identity_generation, 0);
     assert_eq!(first.protocol, nullspace_guest_proto::PROTOCOL_VERSION);
     assert_eq!(first.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(first.capabilities, ["process", "pty", "credit"]);
+    assert_eq!(first.capabilities, ["process", "pty", "credit", "wait"]);
     assert!(!first.kernel.is_empty());
     let identity = Identity {
         hostname: "restored-7".into(),

@@ -1,5 +1,6 @@
 //! What the runtime reports on its own, without being asked.
 
+use nullspace_guest_proto::ExecResult;
 use nullspace_types::MachineId;
 
 /// Events published to [`crate::Runtime::subscribe`]rs.
@@ -11,6 +12,17 @@ pub enum RuntimeEvent {
         id: MachineId,
         /// What was seen.
         reason: String,
+    },
+    /// A process of a machine's process table ended.
+    ProcessExited {
+        /// The machine.
+        id: MachineId,
+        /// The process's guest pid.
+        pid: u32,
+        /// Its tag, if it had one.
+        tag: Option<String>,
+        /// How it ended.
+        end: ExecResult,
     },
 }
 

@@ -19,6 +19,7 @@ mod integrity;
 mod machine;
 pub mod netns;
 pub mod netpool;
+mod process_watch;
 mod runtime;
 mod snapshot;
 pub mod teardown;

@@ -70,8 +70,10 @@ pub struct Machine {
     pub(crate) disk_layer: AtomicU32,
     pub(crate) created_at: SystemTime,
     pub(crate) max_output: usize,
-    /// Where the machine reports its VM's death.
+    /// Where the machine reports its VM's death and its processes' ends.
     pub(crate) events: tokio::sync::broadcast::Sender<crate::RuntimeEvent>,
+    /// Pids of the process table whose end is being waited for.
+    pub(crate) watched: crate::process_watch::Watched,
 }
 
 impl std::fmt::Debug for Machine {

@@ -376,6 +376,7 @@ impl Runtime {
             created_at: SystemTime::now(),
             max_output: self.cfg.max_output_bytes,
             events: self.events.clone(),
+            watched: Default::default(),
         });
         if let Err(e) = machine.save_record() {
             let _ = machine.run_teardown().await;
@@ -386,6 +387,7 @@ impl Runtime {
             .expect("machines lock")
             .insert(id, machine.clone());
         tokio::spawn(watch(Arc::downgrade(&machine)));
+        machine.watch_processes();
         Ok(machine)
     }
 
@@ -549,12 +551,14 @@ impl Runtime {
             created_at: SystemTime::UNIX_EPOCH + Duration::from_millis(record.created_unix_ms),
             max_output: self.cfg.max_output_bytes,
             events: self.events.clone(),
+            watched: Default::default(),
         });
         self.machines
             .lock()
             .expect("machines lock")
             .insert(id.clone(), machine.clone());
         tokio::spawn(watch(Arc::downgrade(&machine)));
+        machine.watch_processes();
         tracing::info!(machine = %id, "took over a machine left running by an earlier process");
         Ok(machine)
     }

@@ -60,7 +60,9 @@ async fn a_kill_while_starting_cancels_the_create() {
     // It never became running.
     let mut seen = Vec::new();
     while let Ok(e) = events.try_recv() {
-        seen.push((e.from, e.to));
+        if let nullspace_server::services::Event::State(e) = e {
+            seen.push((e.from, e.to));
+        }
     }
     assert_eq!(
         seen,

@@ -354,3 +354,53 @@ async fn pty_sessions_are_processes_with_a_terminal() {
     let (_, v) = api.call(Method::GET, &format!("{uri}/{sid}"), None).await;
     assert_eq!(v["process"]["running"], false);
 }
+
+#[tokio::test]
+async fn a_process_that_ends_is_published_on_the_event_bus() {
+    use nullspace_server::services::{Event, ProcessExited};
+    let node = std::sync::Arc::new(nullspace_server::node::FakeNode::default());
+    let api = common::api_over_shared(node.clone(), 10_000.0);
+    tokio::spawn(nullspace_server::services::node_events::follow(
+        api.state.clone(),
+        nullspace_server::node::Node::subscribe(node.as_ref()),
+    ));
+    let mut events = api.state.events.subscribe();
+    let m = api.create(json!({})).await;
+    let id = m["id"].as_str().unwrap();
+    let uri = format!("/v1/machines/{id}/processes");
+    let (s, p) = api
+        .call(
+            Method::POST,
+            &uri,
+            Some(json!({"command": "sleep 100", "tag": "bg"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let pid = p["pid"].as_u64().unwrap() as u32;
+    let (s, v) = api
+        .call(
+            Method::POST,
+            &format!("{uri}/{pid}/signal"),
+            Some(json!({"signal": "SIGKILL"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let exited = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            if let Event::ProcessExited(e) = events.recv().await.unwrap() {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("no process end was published");
+    let ProcessExited {
+        machine,
+        pid: ended,
+        tag,
+        exit,
+    } = exited;
+    assert_eq!(machine.as_str(), id);
+    assert_eq!((ended, tag.as_deref()), (pid, Some("bg")));
+    assert_eq!((exit.exit_code, exit.signal), (None, Some(9)));
+}

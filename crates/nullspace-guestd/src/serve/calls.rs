@@ -21,7 +21,7 @@ pub struct Entry {
     pub window: Arc<Window>,
     /// Set when the call is cancelled (or, for a viewer, when its host is gone).
     pub cancel: Cancel,
-    /// A `process_attach`: only a viewer, ended when a new host connects.
+    /// A `process_attach` or `process_wait`: only a viewer, ended when a new host connects.
     pub viewer: bool,
 }
 

@@ -149,7 +149,7 @@ async fn start(
         pgid: pgid.clone(),
         window,
         cancel: cancel.clone(),
-        viewer: matches!(op, Op::ProcessAttach(_)),
+        viewer: matches!(op, Op::ProcessAttach(_) | Op::ProcessWait { .. }),
     };
     if !calls.insert(id, entry) {
         let error = GuestError::from(OpError::DuplicateCall(id.0));

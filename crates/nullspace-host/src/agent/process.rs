@@ -93,6 +93,20 @@ impl Agent {
         }
     }
 
+    /// Wait for a process to end (no time limit: it ends when the process
+    /// does, or when the connection closes); answers its facts then.
+    pub async fn process_wait(&self, process: Selector) -> Result<ProcessInfo, AgentError> {
+        let mut call = self.start(Op::ProcessWait { process }).await?;
+        match call.next().await?.msg {
+            GuestMsg::Done {
+                result: OpResult::Process(info),
+                ..
+            } => Ok(info),
+            GuestMsg::Failed { error, .. } => Err(error.into()),
+            other => Err(AgentError::Protocol(format!("{other:?}"))),
+        }
+    }
+
     /// Every process of the guest's table, by pid.
     pub async fn process_list(&self) -> Result<Vec<ProcessInfo>, AgentError> {
         match self

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nullspace_guest_proto::{
     decode, encode, ExecRequest, Frame, GuestInfo, GuestMsg, HostMsg, Op, OpResult, ProcessStart,
-    CALL_WINDOW,
+    Selector, CALL_WINDOW,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
@@ -107,6 +107,19 @@ async fn an_old_guest_is_refused_newer_operations_without_a_frame() {
     }
     assert!(agent.process_list().await.is_err());
     // Nothing reached the guest: it never sees an operation it cannot parse.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(seen.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_protocol_2_guest_is_refused_process_wait_without_a_frame() {
+    let (agent, mut seen, _send, _dir) = guest(2).await;
+    match agent.process_wait(Selector::Pid(7)).await {
+        Err(AgentError::Outdated { guest, needs, what }) => {
+            assert_eq!((guest, needs, what), (2, 3, "process_wait"));
+        }
+        other => panic!("{other:?}"),
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(seen.try_recv().is_err());
 }

@@ -84,13 +84,31 @@ impl FakeNode {
     pub async fn vm_dies(&self, id: &MachineId) {
         self.machines.lock().expect("lock").remove(id);
         self.procs.forget(id);
+        let event = NodeEvent::MachineDied {
+            id: id.clone(),
+            reason: "VMM process exited".into(),
+        };
+        self.notify(event).await;
+    }
+
+    /// Send `event` to every subscriber.
+    async fn notify(&self, event: NodeEvent) {
         let subscribers = self.subscribers.lock().expect("lock").clone();
         for tx in subscribers {
-            let event = NodeEvent::MachineDied {
+            let _ = tx.send(event.clone()).await;
+        }
+    }
+
+    /// Report the end of process `p` of machine `id`, if it has ended.
+    async fn report_end(&self, id: &MachineId, p: &Process) {
+        if let Some(exit) = p.end.clone() {
+            let event = NodeEvent::ProcessExited {
                 id: id.clone(),
-                reason: "VMM process exited".into(),
+                pid: p.pid,
+                tag: p.tag.clone(),
+                exit,
             };
-            let _ = tx.send(event).await;
+            self.notify(event).await;
         }
     }
 
@@ -311,7 +329,9 @@ impl Node for FakeNode {
 
     async fn process_start(&self, id: &MachineId, spec: ProcessSpec) -> NodeResult<Process> {
         self.check(id)?;
-        self.procs.start(id, spec)
+        let p = self.procs.start(id, spec)?;
+        self.report_end(id, &p).await;
+        Ok(p)
     }
 
     async fn process_list(&self, id: &MachineId) -> NodeResult<Vec<Process>> {
@@ -349,7 +369,9 @@ impl Node for FakeNode {
         signal: i32,
     ) -> NodeResult<()> {
         self.check(id)?;
-        self.procs.signal(id, &process, signal)
+        let p = self.procs.signal(id, &process, signal)?;
+        self.report_end(id, &p).await;
+        Ok(())
     }
 
     async fn process_resize(

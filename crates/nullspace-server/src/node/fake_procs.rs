@@ -180,7 +180,7 @@ impl FakeProcs {
     }
 
     /// End a running process by a signal.
-    pub fn signal(&self, id: &MachineId, sel: &ProcessRef, signal: i32) -> NodeResult<()> {
+    pub fn signal(&self, id: &MachineId, sel: &ProcessRef, signal: i32) -> NodeResult<Process> {
         self.with(id, sel, |p| {
             if p.info.end.is_some() {
                 return Err(NodeError::new(
@@ -190,7 +190,7 @@ impl FakeProcs {
             }
             p.info.end = Some(ended(None, Some(signal)));
             p.info.stdin_open = false;
-            Ok(())
+            Ok(p.info.clone())
         })
     }
 

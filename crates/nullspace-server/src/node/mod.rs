@@ -40,6 +40,17 @@ pub enum NodeEvent {
         /// What was seen.
         reason: String,
     },
+    /// A process of a machine's process table ended.
+    ProcessExited {
+        /// The machine.
+        id: MachineId,
+        /// The process's guest pid.
+        pid: u32,
+        /// Its tag, if it had one.
+        tag: Option<String>,
+        /// How it ended.
+        exit: Exit,
+    },
 }
 
 /// A host that runs machines.

@@ -21,7 +21,7 @@ pub mod processes;
 use nullspace_api::ErrorCode;
 use nullspace_types::{MachineId, MachineState};
 
-pub use events::{EventBus, StateChanged};
+pub use events::{Event, EventBus, ProcessExited, StateChanged};
 pub use gates::{Gate, Gates};
 
 use crate::auth::Tenant;
@@ -49,11 +49,11 @@ pub async fn transition(
         .store_call(move |s| s.transition(&i, &f, to, &change))
         .await?;
     if let Moved::From(prev) = moved {
-        state.events.publish(StateChanged {
+        state.events.publish(Event::State(StateChanged {
             machine: id.clone(),
             from: prev,
             to,
-        });
+        }));
     }
     Ok(moved)
 }

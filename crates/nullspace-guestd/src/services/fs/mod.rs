@@ -99,6 +99,7 @@ fn file_user(op: &Op) -> Option<&str> {
         | Op::ProcessAttach(_)
         | Op::ProcessInput { .. }
         | Op::ProcessSignal { .. }
-        | Op::ProcessResize { .. } => None,
+        | Op::ProcessResize { .. }
+        | Op::ProcessWait { .. } => None,
     }
 }

@@ -90,7 +90,8 @@ pub fn run(state: &GuestState, db: &UserDb, who: &FsUser, op: Op) -> Result<OpRe
         | Op::ProcessAttach(_)
         | Op::ProcessInput { .. }
         | Op::ProcessSignal { .. }
-        | Op::ProcessResize { .. } => Err(OpError::Internal("not a directory-level call")),
+        | Op::ProcessResize { .. }
+        | Op::ProcessWait { .. } => Err(OpError::Internal("not a directory-level call")),
     }
 }
 

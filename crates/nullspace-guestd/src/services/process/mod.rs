@@ -26,6 +26,7 @@ pub mod ring;
 pub mod spawn;
 pub mod start;
 pub mod table;
+pub mod wait;
 
 use nullspace_guest_proto::{Op, OpResult, Service};
 
@@ -44,6 +45,7 @@ pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
             control::signal(&ctx.state.procs, &process, signal)
         }
         Op::ProcessResize { process, size } => control::resize(&ctx.state.procs, &process, size),
+        Op::ProcessWait { process } => wait::run(&ctx, &process).await,
         other => Err(OpError::misrouted(&other, Service::Process)),
     }
 }

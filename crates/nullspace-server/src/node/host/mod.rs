@@ -175,7 +175,8 @@ impl Node for HostNode {
     }
 
     async fn process_start(&self, id: &MachineId, spec: ProcessSpec) -> NodeResult<Process> {
-        on_agent!(self, id, |agent| agent.process_start(spec.into()).await)
+        let info = self.machine(id)?.process_start(spec.into()).await?;
+        Ok(info.into())
     }
 
     async fn process_list(&self, id: &MachineId) -> NodeResult<Vec<Process>> {
@@ -281,6 +282,14 @@ impl Node for HostNode {
                 let event = match events.recv().await {
                     Ok(nullspace_host::RuntimeEvent::MachineDied { id, reason }) => {
                         NodeEvent::MachineDied { id, reason }
+                    }
+                    Ok(nullspace_host::RuntimeEvent::ProcessExited { id, pid, tag, end }) => {
+                        NodeEvent::ProcessExited {
+                            id,
+                            pid,
+                            tag,
+                            exit: end.into(),
+                        }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "node events dropped; requests will find them");
