@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use nullspace_api::{ErrorCode, MAX_TIMEOUT_SECS};
+use nullspace_api::{
+    ErrorCode, PtySize, StartProcessRequest, DEFAULT_USER, MAX_PTY_SIDE, MAX_STDIN_BYTES,
+    MAX_TIMEOUT_SECS,
+};
 use nullspace_types::{MachineId, MachineState, SnapshotId};
 
 use crate::error::{ApiError, ApiResult};
@@ -325,6 +328,107 @@ fn decode(s: &str) -> ApiResult<String> {
         i += 1;
     }
     String::from_utf8(out).map_err(|_| ApiError::new(ErrorCode::BadRequest, "query is not UTF-8"))
+}
+
+/// Longest process tag, in characters.
+const MAX_TAG: usize = 128;
+
+/// A process to start, checked.
+#[derive(Debug, Clone)]
+pub struct StartSpec {
+    /// argv (empty with a shell command).
+    pub argv: Vec<String>,
+    /// Shell command line.
+    pub shell: Option<String>,
+    /// Extra environment, over the machine's.
+    pub envs: std::collections::BTreeMap<String, String>,
+    /// Working directory (default: the machine's).
+    pub cwd: Option<String>,
+    /// Guest user.
+    pub user: String,
+    /// Keep stdin open.
+    pub stdin: bool,
+    /// Tag.
+    pub tag: Option<String>,
+    /// Time limit.
+    pub timeout_ms: Option<u64>,
+    /// Terminal.
+    pub pty: Option<PtySize>,
+}
+
+/// Check a start request (of a process or a PTY session).
+pub fn start_spec(req: StartProcessRequest) -> ApiResult<StartSpec> {
+    let shape = CommandShape {
+        command: &req.command,
+        args: &req.args,
+        envs: &req.envs,
+        cwd: &req.cwd,
+        user: &req.user,
+    };
+    let (argv, shell) = command(&shape)?;
+    if let Some(tag) = &req.tag {
+        if tag.is_empty() {
+            return Err(ApiError::field("tag", "must not be empty"));
+        }
+        text("tag", tag, MAX_TAG)?;
+    }
+    if let Some(size) = req.pty {
+        pty_size(size)?;
+    }
+    Ok(StartSpec {
+        argv,
+        shell,
+        envs: req.envs,
+        cwd: req.cwd,
+        user: req.user.unwrap_or_else(|| DEFAULT_USER.into()),
+        stdin: req.stdin.unwrap_or(false),
+        tag: req.tag,
+        timeout_ms: run_timeout("timeout", req.timeout.unwrap_or(0.0))?,
+        pty: req.pty,
+    })
+}
+
+/// Check a terminal size: each side 1 to [`MAX_PTY_SIDE`].
+pub fn pty_size(size: PtySize) -> ApiResult<PtySize> {
+    for (field, v) in [("cols", size.cols), ("rows", size.rows)] {
+        if v == 0 || v > MAX_PTY_SIDE {
+            return Err(ApiError::field(
+                field,
+                format!("must be 1 to {MAX_PTY_SIDE}, got {v}"),
+            ));
+        }
+    }
+    Ok(size)
+}
+
+/// The bytes of a stdin request.
+pub fn stdin_bytes(data: Option<String>, data_base64: Option<String>) -> ApiResult<Vec<u8>> {
+    let bytes = match (data, data_base64) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "data",
+                "give data or data_base64, not both",
+            ))
+        }
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(b64)) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| ApiError::field("data_base64", format!("not base64: {e}")))?
+        }
+        (None, None) => Vec::new(),
+    };
+    if bytes.len() > MAX_STDIN_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "stdin: at most {MAX_STDIN_BYTES} bytes per request, got {}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

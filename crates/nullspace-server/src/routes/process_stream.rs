@@ -14,7 +14,6 @@ use nullspace_api::{
 use nullspace_types::MachineId;
 use serde::Deserialize;
 
-use super::processes::{pty_size, stdin_bytes};
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
@@ -294,7 +293,7 @@ impl Channel {
     async fn client_msg(&mut self, msg: ClientMsg) -> ApiResult<()> {
         match msg {
             ClientMsg::Stdin { data, data_base64 } => {
-                let bytes = stdin_bytes(data, data_base64)?;
+                let bytes = params::stdin_bytes(data, data_base64)?;
                 self.input(bytes, false).await
             }
             ClientMsg::CloseStdin => self.input(Vec::new(), true).await,
@@ -303,7 +302,7 @@ impl Channel {
                 processes::signal(&self.state, &self.tenant, &self.id, self.pid, n).await
             }
             ClientMsg::Resize { cols, rows } => {
-                let size = pty_size(nullspace_api::PtySize { cols, rows })?;
+                let size = params::pty_size(nullspace_api::PtySize { cols, rows })?;
                 processes::resize(&self.state, &self.tenant, &self.id, self.pid, size).await
             }
         }

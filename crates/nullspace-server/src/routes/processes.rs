@@ -4,67 +4,20 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use nullspace_api::{
-    ErrorCode, KillProcessResponse, LogEncoding, ProcessInfo, ProcessList, ProcessLogs, PtySize,
-    SignalRequest, StartProcessRequest, StdinRequest, DEFAULT_USER, MAX_PTY_SIDE, MAX_STDIN_BYTES,
+    KillProcessResponse, LogEncoding, ProcessInfo, ProcessList, ProcessLogs, PtySize,
+    SignalRequest, StartProcessRequest, StdinRequest,
 };
 use serde::Deserialize;
 
 use crate::auth::Tenant;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::params;
-use crate::services::processes::{self, Spec};
+use crate::services::processes;
 use crate::state::AppState;
 
 /// SIGKILL.
 const SIGKILL: i32 = 9;
-/// Longest tag, in characters.
-const MAX_TAG: usize = 128;
-
-/// Check a start request.
-pub fn spec(req: StartProcessRequest) -> ApiResult<Spec> {
-    let shape = params::CommandShape {
-        command: &req.command,
-        args: &req.args,
-        envs: &req.envs,
-        cwd: &req.cwd,
-        user: &req.user,
-    };
-    let (argv, shell) = params::command(&shape)?;
-    if let Some(tag) = &req.tag {
-        if tag.is_empty() {
-            return Err(ApiError::field("tag", "must not be empty"));
-        }
-        params::text("tag", tag, MAX_TAG)?;
-    }
-    if let Some(size) = req.pty {
-        pty_size(size)?;
-    }
-    Ok(Spec {
-        argv,
-        shell,
-        envs: req.envs,
-        cwd: req.cwd,
-        user: req.user.unwrap_or_else(|| DEFAULT_USER.into()),
-        stdin: req.stdin.unwrap_or(false),
-        tag: req.tag,
-        timeout_ms: params::run_timeout("timeout", req.timeout.unwrap_or(0.0))?,
-        pty: req.pty,
-    })
-}
-
-/// Check a terminal size: each side 1 to [`MAX_PTY_SIDE`].
-pub fn pty_size(size: PtySize) -> ApiResult<PtySize> {
-    for (field, v) in [("cols", size.cols), ("rows", size.rows)] {
-        if v == 0 || v > MAX_PTY_SIDE {
-            return Err(ApiError::field(
-                field,
-                format!("must be 1 to {MAX_PTY_SIDE}, got {v}"),
-            ));
-        }
-    }
-    Ok(size)
-}
 
 /// `POST /v1/machines/{id}/processes`.
 pub async fn start(
@@ -74,7 +27,7 @@ pub async fn start(
     ApiJson(req): ApiJson<StartProcessRequest>,
 ) -> ApiResult<(StatusCode, Json<ProcessInfo>)> {
     let id = params::machine_id(&id)?;
-    let spec = spec(req)?;
+    let spec = params::start_spec(req)?;
     let info = processes::start(&state, &tenant, &id, spec).await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
@@ -126,36 +79,6 @@ pub async fn logs(
     Ok(Json(logs))
 }
 
-/// The bytes of a stdin request.
-pub fn stdin_bytes(data: Option<String>, data_base64: Option<String>) -> ApiResult<Vec<u8>> {
-    let bytes = match (data, data_base64) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::field(
-                "data",
-                "give data or data_base64, not both",
-            ))
-        }
-        (Some(text), None) => text.into_bytes(),
-        (None, Some(b64)) => {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.as_bytes())
-                .map_err(|e| ApiError::field("data_base64", format!("not base64: {e}")))?
-        }
-        (None, None) => Vec::new(),
-    };
-    if bytes.len() > MAX_STDIN_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "stdin: at most {MAX_STDIN_BYTES} bytes per request, got {}",
-                bytes.len()
-            ),
-        ));
-    }
-    Ok(bytes)
-}
-
 /// `POST /v1/machines/{id}/processes/{pid}/stdin`.
 pub async fn stdin(
     State(state): State<AppState>,
@@ -164,7 +87,7 @@ pub async fn stdin(
     ApiJson(req): ApiJson<StdinRequest>,
 ) -> ApiResult<StatusCode> {
     let (id, pid) = (params::machine_id(&id)?, params::pid(&pid)?);
-    let bytes = stdin_bytes(req.data, req.data_base64)?;
+    let bytes = params::stdin_bytes(req.data, req.data_base64)?;
     processes::input(&state, &tenant, &id, pid, bytes, req.close).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -212,6 +135,6 @@ pub async fn resize(
     ApiJson(size): ApiJson<PtySize>,
 ) -> ApiResult<StatusCode> {
     let (id, pid) = (params::machine_id(&id)?, params::pid(&pid)?);
-    processes::resize(&state, &tenant, &id, pid, pty_size(size)?).await?;
+    processes::resize(&state, &tenant, &id, pid, params::pty_size(size)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

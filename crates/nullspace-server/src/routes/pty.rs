@@ -8,7 +8,6 @@ use nullspace_api::{
     CreatePtyRequest, ErrorCode, PtySession, PtySessionList, PtySize, StartProcessRequest,
 };
 
-use super::processes::spec;
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJsonOrEmpty;
@@ -54,7 +53,7 @@ pub async fn create(
         pty: Some(size),
         ..Default::default()
     };
-    let process = processes::start(&state, &tenant, &id, spec(start)?).await?;
+    let process = processes::start(&state, &tenant, &id, params::start_spec(start)?).await?;
     let session = PtySession {
         session_id: process.pid,
         process,

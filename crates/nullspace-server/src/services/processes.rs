@@ -15,31 +15,9 @@ use crate::node::{
     AttachEvent, AttachRequest, AttachStream, Command, OutputStream, Process, ProcessRef,
     ProcessSpec, TermSize,
 };
+use crate::params::StartSpec;
 use crate::state::AppState;
 use crate::store::rfc3339;
-
-/// What to start, checked by the route.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    /// argv (empty with a shell command).
-    pub argv: Vec<String>,
-    /// Shell command line.
-    pub shell: Option<String>,
-    /// Extra environment, over the machine's.
-    pub envs: std::collections::BTreeMap<String, String>,
-    /// Working directory (default: the machine's).
-    pub cwd: Option<String>,
-    /// Guest user.
-    pub user: String,
-    /// Keep stdin open.
-    pub stdin: bool,
-    /// Tag.
-    pub tag: Option<String>,
-    /// Time limit.
-    pub timeout_ms: Option<u64>,
-    /// Terminal.
-    pub pty: Option<api::PtySize>,
-}
 
 /// The API's view of a node process.
 pub fn to_api(p: Process) -> api::ProcessInfo {
@@ -78,7 +56,7 @@ pub async fn start(
     state: &AppState,
     tenant: &Tenant,
     id: &MachineId,
-    spec: Spec,
+    spec: StartSpec,
 ) -> ApiResult<api::ProcessInfo> {
     let row = lifecycle::running(state, tenant, id).await?;
     let command = Command {
