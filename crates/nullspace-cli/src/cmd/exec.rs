@@ -22,15 +22,10 @@ use crate::error::CliError;
 use crate::input::{read_text, stdin_kind, StdinKind};
 use crate::output;
 
-/// Arguments of `sandbox exec`.
+/// The command of `sandbox exec` and `sandbox process stream`: a program and
+/// its arguments or a shell line, with its directory, environment and user.
 #[derive(Debug, Args)]
-#[command(
-    override_usage = "nullspace sandbox exec [OPTIONS] <ID> <COMMAND> [ARGS]...\n       \
-                            nullspace sandbox exec [OPTIONS] <ID> --shell <CMD>"
-)]
-pub struct ExecArgs {
-    /// Machine id (sb_…).
-    pub id: MachineId,
+pub struct CommandLine {
     /// Program and its arguments, looked up in PATH. Everything after the program is
     /// its own, dashes too: give nullspace's options before it.
     #[arg(
@@ -52,6 +47,32 @@ pub struct ExecArgs {
     /// Guest user (server default `user`; root only when named).
     #[arg(long)]
     pub user: Option<UserName>,
+}
+
+impl CommandLine {
+    /// The program and its arguments, if given (not a shell line).
+    pub fn args(&self) -> Option<Vec<String>> {
+        (!self.command.is_empty()).then(|| self.command.clone())
+    }
+
+    /// The guest user, if named.
+    pub fn user(&self) -> Option<String> {
+        self.user.clone().map(|u| u.0)
+    }
+}
+
+/// Arguments of `sandbox exec`.
+#[derive(Debug, Args)]
+#[command(
+    override_usage = "nullspace sandbox exec [OPTIONS] <ID> <COMMAND> [ARGS]...\n       \
+                            nullspace sandbox exec [OPTIONS] <ID> --shell <CMD>"
+)]
+pub struct ExecArgs {
+    /// Machine id (sb_…).
+    pub id: MachineId,
+    /// What to run, where and as whom.
+    #[command(flatten)]
+    pub line: CommandLine,
     /// Seconds before the command is stopped (server default 60; 0 = no limit).
     #[arg(
         long,
@@ -126,12 +147,13 @@ impl ExecArgs {
 
     /// The request these arguments describe, with `stdin` as the command's input.
     fn request(&self, stdin: Option<String>) -> RunCommandRequest {
+        let l = &self.line;
         RunCommandRequest {
-            command: self.shell.clone(),
-            args: (!self.command.is_empty()).then(|| self.command.clone()),
-            cwd: self.cwd.clone(),
-            envs: merge(None, &self.envs),
-            user: self.user.clone().map(|u| u.0),
+            command: l.shell.clone(),
+            args: l.args(),
+            cwd: l.cwd.clone(),
+            envs: merge(None, &l.envs),
+            user: l.user(),
             timeout: self.timeout,
             stdin,
         }
@@ -252,7 +274,7 @@ mod tests {
     }
 
     fn argv(args: &ExecArgs) -> Vec<&str> {
-        args.command.iter().map(String::as_str).collect()
+        args.line.command.iter().map(String::as_str).collect()
     }
 
     #[test]
@@ -273,12 +295,12 @@ mod tests {
             "--cwd", "/w", "sb_a", "--user", "root", "grep", "--cwd", "x",
         ])
         .unwrap();
-        assert_eq!(e.cwd.as_deref(), Some("/w"));
-        assert_eq!(e.user, Some(UserName("root".into())));
+        assert_eq!(e.line.cwd.as_deref(), Some("/w"));
+        assert_eq!(e.line.user, Some(UserName("root".into())));
         assert_eq!(argv(&e), ["grep", "--cwd", "x"]);
         let e = parse(&["sb_a", "echo", "--json", "--shell", "x"]).unwrap();
         assert_eq!(argv(&e), ["echo", "--json", "--shell", "x"]);
-        assert_eq!(e.shell, None);
+        assert_eq!(e.line.shell, None);
     }
 
     #[test]
@@ -288,7 +310,7 @@ mod tests {
         assert_eq!(r.command.as_deref(), Some("echo hi | wc -c"));
         assert_eq!(r.args, None);
         let e = parse(&["--shell", "true", "sb_a"]).unwrap();
-        assert_eq!(e.shell.as_deref(), Some("true"));
+        assert_eq!(e.line.shell.as_deref(), Some("true"));
 
         use clap::error::ErrorKind;
         for (bad, kind) in [

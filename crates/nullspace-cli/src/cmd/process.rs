@@ -10,8 +10,9 @@ use nullspace_api::{LogEncoding, ProcessInfo, StartProcessRequest, StdinRequest,
 use nullspace_client::{LogsQuery, StreamOptions};
 use nullspace_types::MachineId;
 
+use super::exec::CommandLine;
 use super::{Ctx, Outcome, OK};
-use crate::args::{merge, KeyValue, SignalArg, UserName};
+use crate::args::{merge, SignalArg};
 use crate::attach::{self, Attach, Ended, Input};
 use crate::error::CliError;
 use crate::input::{read_bytes, stdin_kind, StdinKind};
@@ -115,27 +116,9 @@ pub struct StdinArgs {
 pub struct StreamArgs {
     /// Machine id (sb_…).
     pub id: MachineId,
-    /// Program and its arguments, looked up in PATH. Everything after the program is
-    /// its own, dashes too: give nullspace's options before it.
-    #[arg(
-        value_name = "COMMAND",
-        trailing_var_arg = true,
-        required_unless_present = "shell",
-        conflicts_with = "shell"
-    )]
-    pub command: Vec<String>,
-    /// Command line run by `bash -c`, instead of COMMAND.
-    #[arg(long, value_name = "CMD")]
-    pub shell: Option<String>,
-    /// Working directory (default: the machine's).
-    #[arg(long)]
-    pub cwd: Option<String>,
-    /// Environment variable, KEY=VALUE (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub envs: Vec<KeyValue>,
-    /// Guest user (server default `user`; root only when named).
-    #[arg(long)]
-    pub user: Option<UserName>,
+    /// What to run, where and as whom.
+    #[command(flatten)]
+    pub line: CommandLine,
     /// Seconds after which the process is killed (default: no limit).
     #[arg(long, value_name = "SECONDS", value_parser = super::exec::seconds)]
     pub timeout: Option<f64>,
@@ -151,11 +134,11 @@ impl StreamArgs {
     /// The request these arguments describe; `stdin` keeps the process's stdin open.
     pub fn request(&self, stdin: bool) -> StartProcessRequest {
         StartProcessRequest {
-            command: self.shell.clone(),
-            args: (!self.command.is_empty()).then(|| self.command.clone()),
-            cwd: self.cwd.clone(),
-            envs: merge(None, &self.envs),
-            user: self.user.clone().map(|u| u.0),
+            command: self.line.shell.clone(),
+            args: self.line.args(),
+            cwd: self.line.cwd.clone(),
+            envs: merge(None, &self.line.envs),
+            user: self.line.user(),
             stdin: stdin.then_some(true),
             tag: self.tag.clone(),
             timeout: self.timeout,
@@ -470,7 +453,7 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert_eq!(s.command, ["python", "-c", "print('hi')"]);
+        assert_eq!(s.line.command, ["python", "-c", "print('hi')"]);
         let r = s.request(false);
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
@@ -507,7 +490,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            s.command,
+            s.line.command,
             ["grep", "--json", "-r"],
             "the command keeps its dashes"
         );

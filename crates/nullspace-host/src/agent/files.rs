@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures_util::{Stream, StreamExt};
 use nullspace_guest_proto::{EntryInfo, GuestMsg, Op, OpResult};
 
 use super::{Agent, AgentError};
@@ -28,6 +29,30 @@ pub struct WriteOptions {
     pub append: bool,
     /// Confine the path to this directory.
     pub root: Option<String>,
+}
+
+/// Why a streamed write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The guest refused it or the connection failed.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// The caller's source of bytes failed (its reason).
+    #[error("input aborted: {0}")]
+    Source(String),
+}
+
+/// The `write_file` operation for `path` with `opts`.
+pub fn write_op(path: &str, opts: WriteOptions) -> Op {
+    Op::WriteFile {
+        user: opts.user,
+        path: path.to_owned(),
+        root: opts.root,
+        mode: opts.mode,
+        owner: opts.owner,
+        create_parents: opts.create_parents,
+        append: opts.append,
+    }
 }
 
 fn unexpected(r: OpResult) -> AgentError {
@@ -71,19 +96,52 @@ impl Agent {
         data: &[u8],
         opts: WriteOptions,
     ) -> Result<EntryInfo, AgentError> {
-        let op = Op::WriteFile {
-            user: opts.user,
-            path: path.to_owned(),
-            root: opts.root,
-            mode: opts.mode,
-            owner: opts.owner,
-            create_parents: opts.create_parents,
-            append: opts.append,
-        };
-        let timeout = FILE_TIMEOUT + PER_MIB * (data.len() / (1 << 20)) as u32;
+        let op = write_op(path, opts);
+        let step = FILE_TIMEOUT + PER_MIB * (data.len() / (1 << 20)) as u32;
+        let body = futures_util::stream::iter([Ok::<_, String>(data)]);
+        match self.write_stream(op, body, step).await {
+            Ok(e) => Ok(e),
+            Err(WriteError::Agent(e)) => Err(e),
+            Err(WriteError::Source(why)) => Err(AgentError::Protocol(why)),
+        }
+    }
+
+    /// Write a file from `body` as it arrives with `op` (a `write_file`): each
+    /// chunk goes to the guest within the call's input window, so memory stays
+    /// flat; `step` bounds the wait for each chunk and for the answer. A failed
+    /// source cancels the call and leaves nothing behind.
+    pub async fn write_stream<S, B>(
+        &self,
+        op: Op,
+        mut body: S,
+        step: Duration,
+    ) -> Result<EntryInfo, WriteError>
+    where
+        S: Stream<Item = Result<B, String>> + Unpin,
+        B: AsRef<[u8]>,
+    {
+        let late = |what: &'static str| AgentError::Timeout { what, after: step };
         let mut call = self.start(op).await?;
-        let work = async {
-            call.input(data).await?;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(why) => {
+                    let _ = call.cancel().await;
+                    return Err(WriteError::Source(why));
+                }
+            };
+            tokio::time::timeout(step, call.input(chunk.as_ref()))
+                .await
+                .map_err(|_| late("write_file input"))??;
+            // A guest that refused the write (no rights, no space) says so early.
+            if let Some(frame) = call.try_next() {
+                return Err(match frame.msg {
+                    GuestMsg::Failed { error, .. } => AgentError::from(error).into(),
+                    other => AgentError::Protocol(format!("{other:?}")).into(),
+                });
+            }
+        }
+        let done = async {
             call.input_end().await?;
             match call.next().await?.msg {
                 GuestMsg::Done {
@@ -94,12 +152,9 @@ impl Agent {
                 other => Err(AgentError::Protocol(format!("{other:?}"))),
             }
         };
-        tokio::time::timeout(timeout, work)
+        Ok(tokio::time::timeout(step, done)
             .await
-            .map_err(|_| AgentError::Timeout {
-                what: "write_file",
-                after: timeout,
-            })?
+            .map_err(|_| late("write_file"))??)
     }
 
     async fn simple(&self, what: &'static str, op: Op) -> Result<OpResult, AgentError> {

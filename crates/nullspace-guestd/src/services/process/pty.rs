@@ -19,7 +19,6 @@ use std::task::{ready, Context, Poll};
 use nullspace_guest_proto::{PtySize, MAX_PTY_SIDE};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
-use tokio::process::Command;
 
 use super::error::ProcError;
 use super::plan::Plan;
@@ -213,41 +212,10 @@ pub fn spawn(plan: &Plan, slave: OwnedFd) -> Result<Child, OpError> {
     }
     let stdio = |fd: &OwnedFd| fd.try_clone().map(Stdio::from);
     let io_err = |e| spawn_error(plan, e);
-    let mut cmd = Command::new(&plan.program);
-    cmd.arg0(&plan.argv[0])
-        .args(&plan.argv[1..])
-        .env_clear()
-        .envs(plan.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&plan.cwd)
-        .stdin(stdio(&slave).map_err(io_err)?)
+    let mut cmd = super::spawn::command_as(plan, privileged, true);
+    cmd.stdin(stdio(&slave).map_err(io_err)?)
         .stdout(stdio(&slave).map_err(io_err)?)
-        .stderr(Stdio::from(slave))
-        .kill_on_drop(false);
-    let (uid, gid, groups) = (plan.uid, plan.gid, plan.groups.clone());
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe system calls on data allocated before the fork. When it
-    // runs, fds 0 to 2 already are the slave.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::syscall(
-                libc::SYS_close_range,
-                3 as libc::c_uint,
-                libc::c_uint::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            if libc::setsid() == -1 || libc::ioctl(0, libc::TIOCSCTTY, 0) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            if privileged
-                && (libc::setgroups(groups.len(), groups.as_ptr()) == -1
-                    || libc::setgid(gid) == -1
-                    || libc::setuid(uid) == -1)
-            {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+        .stderr(Stdio::from(slave));
     let child = cmd.spawn().map_err(io_err)?;
     // `cmd` (holding the slave copies) is dropped here.
     Ok(Child::from_tokio(child))

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
-use nullspace_guest_proto::{GuestMsg, Op, OpResult};
-use nullspace_host::agent::AgentError;
+use nullspace_guest_proto::Op;
+use nullspace_host::agent::{write_op, WriteError, WriteOptions};
 use nullspace_host::{Machine, Runtime, RuntimeError, Template};
 use nullspace_types::{MachineId, MachineState, SnapshotId};
 
@@ -161,16 +160,19 @@ impl Node for HostNode {
         body: Upload,
     ) -> NodeResult<Entry> {
         let m = self.machine(id)?;
-        let op = Op::WriteFile {
-            path: write.path,
-            root: None,
+        let opts = WriteOptions {
+            user: write.user,
             mode: write.mode,
             owner: write.owner,
             create_parents: true,
-            append: false,
-            user: write.user,
+            ..Default::default()
         };
-        let r = upload(&m, op, body).await?;
+        let op = write_op(&write.path, opts);
+        let r = match m.agent()?.write_stream(op, body, FILE_STEP).await {
+            Ok(e) => Ok(e),
+            Err(WriteError::Agent(e)) => Err(e),
+            Err(WriteError::Source(why)) => return Err(RuntimeError::InputAborted(why).into()),
+        };
         Ok(m.check(r).await?.into())
     }
 
@@ -304,59 +306,4 @@ impl Node for HostNode {
         });
         rx
     }
-}
-
-/// Send an upload to the guest's `write_file` call `op` as it arrives; the
-/// agent's bounded queue holds it back when the guest is slower, so memory
-/// stays flat. The outer error is the caller's (a failed upload stream).
-async fn upload(
-    m: &Machine,
-    op: Op,
-    mut body: Upload,
-) -> Result<Result<nullspace_guest_proto::EntryInfo, AgentError>, NodeError> {
-    let step = |what: &'static str| AgentError::Timeout {
-        what,
-        after: FILE_STEP,
-    };
-    let mut call = match m.agent()?.start(op).await {
-        Ok(call) => call,
-        Err(e) => return Ok(Err(e)),
-    };
-    while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(why) => {
-                let _ = call.cancel().await;
-                return Err(RuntimeError::InputAborted(why).into());
-            }
-        };
-        let sent = tokio::time::timeout(FILE_STEP, call.input(&chunk))
-            .await
-            .map_err(|_| step("write_file input"))
-            .and_then(|r| r);
-        if let Err(e) = sent {
-            return Ok(Err(e));
-        }
-        // A guest that refused the write (no rights, no space) says so early.
-        if let Some(frame) = call.try_next() {
-            return Ok(Err(match frame.msg {
-                GuestMsg::Failed { error, .. } => error.into(),
-                other => AgentError::Protocol(format!("{other:?}")),
-            }));
-        }
-    }
-    let done = async {
-        call.input_end().await?;
-        match call.next().await?.msg {
-            GuestMsg::Done {
-                result: OpResult::Entry(e),
-                ..
-            } => Ok(e),
-            GuestMsg::Failed { error, .. } => Err(error.into()),
-            other => Err(AgentError::Protocol(format!("{other:?}"))),
-        }
-    };
-    Ok(tokio::time::timeout(FILE_STEP, done)
-        .await
-        .unwrap_or_else(|_| Err(step("write_file"))))
 }

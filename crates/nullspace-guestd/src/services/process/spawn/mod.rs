@@ -132,22 +132,22 @@ impl Child {
     }
 }
 
-/// Fork through tokio, switch to the plan's user in the child (when
-/// `privileged`; otherwise only the group differs and stays the agent's), exec.
-fn fork_as_user(plan: &Plan, stdin: bool, privileged: bool) -> io::Result<Child> {
+/// The command that runs `plan` in a new session: only the plan's environment,
+/// in its directory, as its user (when `privileged`; otherwise only the group
+/// differs and stays the agent's). With `tty`, fd 0 (set by the caller) becomes
+/// the session's controlling terminal. The caller sets stdio.
+pub fn command_as(plan: &Plan, privileged: bool, tty: bool) -> Command {
     let mut cmd = Command::new(&plan.program);
     cmd.arg0(&plan.argv[0])
         .args(&plan.argv[1..])
         .env_clear()
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&plan.cwd)
-        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .kill_on_drop(false);
     let (uid, gid, groups) = (plan.uid, plan.gid, plan.groups.clone());
     // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe system calls on data allocated before the fork.
+    // async-signal-safe system calls on data allocated before the fork. When it
+    // runs, fds 0 to 2 already are the caller's stdio.
     unsafe {
         cmd.pre_exec(move || {
             // Keep descriptors the agent inherited without close-on-exec out of
@@ -159,7 +159,7 @@ fn fork_as_user(plan: &Plan, stdin: bool, privileged: bool) -> io::Result<Child>
                 libc::c_uint::MAX,
                 libc::CLOSE_RANGE_CLOEXEC,
             );
-            if libc::setsid() == -1 {
+            if libc::setsid() == -1 || (tty && libc::ioctl(0, libc::TIOCSCTTY, 0) == -1) {
                 return Err(io::Error::last_os_error());
             }
             if privileged
@@ -172,6 +172,15 @@ fn fork_as_user(plan: &Plan, stdin: bool, privileged: bool) -> io::Result<Child>
             Ok(())
         });
     }
+    cmd
+}
+
+/// Fork through tokio into [`command_as`] with pipes, exec.
+fn fork_as_user(plan: &Plan, stdin: bool, privileged: bool) -> io::Result<Child> {
+    let mut cmd = command_as(plan, privileged, false);
+    cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
     Ok(Child {
         pid: child.id().unwrap_or(0),
