@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Most bytes one file read returns and one file upload (`PUT …/files`) or batch
-/// write accepts (128 MiB); larger files are read in ranges with `offset`/`limit`.
-pub const MAX_FILE_BYTES: u64 = 128 << 20;
+/// Most bytes one file upload (`PUT …/files`) takes (16 GiB); reads stream with
+/// no limit but the file's end (or `limit`).
+pub const MAX_FILE_BYTES: u64 = 16 << 30;
 
 /// Kind of a filesystem entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

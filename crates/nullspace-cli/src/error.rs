@@ -1,6 +1,6 @@
 //! Errors of the CLI and how they are reported.
 
-use nullspace_api::{ErrorCode, MAX_FILE_BYTES};
+use nullspace_api::ErrorCode;
 use nullspace_client::{code_name, ClientError};
 
 use crate::config::ConfigError;
@@ -36,8 +36,8 @@ pub enum CliError {
         /// What was read.
         what: String,
     },
-    /// A local input is larger than the server takes.
-    #[error("{what} is larger than {max} bytes, the most one request may carry")]
+    /// A local input is larger than the CLI sends in one piece.
+    #[error("{what} is larger than {max} bytes, the most it may be")]
     TooLarge {
         /// What was read.
         what: String,
@@ -159,9 +159,9 @@ impl CliError {
         }
         let err = self.client()?;
         match err.code()? {
-            ErrorCode::FileTooLarge => Some(format!(
-                "read it in parts with --offset and --limit (at most {MAX_FILE_BYTES} bytes a read)"
-            )),
+            ErrorCode::FileTooLarge => {
+                Some("read it raw (a stream), or in parts with --offset and --limit".into())
+            }
             ErrorCode::RateLimited => Some(match err.retry_after() {
                 Some(wait) => format!("retry after {} s", wait.as_secs()),
                 None => "retry later".into(),
@@ -309,7 +309,7 @@ mod tests {
     fn local_errors_have_their_own_codes() {
         let err = CliError::TooLarge {
             what: "standard input".into(),
-            max: MAX_FILE_BYTES,
+            max: crate::input::MAX_INLINE_BYTES,
         };
         assert_eq!(err.exit(), Exit::InvalidInput);
         assert_eq!(err.code(), "payload_too_large");

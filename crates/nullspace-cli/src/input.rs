@@ -8,9 +8,17 @@ use std::fs::File;
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-use nullspace_api::MAX_FILE_BYTES;
+use nullspace_client::Body;
+use tokio::io::AsyncReadExt;
 
 use crate::error::CliError;
+
+/// Most bytes of a local input the CLI holds in memory (a command's stdin,
+/// `--content`); files are uploaded as streams instead.
+pub const MAX_INLINE_BYTES: u64 = 128 << 20;
+
+/// Bytes of an upload read from the source at a time.
+const UPLOAD_CHUNK: usize = 1 << 20;
 
 /// What standard input is connected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +68,11 @@ pub fn read_text(path: &Path) -> Result<String, CliError> {
 }
 
 /// A description and the bytes of `path`, or of standard input for `-`; more than
-/// [`MAX_FILE_BYTES`] (the most one upload takes) is an error.
+/// [`MAX_INLINE_BYTES`] is an error.
 pub fn read_bytes(path: &Path) -> Result<(String, Vec<u8>), CliError> {
     if path.as_os_str() == "-" {
         let what = "standard input".to_owned();
-        let bytes = read_capped(std::io::stdin().lock(), &what, MAX_FILE_BYTES)?;
+        let bytes = read_capped(std::io::stdin().lock(), &what, MAX_INLINE_BYTES)?;
         return Ok((what, bytes));
     }
     let what = path.display().to_string();
@@ -74,15 +82,43 @@ pub fn read_bytes(path: &Path) -> Result<(String, Vec<u8>), CliError> {
     })?;
     // A regular file says its size: refuse a large one without reading it.
     if let Ok(meta) = file.metadata() {
-        if meta.is_file() && meta.len() > MAX_FILE_BYTES {
+        if meta.is_file() && meta.len() > MAX_INLINE_BYTES {
             return Err(CliError::TooLarge {
                 what,
-                max: MAX_FILE_BYTES,
+                max: MAX_INLINE_BYTES,
             });
         }
     }
-    let bytes = read_capped(file, &what, MAX_FILE_BYTES)?;
+    let bytes = read_capped(file, &what, MAX_INLINE_BYTES)?;
     Ok((what, bytes))
+}
+
+/// A description of `path` (or standard input for `-`) and its bytes as a body
+/// read a chunk at a time as it is sent, so no size is held in memory.
+pub async fn upload_body(path: &Path) -> Result<(String, Body), CliError> {
+    let (what, reader): (String, Box<dyn tokio::io::AsyncRead + Send + Unpin>) =
+        if path.as_os_str() == "-" {
+            ("standard input".into(), Box::new(tokio::io::stdin()))
+        } else {
+            let what = path.display().to_string();
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|source| CliError::ReadInput {
+                    what: what.clone(),
+                    source,
+                })?;
+            (what, Box::new(file))
+        };
+    let chunks = futures_util::stream::try_unfold(reader, |mut reader| async move {
+        let mut buf = vec![0u8; UPLOAD_CHUNK];
+        let n = reader.read(&mut buf).await?;
+        if n == 0 {
+            return Ok::<_, std::io::Error>(None);
+        }
+        buf.truncate(n);
+        Ok(Some((buf, reader)))
+    });
+    Ok((what, Body::wrap_stream(chunks)))
 }
 
 /// All of `reader` (called `what`), refused past `max` bytes without reading further.
@@ -99,7 +135,7 @@ fn read_capped(reader: impl Read, what: &str, max: u64) -> Result<Vec<u8>, CliEr
     Ok(bytes)
 }
 
-/// `len` bytes of `what` are at most `max` (for an upload, [`MAX_FILE_BYTES`]).
+/// `len` bytes of `what` are at most `max`.
 pub fn check_size(what: &str, len: usize, max: u64) -> Result<(), CliError> {
     if u64::try_from(len).map_or(true, |len| len > max) {
         return Err(CliError::TooLarge {
@@ -156,15 +192,15 @@ mod tests {
         let big = dir.path().join("big");
         File::create(&big)
             .unwrap()
-            .set_len(MAX_FILE_BYTES + 1)
+            .set_len(MAX_INLINE_BYTES + 1)
             .unwrap();
         let err = read_bytes(&big).unwrap_err();
         assert!(matches!(err, CliError::TooLarge { .. }), "{err}");
         assert!(err.to_string().contains("big"), "{err}");
 
-        let max = usize::try_from(MAX_FILE_BYTES).unwrap();
-        assert!(check_size("x", max, MAX_FILE_BYTES).is_ok());
-        let err = check_size("x", max + 1, MAX_FILE_BYTES).unwrap_err();
+        let max = usize::try_from(MAX_INLINE_BYTES).unwrap();
+        assert!(check_size("x", max, MAX_INLINE_BYTES).is_ok());
+        let err = check_size("x", max + 1, MAX_INLINE_BYTES).unwrap_err();
         assert!(matches!(err, CliError::TooLarge { .. }), "{err}");
         assert_eq!(read_capped(&b"four"[..], "four", 4).unwrap(), b"four");
         let err = read_capped(std::io::repeat(0), "endless zeros", 4).unwrap_err();

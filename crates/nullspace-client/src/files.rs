@@ -5,8 +5,12 @@ use nullspace_api::{
     ChmodRequest, EntryInfo, ExistsResponse, ListResponse, MkdirRequest, MkdirResponse,
     RenameRequest, WriteFilesRequest, WriteFilesResponse,
 };
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use nullspace_types::MachineId;
-use reqwest::Method;
+use reqwest::{Body, Method};
 
 use crate::{Client, ClientError};
 
@@ -17,10 +21,12 @@ pub struct ReadFile {
     pub user: Option<String>,
     /// Byte to start at (server default 0).
     pub offset: Option<u64>,
-    /// Most bytes to return, up to [`MAX_FILE_BYTES`](nullspace_api::MAX_FILE_BYTES).
-    /// Without it, a file larger than that answers 413 `file_too_large`.
+    /// Most bytes to return (server default: to the end of the file).
     pub limit: Option<u64>,
 }
+
+/// A file's bytes as they arrive; an `Err` means the read was cut short.
+pub type FileBytes = Pin<Box<dyn Stream<Item = Result<Bytes, ClientError>> + Send>>;
 
 /// Permission bits as the API spells them: octal text, e.g. `0644`.
 fn octal(mode: u32) -> String {
@@ -38,13 +44,30 @@ fn path_query(path: &str, user: Option<&str>) -> Vec<(&'static str, String)> {
 
 impl Client {
     /// `GET /v1/machines/{id}/files`: the file's bytes, all of them or the range
-    /// `read.offset`/`read.limit`, read as `read.user`.
+    /// `read.offset`/`read.limit`, read as `read.user`, held in memory (see
+    /// [`Client::read_file_stream`] for large files).
     pub async fn read_file(
         &self,
         id: &MachineId,
         path: &str,
         read: &ReadFile,
     ) -> Result<Vec<u8>, ClientError> {
+        let chunks: Vec<Bytes> = self
+            .read_file_stream(id, path, read)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(chunks.concat())
+    }
+
+    /// `GET /v1/machines/{id}/files` as a stream of the file's bytes as the
+    /// server sends them; errors found before the first byte are the call's.
+    pub async fn read_file_stream(
+        &self,
+        id: &MachineId,
+        path: &str,
+        read: &ReadFile,
+    ) -> Result<FileBytes, ClientError> {
         let mut query = path_query(path, read.user.as_deref());
         if let Some(offset) = read.offset {
             query.push(("offset", offset.to_string()));
@@ -54,14 +77,13 @@ impl Client {
         }
         let url = self.url(&format!("v1/machines/{id}/files"), &query)?;
         let response = self.send(self.request(Method::GET, &url), &url).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.to_string(),
+        let url = url.to_string();
+        Ok(Box::pin(response.bytes_stream().map(move |chunk| {
+            chunk.map_err(|source| ClientError::Transport {
+                url: url.clone(),
                 source,
-            })?;
-        Ok(bytes.to_vec())
+            })
+        })))
     }
 
     /// `PUT /v1/machines/{id}/files`: writes `bytes` atomically as `user` (default
@@ -76,6 +98,20 @@ impl Client {
         user: Option<&str>,
         mode: Option<u32>,
     ) -> Result<EntryInfo, ClientError> {
+        self.write_file_body(id, path, Body::from(bytes), user, mode)
+            .await
+    }
+
+    /// `PUT /v1/machines/{id}/files` from `body`, sent as it is produced (e.g.
+    /// [`Body::wrap_stream`] over a file), so nothing is held whole in memory.
+    pub async fn write_file_body(
+        &self,
+        id: &MachineId,
+        path: &str,
+        body: Body,
+        user: Option<&str>,
+        mode: Option<u32>,
+    ) -> Result<EntryInfo, ClientError> {
         let mut query = path_query(path, user);
         if let Some(mode) = mode {
             query.push(("mode", octal(mode)));
@@ -84,7 +120,7 @@ impl Client {
         let builder = self
             .request(Method::PUT, &url)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(bytes);
+            .body(body);
         self.json(builder, &url).await
     }
 

@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub destroy_on_exit: bool,
     /// Seconds the records of killed and failed machines are kept.
     pub history_retention_secs: i64,
+    /// Most bytes one file upload takes.
+    pub max_upload_bytes: u64,
 }
 
 /// Why the server could not start.
@@ -162,6 +164,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
     );
     state.settings = Arc::new(Settings {
         history_retention_secs: cfg.history_retention_secs,
+        max_upload_bytes: cfg.max_upload_bytes,
     });
     // Subscribed before recovery, so a VM that dies meanwhile is not missed.
     let node_events = node.subscribe();

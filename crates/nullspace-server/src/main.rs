@@ -48,6 +48,10 @@ struct ServeArgs {
     #[arg(long, default_value_t = nullspace_api::DEFAULT_HISTORY_RETENTION_SECS,
           value_parser = clap::value_parser!(i64).range(0..))]
     history_retention: i64,
+    /// Most bytes one file upload takes (at most the API's 17179869184, 16 GiB).
+    #[arg(long, default_value_t = nullspace_api::MAX_FILE_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..=nullspace_api::MAX_FILE_BYTES))]
+    max_upload_bytes: u64,
 }
 
 /// What a stop does with running machines.
@@ -113,6 +117,7 @@ async fn main() -> ExitCode {
             rate_per_second: cli.serve.rate,
             destroy_on_exit: cli.serve.on_exit == OnExit::Destroy,
             history_retention_secs: cli.serve.history_retention,
+            max_upload_bytes: cli.serve.max_upload_bytes,
         })
         .await
         .map_err(|e| e.to_string()),

@@ -16,12 +16,15 @@ use crate::store::Store;
 pub struct Settings {
     /// Seconds a killed or failed machine's record is kept.
     pub history_retention_secs: i64,
+    /// Most bytes one file upload takes.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             history_retention_secs: nullspace_api::DEFAULT_HISTORY_RETENTION_SECS,
+            max_upload_bytes: nullspace_api::MAX_FILE_BYTES,
         }
     }
 }

@@ -4,13 +4,15 @@ use std::path::PathBuf;
 
 use base64::Engine;
 use clap::{Args, Subcommand, ValueEnum};
-use nullspace_api::{WriteFilesRequest, MAX_FILE_BYTES};
+use futures_util::TryStreamExt;
+use nullspace_api::WriteFilesRequest;
+use nullspace_client::Body;
 use nullspace_client::ReadFile;
 use nullspace_types::MachineId;
 
 use super::{Ctx, Outcome, OK};
 use crate::args::{OctalMode, UserName, WriteFiles};
-use crate::input::{check_size, read_bytes};
+use crate::input::{check_size, upload_body, MAX_INLINE_BYTES};
 use crate::output;
 
 /// `sandbox file` and its subcommands.
@@ -49,8 +51,9 @@ impl AsUser {
 /// Subcommands of `sandbox file`.
 #[derive(Debug, Subcommand)]
 pub enum FileCommand {
-    /// Print a file (raw bytes unless --encoding is given). One read returns at most
-    /// 128 MiB: read larger files in parts with --offset and --limit.
+    /// Print a file: raw bytes streamed as they arrive (any size), or with --encoding
+    /// or --json the whole read as text (at most 128 MiB; read larger files raw or in
+    /// parts with --offset and --limit).
     Read {
         /// Machine id (sb_…).
         id: MachineId,
@@ -62,19 +65,14 @@ pub enum FileCommand {
         /// Byte to start at (default 0).
         #[arg(long, value_name = "BYTES", allow_negative_numbers = true)]
         offset: Option<u64>,
-        /// Most bytes to read (0-134217728).
-        #[arg(
-            long,
-            value_name = "BYTES",
-            value_parser = clap::value_parser!(u64).range(..=MAX_FILE_BYTES),
-            allow_negative_numbers = true
-        )]
+        /// Most bytes to read (default: to the end of the file).
+        #[arg(long, value_name = "BYTES", allow_negative_numbers = true)]
         limit: Option<u64>,
         #[command(flatten)]
         as_user: AsUser,
     },
-    /// Write a file from standard input, --content or --from-file (parents are created;
-    /// at most 128 MiB).
+    /// Write a file from standard input, --content or --from-file, streamed (parents
+    /// are created; at most 16 GiB, --content at most 128 MiB).
     Write {
         /// Machine id (sb_…).
         id: MachineId,
@@ -197,8 +195,19 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
                 offset,
                 limit,
             };
-            let bytes = client.read_file(&id, &path, &read).await?;
-            read_output(json, &path, offset.unwrap_or(0), &bytes, encoding)?;
+            let mut chunks = client.read_file_stream(&id, &path, &read).await?;
+            if json || encoding.is_some() {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = chunks.try_next().await? {
+                    bytes.extend_from_slice(&chunk);
+                    check_size(&path, bytes.len(), MAX_INLINE_BYTES)?;
+                }
+                read_output(json, &path, offset.unwrap_or(0), &bytes, encoding)?;
+            } else {
+                while let Some(chunk) = chunks.try_next().await? {
+                    output::bytes(&chunk)?;
+                }
+            }
         }
         FileCommand::Write {
             id,
@@ -208,16 +217,16 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
             mode,
             as_user,
         } => {
-            let bytes = match (content, from_file) {
+            let body = match (content, from_file) {
                 (Some(text), _) => {
-                    check_size("--content", text.len(), MAX_FILE_BYTES)?;
-                    text.into_bytes()
+                    check_size("--content", text.len(), MAX_INLINE_BYTES)?;
+                    Body::from(text)
                 }
-                (None, Some(file)) => read_bytes(&file)?.1,
-                (None, None) => read_bytes(std::path::Path::new("-"))?.1,
+                (None, Some(file)) => upload_body(&file).await?.1,
+                (None, None) => upload_body(std::path::Path::new("-")).await?.1,
             };
             let info = client
-                .write_file(&id, &path, bytes, as_user.name(), mode.map(|m| m.0))
+                .write_file_body(&id, &path, body, as_user.name(), mode.map(|m| m.0))
                 .await?;
             if json {
                 output::json(&info)?;
@@ -438,7 +447,7 @@ mod tests {
             "--offset",
             "10",
             "--limit",
-            "134217728",
+            "17179869185",
         ])
         .unwrap()
         else {
@@ -446,10 +455,9 @@ mod tests {
         };
         assert_eq!(
             (offset, limit, as_user.name()),
-            (Some(10), Some(MAX_FILE_BYTES), None)
+            (Some(10), Some(17179869185), None)
         );
         for bad in [
-            &["read", "sb_a", "/f", "--limit", "134217729"][..],
             &["read", "sb_a", "/f", "--offset", "-1"][..],
             &["read", "sb_a", "/f", "--limit", "-5"][..],
             &["read", "sb_a", "/f", "--limit", "lots"][..],

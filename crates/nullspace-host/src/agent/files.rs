@@ -55,6 +55,38 @@ pub fn write_op(path: &str, opts: WriteOptions) -> Op {
     }
 }
 
+/// A file read as its bytes arrive (see [`Agent::read_stream`]); dropping it
+/// before the end cancels the read in the guest.
+pub struct ReadStream {
+    call: super::Call,
+    done: bool,
+}
+
+impl ReadStream {
+    /// The next bytes of the file; `None` once all of them arrived.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, AgentError> {
+        if self.done {
+            return Ok(None);
+        }
+        let frame = self.call.next().await?;
+        match frame.msg {
+            GuestMsg::Data { .. } => Ok(Some(frame.data)),
+            GuestMsg::Done { .. } => {
+                self.done = true;
+                Ok(None)
+            }
+            GuestMsg::Failed { error, .. } => {
+                self.done = true;
+                Err(error.into())
+            }
+            other => {
+                self.done = true;
+                Err(AgentError::Protocol(format!("{other:?}")))
+            }
+        }
+    }
+}
+
 fn unexpected(r: OpResult) -> AgentError {
     AgentError::Protocol(format!("{r:?}"))
 }
@@ -87,6 +119,14 @@ impl Agent {
         };
         let (_, data) = self.request("read_file", op, FILE_TIMEOUT * 10).await?;
         Ok(data)
+    }
+
+    /// Start `op` (a `read_file`) and read its bytes as they arrive, each frame
+    /// credited as it is taken, so an unread stream holds at most the call's
+    /// window.
+    pub async fn read_stream(&self, op: Op) -> Result<ReadStream, AgentError> {
+        let call = self.start(op).await?;
+        Ok(ReadStream { call, done: false })
     }
 
     /// Write a file atomically (as `opts.user`).

@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Semaphore};
 
 pub use exec::{ExecOutput, OutputStream, Partial};
-pub use files::{write_op, WriteError, WriteOptions};
+pub use files::{write_op, ReadStream, WriteError, WriteOptions};
 pub use process::{Attach, AttachEvent};
 
 /// Largest input chunk sent in one frame.

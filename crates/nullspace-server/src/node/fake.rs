@@ -1,23 +1,25 @@
 //! A node that starts nothing: it answers commands with their own text and keeps
 //! files in memory. For fast tests of the HTTP layer only. A few names act out
 //! what a real guest does: `/etc/…` is root's, `/full/…` is a full disk,
-//! `/dev/zero` never ends, and the commands `timeout …` and `flood …` are cut
-//! short after printing their text.
+//! `/dev/zero` never ends, a read of `/cut/…` breaks off after its first
+//! bytes, and the commands `timeout …` and `flood …` are cut short after
+//! printing their text.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::body::Bytes;
 use futures_util::StreamExt;
 use nullspace_types::{MachineId, SnapshotId};
 
 use super::fake_procs::FakeProcs;
 use super::{
-    AttachRequest, AttachStream, Command, CommandOutput, Entry, EntryKind, Exit, FileAnswer,
-    FileOp, FileRead, FileWrite, Metrics, Node, NodeError, NodeErrorCode as Code, NodeEvent,
-    NodeResult, Partial, Process, ProcessRef, ProcessSpec, SnapshotFacts, TemplateShape, TermSize,
-    Upload, RESERVED_DIR,
+    AttachRequest, AttachStream, Command, CommandOutput, Download, Entry, EntryKind, Exit,
+    FileAnswer, FileOp, FileRead, FileWrite, Metrics, Node, NodeError, NodeErrorCode as Code,
+    NodeEvent, NodeResult, Partial, Process, ProcessRef, ProcessSpec, SnapshotFacts, TemplateShape,
+    TermSize, Upload, RESERVED_DIR,
 };
 
 /// Files of one fake machine or snapshot.
@@ -277,11 +279,25 @@ impl Node for FakeNode {
         })
     }
 
-    async fn read_file(&self, id: &MachineId, read: FileRead) -> NodeResult<Vec<u8>> {
+    async fn read_file(&self, id: &MachineId, read: FileRead) -> NodeResult<Download> {
         self.check(id)?;
         allowed(read.user.as_deref(), &read.path)?;
+        if read.path.starts_with("/cut/") {
+            // A read that breaks off after its first bytes.
+            let broke = NodeError::new(Code::Unavailable, "the read broke off");
+            let parts = [Ok(Bytes::from(vec![1u8; 64 << 10])), Err(broke)];
+            return Ok(Box::pin(futures_util::stream::iter(parts)));
+        }
         if read.path == "/dev/zero" {
-            return Ok(vec![0; read.limit as usize]);
+            // Endless unless limited, made as it is read.
+            let chunk = Bytes::from(vec![0u8; 64 << 10]);
+            let mut left = read.limit.unwrap_or(u64::MAX);
+            let zeros = futures_util::stream::iter(std::iter::from_fn(move || {
+                let n = left.min(chunk.len() as u64) as usize;
+                left -= n as u64;
+                (n > 0).then(|| Ok(chunk.slice(..n)))
+            }));
+            return Ok(Box::pin(zeros));
         }
         let data = self
             .files
@@ -291,8 +307,10 @@ impl Node for FakeNode {
             .cloned()
             .ok_or_else(|| NodeError::new(Code::NotFound, read.path))?;
         let start = (read.offset as usize).min(data.len());
-        let end = start.saturating_add(read.limit as usize).min(data.len());
-        Ok(data[start..end].to_vec())
+        let limit = read.limit.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize;
+        let end = start.saturating_add(limit).min(data.len());
+        let bytes = Bytes::from(data[start..end].to_vec());
+        Ok(Box::pin(futures_util::stream::iter([Ok(bytes)])))
     }
 
     async fn write_file(

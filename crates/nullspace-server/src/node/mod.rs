@@ -23,8 +23,8 @@ pub use process::{
     ProcessSpec, StreamFacts, TermSize,
 };
 pub use types::{
-    Command, CommandOutput, Entry, EntryKind, Exit, FileAnswer, FileOp, FileRead, FileWrite,
-    Metrics, Partial, SnapshotFacts, TemplateShape, Upload, RESERVED_DIR,
+    Command, CommandOutput, Download, Entry, EntryKind, Exit, FileAnswer, FileOp, FileRead,
+    FileWrite, Metrics, Partial, SnapshotFacts, TemplateShape, Upload, RESERVED_DIR,
 };
 
 /// Node events queued for the server before the node waits.
@@ -87,8 +87,9 @@ pub trait Node: Send + Sync {
         req: Command,
         stdin: Option<Vec<u8>>,
     ) -> NodeResult<CommandOutput>;
-    /// Read (part of) a file.
-    async fn read_file(&self, id: &MachineId, read: FileRead) -> NodeResult<Vec<u8>>;
+    /// Read (part of) a file as its bytes arrive; an error found before the first
+    /// byte (no such file, no rights) is the call's own.
+    async fn read_file(&self, id: &MachineId, read: FileRead) -> NodeResult<Download>;
     /// Write a file atomically from an upload as it arrives.
     async fn write_file(&self, id: &MachineId, write: FileWrite, body: Upload)
         -> NodeResult<Entry>;

@@ -141,8 +141,8 @@ pub struct FileRead {
     pub user: Option<String>,
     /// Byte to start at.
     pub offset: u64,
-    /// Most bytes to return.
-    pub limit: u64,
+    /// Most bytes to return (`None`: to the end of the file).
+    pub limit: Option<u64>,
 }
 
 /// A file write: where, as whom, with which mode and owner.
@@ -157,6 +157,10 @@ pub struct FileWrite {
     /// Owner of a file root writes.
     pub owner: Option<String>,
 }
+
+/// Bytes of a file read as they arrive; an `Err` ends it (the read failed
+/// after its first bytes), and dropping it cancels the read.
+pub type Download = Pin<Box<dyn Stream<Item = Result<Bytes, super::NodeError>> + Send>>;
 
 /// Bytes of an upload as they arrive; an `Err` (its reason) aborts the write and
 /// leaves nothing behind.

@@ -15,7 +15,6 @@ use futures_util::{stream, StreamExt};
 use nullspace_api::{
     ChmodRequest, EntryInfo, EntryType, ErrorCode, ExistsResponse, ListResponse, MkdirRequest,
     MkdirResponse, RenameRequest, WriteFilesRequest, WriteFilesResponse, DEFAULT_USER,
-    MAX_FILE_BYTES,
 };
 use nullspace_types::MachineId;
 use serde::Deserialize;
@@ -120,51 +119,43 @@ async fn running(state: &AppState, tenant: &Tenant, id: &str) -> ApiResult<Machi
     Ok(id)
 }
 
-/// `GET /files?path=&offset=&limit=`: the file's bytes, at most [`MAX_FILE_BYTES`].
+/// `GET /files?path=&offset=&limit=`: the file's bytes as they are read, from
+/// `offset` to its end or `limit` bytes. An error after the first bytes cuts the
+/// body short (it ends without its last chunk), so it is never taken for whole.
 pub async fn read(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    if q.limit.is_some_and(|l| l > MAX_FILE_BYTES) {
-        return Err(ApiError::field(
-            "limit",
-            format!("at most {MAX_FILE_BYTES} bytes per read"),
-        ));
-    }
     let read = FileRead {
         path: params::path("path", &q.path)?,
         user: Some(user(q.user)?),
         offset: q.offset.unwrap_or(0),
-        // One byte past the limit tells a file that is too large from one that fits.
-        limit: q.limit.unwrap_or(MAX_FILE_BYTES + 1),
+        limit: q.limit,
     };
     let id = running(&state, &tenant, &id).await?;
     let path = read.path.clone();
-    let data = services::files::read(&state, &id, read).await?;
-    if q.limit.is_none() && data.len() as u64 > MAX_FILE_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::FileTooLarge,
-            format!(
-                "{path} holds more than {MAX_FILE_BYTES} bytes, the most one read returns; \
-                 read it in ranges with offset and limit"
-            ),
-        ));
-    }
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], data))
+    let bytes = services::files::read(&state, &id, read).await?;
+    let body = Body::from_stream(bytes.map(move |chunk| {
+        chunk.map_err(|e| {
+            tracing::warn!(%path, error = %e.message, "file read cut short");
+            std::io::Error::other(e.message)
+        })
+    }));
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body))
 }
 
-/// The request body as an [`Upload`] cut at [`MAX_FILE_BYTES`]; `over` is set
-/// when the cut happens.
-fn bounded_upload(body: Body, over: Arc<AtomicBool>) -> Upload {
+/// The request body as an [`Upload`] cut at `max` bytes; `over` is set when the
+/// cut happens.
+fn bounded_upload(body: Body, max: u64, over: Arc<AtomicBool>) -> Upload {
     let mut seen = 0u64;
     let chunks = body.into_data_stream().map(move |chunk| {
         let chunk: Bytes = chunk.map_err(|e| format!("reading the request body: {e}"))?;
         seen += chunk.len() as u64;
-        if seen > MAX_FILE_BYTES {
+        if seen > max {
             over.store(true, Ordering::SeqCst);
-            return Err(format!("the body is larger than {MAX_FILE_BYTES} bytes"));
+            return Err(format!("the body is larger than {max} bytes"));
         }
         Ok(chunk)
     });
@@ -176,10 +167,10 @@ fn bounded_upload(body: Body, over: Arc<AtomicBool>) -> Upload {
     }))
 }
 
-fn too_large() -> ApiError {
+fn too_large(max: u64) -> ApiError {
     ApiError::new(
         ErrorCode::PayloadTooLarge,
-        format!("a file upload is at most {MAX_FILE_BYTES} bytes"),
+        format!("a file upload is at most {max} bytes"),
     )
 }
 
@@ -196,8 +187,9 @@ pub async fn write(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_FILE_BYTES) {
-        return Err(too_large());
+    let max = state.settings.max_upload_bytes;
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large(max));
     }
     let write = FileWrite {
         path: params::path("path", &q.path)?,
@@ -211,10 +203,10 @@ pub async fn write(
     };
     let id = running(&state, &tenant, &id).await?;
     let over = Arc::new(AtomicBool::new(false));
-    let upload = bounded_upload(body, over.clone());
+    let upload = bounded_upload(body, max, over.clone());
     match services::files::write(&state, &id, write, upload).await {
         Ok(e) => Ok(Json(entry(e))),
-        Err(_) if over.load(Ordering::SeqCst) => Err(too_large()),
+        Err(_) if over.load(Ordering::SeqCst) => Err(too_large(max)),
         Err(e) => Err(e),
     }
 }
@@ -418,12 +410,13 @@ mod tests {
     #[tokio::test]
     async fn uploads_are_cut_at_the_limit() {
         let big = Bytes::from(vec![0u8; 1 << 20]);
-        let n = (MAX_FILE_BYTES >> 20) + 1;
+        let max = 8 << 20;
+        let n = (max >> 20) + 1;
         let body = Body::from_stream(stream::iter(
             (0..n).map(move |_| Ok::<_, std::io::Error>(big.clone())),
         ));
         let over = Arc::new(AtomicBool::new(false));
-        let mut upload = bounded_upload(body, over.clone());
+        let mut upload = bounded_upload(body, max, over.clone());
         let (mut ok, mut errors) = (0u64, 0);
         while let Some(c) = upload.next().await {
             match c {
@@ -431,7 +424,7 @@ mod tests {
                 Err(_) => errors += 1,
             }
         }
-        assert_eq!((ok, errors), (MAX_FILE_BYTES, 1));
+        assert_eq!((ok, errors), (max, 1));
         assert!(over.load(Ordering::SeqCst));
     }
 }

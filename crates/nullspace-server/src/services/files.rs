@@ -6,7 +6,7 @@ use nullspace_types::MachineId;
 
 use super::settle;
 use crate::error::{ApiError, ApiResult};
-use crate::node::{Entry, FileAnswer, FileOp, FileRead, FileWrite, Upload};
+use crate::node::{Download, Entry, FileAnswer, FileOp, FileRead, FileWrite, Upload};
 use crate::state::AppState;
 
 /// Run a file call other than a read or a write.
@@ -14,8 +14,8 @@ pub async fn op(state: &AppState, id: &MachineId, op: FileOp) -> ApiResult<FileA
     settle(state, id, state.node.file_op(id, op).await).await
 }
 
-/// Read (part of) a file.
-pub async fn read(state: &AppState, id: &MachineId, read: FileRead) -> ApiResult<Vec<u8>> {
+/// Read (part of) a file as its bytes arrive.
+pub async fn read(state: &AppState, id: &MachineId, read: FileRead) -> ApiResult<Download> {
     settle(state, id, state.node.read_file(id, read).await).await
 }
 

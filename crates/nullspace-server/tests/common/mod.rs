@@ -46,6 +46,18 @@ pub fn api_over_shared(node: Arc<FakeNode>, rate: f64) -> Api {
     }
 }
 
+/// An app whose file uploads take at most `max` bytes.
+pub fn api_with_upload_limit(max: u64) -> Api {
+    let mut api = api();
+    let mut state = api.state.clone();
+    let mut settings = (*state.settings).clone();
+    settings.max_upload_bytes = max;
+    state.settings = Arc::new(settings);
+    api.app = app(state.clone());
+    api.state = state;
+    api
+}
+
 /// An app with no practical rate limit.
 pub fn api() -> Api {
     api_with_rate(10_000.0)
@@ -108,6 +120,35 @@ impl Api {
         let value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, headers, value)
+    }
+
+    /// Send a request as the first tenant and read at most `max` bytes of the
+    /// answer's body (the rest is never read).
+    pub async fn read_some(&self, uri: &str, max: usize) -> (StatusCode, Vec<u8>) {
+        let req = Request::builder()
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", self.key));
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let mut body = resp.into_body();
+        let mut got = Vec::new();
+        while got.len() < max {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        got.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(e)) => panic!("{uri}: {e}"),
+                None => break,
+            }
+        }
+        (status, got)
     }
 
     /// Send a request as the first tenant.

@@ -77,6 +77,21 @@ impl Server {
         on_exit: &str,
         env: &[(&str, &str)],
     ) -> Server {
+        Self::spawn(state, port, on_exit, env, &[])
+    }
+
+    /// Start with extra server arguments.
+    pub fn start_args(state: &Path, args: &[&str]) -> Server {
+        Self::spawn(state, None, "destroy", &[], args)
+    }
+
+    fn spawn(
+        state: &Path,
+        port: Option<u16>,
+        on_exit: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Server {
         let port = port.unwrap_or_else(|| {
             TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -98,6 +113,7 @@ impl Server {
                 guestd().to_str().unwrap(),
             ])
             .args(["--on-exit", on_exit])
+            .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::body::Bytes;
 use nullspace_guest_proto::Op;
-use nullspace_host::agent::{write_op, WriteError, WriteOptions};
+use nullspace_host::agent::{write_op, AgentError, ReadStream, WriteError, WriteOptions};
 use nullspace_host::{Machine, Runtime, RuntimeError, Template};
 use nullspace_types::{MachineId, MachineState, SnapshotId};
 
 use super::{
-    AttachRequest, AttachStream, Command, CommandOutput, Entry, FileAnswer, FileOp, FileRead,
-    FileWrite, Metrics, Node, NodeError, NodeErrorCode, NodeEvent, NodeResult, Process, ProcessRef,
-    ProcessSpec, SnapshotFacts, TemplateShape, TermSize, Upload,
+    AttachRequest, AttachStream, Command, CommandOutput, Download, Entry, FileAnswer, FileOp,
+    FileRead, FileWrite, Metrics, Node, NodeError, NodeErrorCode, NodeEvent, NodeResult, Process,
+    ProcessRef, ProcessSpec, SnapshotFacts, TemplateShape, TermSize, Upload,
 };
 
 /// How long the CPU of a machine is sampled for its metrics.
@@ -138,19 +139,38 @@ impl Node for HostNode {
         Ok(out.into())
     }
 
-    async fn read_file(&self, id: &MachineId, read: FileRead) -> NodeResult<Vec<u8>> {
+    async fn read_file(&self, id: &MachineId, read: FileRead) -> NodeResult<Download> {
+        let m = self.machine(id)?;
         let op = Op::ReadFile {
             path: read.path,
             root: None,
             offset: read.offset,
-            limit: Some(read.limit),
+            limit: read.limit,
             user: read.user,
         };
-        let timeout = FILE_STEP + Duration::from_millis(read.limit / 2048);
-        on_agent!(self, id, |agent| agent
-            .request("read_file", op, timeout)
-            .await
-            .map(|(_, data)| data))
+        let r = m.agent()?.read_stream(op).await;
+        let mut reader = m.check(r).await?;
+        // What the guest says first (bytes, the end, or why it cannot read) is
+        // the call's answer; the rest follows as the stream is polled.
+        let first = next_chunk(&mut reader).await;
+        let first = m.check(first).await?;
+        let rest = futures_util::stream::unfold(Some((first, reader, m)), |st| async move {
+            let (pending, mut reader, m) = st?;
+            let next = match pending {
+                Some(bytes) => Ok(Some(bytes)),
+                None => next_chunk(&mut reader).await,
+            };
+            match next {
+                Ok(Some(bytes)) => Some((Ok(Bytes::from(bytes)), Some((None, reader, m)))),
+                Ok(None) => None,
+                Err(e) => {
+                    // A dead VM is reported as such; the stream ends after it.
+                    let err = m.check::<()>(Err(e)).await.err()?;
+                    Some((Err(err.into()), None))
+                }
+            }
+        });
+        Ok(Box::pin(rest))
     }
 
     async fn write_file(
@@ -306,4 +326,14 @@ impl Node for HostNode {
         });
         rx
     }
+}
+
+/// The next bytes of a file read, waiting at most [`FILE_STEP`] for the guest.
+async fn next_chunk(reader: &mut ReadStream) -> Result<Option<Vec<u8>>, AgentError> {
+    tokio::time::timeout(FILE_STEP, reader.next())
+        .await
+        .unwrap_or(Err(AgentError::Timeout {
+            what: "read_file",
+            after: FILE_STEP,
+        }))
 }
