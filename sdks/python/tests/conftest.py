@@ -1,4 +1,4 @@
-"""Shared fixtures of the unit tests: a fake API on ``httpx.MockTransport`` and a
+"""Shared fixtures of the unit tests: a fake API behind an ``httpx`` transport and a
 ``flavour`` fixture running every test once with the sync and once with the async
 client."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -133,6 +133,8 @@ class Recorded:
     params: list[tuple[str, str]]
     headers: httpx.Headers
     body: bytes
+    chunks: list[bytes] = field(default_factory=list)
+    """The body as it arrived, chunk by chunk."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -145,6 +147,52 @@ class Recorded:
 Reply = httpx.Response | Callable[[httpx.Request], httpx.Response]
 
 
+class BodyStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body sent in ``chunks`` (chunked: no length), then broken off by
+    raising ``error`` when one is given, as a connection lost mid-body does."""
+
+    def __init__(self, chunks: Iterable[bytes], error: Exception | None = None) -> None:
+        self.chunks = list(chunks)
+        self.error = error
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.chunks
+        if self.error is not None:
+            raise self.error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        if self.error is not None:
+            raise self.error
+
+
+def streamed(chunks: Iterable[bytes], error: Exception | None = None) -> httpx.Response:
+    """A 200 answer streaming ``chunks`` (see :class:`BodyStream`)."""
+    return httpx.Response(
+        200,
+        headers={"content-type": "application/octet-stream"},
+        stream=BodyStream(chunks, error),
+    )
+
+
+class FakeTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Like ``httpx.MockTransport`` over a :class:`FakeApi`, but it takes a request body
+    chunk by chunk as a server does: the chunks are recorded, and ``FakeApi.on_chunk``
+    is called as each one arrives (before the client produces the next)."""
+
+    def __init__(self, api: FakeApi) -> None:
+        self.api = api
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        return self.api.answer(request, [self.api.took(c) for c in request.stream])
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        return self.api.answer(request, [self.api.took(c) async for c in request.stream])
+
+
 @dataclass
 class FakeApi:
     """Queued answers per ``(method, path)``; records every request."""
@@ -152,6 +200,9 @@ class FakeApi:
     routes: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     raw: list[httpx.Request] = field(default_factory=list)
+    on_chunk: Callable[[bytes], None] | None = None
+    """Called with each chunk of a request body as it arrives (it may raise, as a
+    connection lost mid-upload does)."""
 
     def on(
         self,
@@ -176,13 +227,22 @@ class FakeApi:
         return self
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        body = request.read()
+        """The answer to a request whose body is read whole (``httpx.MockTransport``)."""
+        return self.answer(request, [request.read()])
+
+    def took(self, chunk: bytes) -> bytes:
+        if self.on_chunk is not None:
+            self.on_chunk(chunk)
+        return bytes(chunk)
+
+    def answer(self, request: httpx.Request, chunks: list[bytes]) -> httpx.Response:
         rec = Recorded(
             request.method,
             request.url.path,
             parse_qsl(request.url.query.decode(), keep_blank_values=True),
             request.headers,
-            body,
+            b"".join(chunks),
+            [c for c in chunks if c],
         )
         self.requests.append(rec)
         self.raw.append(request)
@@ -196,8 +256,8 @@ class FakeApi:
     def last(self) -> Recorded:
         return self.requests[-1]
 
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
+    def transport(self) -> FakeTransport:
+        return FakeTransport(self)
 
 
 @pytest.fixture

@@ -41,6 +41,8 @@ from .files import AsyncFilesystem, Filesystem
 from .machine import Machine, Sandbox
 from .models import (
     CommandResult,
+    DownloadProgress,
+    DownloadResult,
     EntryInfo,
     MachineInfo,
     MachineMetrics,
@@ -52,6 +54,8 @@ from .models import (
     SnapshotInfo,
     StreamFacts,
     TimeoutAction,
+    UploadProgress,
+    UploadResult,
     WriteEntry,
 )
 from .pagination import AsyncMachinePaginator, AsyncPaginator, MachinePaginator, Paginator
@@ -84,6 +88,8 @@ __all__ = [
     "CommandResult",
     "Commands",
     "ConflictError",
+    "DownloadProgress",
+    "DownloadResult",
     "EntryInfo",
     "FileTooLargeError",
     "Filesystem",
@@ -125,6 +131,8 @@ __all__ = [
     "TagInUseError",
     "TimeoutAction",
     "TimeoutError",
+    "UploadProgress",
+    "UploadResult",
     "WriteEntry",
     "__version__",
     "resolve_config",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import enum
 import shlex
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, get_args
 from urllib.parse import quote
@@ -590,9 +590,10 @@ DEFAULT_USER = "user"
 """Guest user whose rights a file operation has when none is named (root must be
 named: ``user="root"``)."""
 
-MAX_READ_BYTES = 128 << 20
-"""Most bytes one :func:`read_file` returns (128 MiB); a larger file answers 413
-``file_too_large`` unless ``limit`` bounds the read."""
+MAX_FILE_BYTES = 16 << 30
+"""Most bytes one ``PUT /files`` takes (16 GiB, the server's ``MAX_FILE_BYTES``): above
+it the server answers 413 ``payload_too_large``, and :func:`upload_file` refuses a
+source known to be larger before sending any of it."""
 
 
 def _path(path: str) -> str:
@@ -646,9 +647,10 @@ def read_file(
     user: str | None = DEFAULT_USER,
     offset: int | None = None,
     limit: int | None = None,
-) -> Operation[bytes]:
-    """The bytes from ``offset`` (default 0), at most ``limit`` of them (default: to the
-    end, which must be within :data:`MAX_READ_BYTES`)."""
+) -> Operation[None]:
+    """The bytes from ``offset`` (default 0) to the end, or ``limit`` of them. The
+    answer's body is streamed: send it with ``Transport.receive``, which hands the
+    bytes to a sink as they arrive."""
     params = _file_params(path, user)
     for name, value in (("offset", offset), ("limit", limit)):
         if _byte_count(name, value) is not None:
@@ -660,12 +662,18 @@ def read_file(
             params=params,
             headers={"Accept": "application/octet-stream"},
         ),
-        lambda response: response.content,
+        _none,
     )
 
 
 def decode_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
+
+
+def decode_read(chunks: Iterable[bytes], format: str) -> str | bytes:
+    """What ``files.read`` returns for the chunks of a read: bytes, or UTF-8 text."""
+    data = b"".join(chunks)
+    return data if format == "bytes" else decode_text(data)
 
 
 def _to_bytes(data: str | bytes | bytearray | memoryview) -> bytes:
@@ -684,16 +692,53 @@ def write_file(
     user: str | None = DEFAULT_USER,
     mode: int | str | None = None,
 ) -> Operation[EntryInfo]:
-    params = _file_params(path, user)
-    if mode is not None:
-        params.append(("mode", octal_mode(mode)))
     return Operation(
         RequestSpec(
             "PUT",
             _machine_path(machine_id, "/files"),
-            params=params,
+            params=_write_params(path, user, mode),
             content=_to_bytes(data),
             headers={"Content-Type": "application/octet-stream"},
+        ),
+        _model(EntryInfo),
+    )
+
+
+def _write_params(path: str, user: str | None, mode: int | str | None) -> list[tuple[str, str]]:
+    params = _file_params(path, user)
+    if mode is not None:
+        params.append(("mode", octal_mode(mode)))
+    return params
+
+
+def upload_file(
+    machine_id: str,
+    path: str,
+    body: Iterable[bytes] | AsyncIterable[bytes],
+    *,
+    size: int | None,
+    user: str | None = DEFAULT_USER,
+    mode: int | str | None = None,
+) -> Operation[EntryInfo]:
+    """``PUT /files`` with a body sent as ``body`` yields it: with ``Content-Length``
+    when its ``size`` is known, chunked otherwise. A ``size`` over
+    :data:`MAX_FILE_BYTES` is refused here, as the server would refuse it (an early
+    413 does not always reach a client still sending)."""
+    headers = {"Content-Type": "application/octet-stream"}
+    if _byte_count("size", size) is not None:
+        if size is not None and size > MAX_FILE_BYTES:
+            raise InvalidArgumentError(
+                "payload_too_large",
+                f"{path} would be {size} bytes: a file upload is at most {MAX_FILE_BYTES} bytes",
+            )
+        headers["Content-Length"] = str(size)
+    return Operation(
+        RequestSpec(
+            "PUT",
+            _machine_path(machine_id, "/files"),
+            params=_write_params(path, user, mode),
+            content=body,
+            headers=headers,
         ),
         _model(EntryInfo),
     )

@@ -4,6 +4,10 @@ An :class:`Operation` is a pure description of one API call: a :class:`RequestSp
 (method, path, query, body, headers, timeout) plus a ``decode`` function turning a
 successful :class:`httpx.Response` into a typed result, and optionally an ``on_error``
 hook that may turn an API error into a result (``kill`` answering ``False`` on 404).
+A request body may be an iterator of chunks (an upload, sent as it is read), and
+``receive`` hands a successful answer's body to a sink chunk by chunk as it arrives (a
+download, never held whole); a body that breaks off raises, it is never decoded as if
+it were complete.
 
 Everything that does not touch the network — building the :class:`httpx.Request`,
 mapping errors, decoding — is written once here as plain functions.
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -35,6 +39,7 @@ __all__ = [
     "SyncTransport",
     "build_request",
     "finish",
+    "map_body_error",
     "map_transport_error",
 ]
 
@@ -42,6 +47,13 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 USER_AGENT = f"nullspace-sdk-python/{__version__}"
+
+CHUNK_BYTES = 1 << 20
+"""Size of the chunks a streamed body is sent and received in (1 MiB)."""
+
+Content = bytes | Iterable[bytes] | AsyncIterable[bytes]
+"""A request body: bytes, or chunks produced as they are sent (an async iterable for
+the async client)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ class RequestSpec:
     path: str
     params: Sequence[tuple[str, str]] = ()
     json: Any = None
-    content: bytes | None = None
+    content: Content | None = None
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float | None = None
     """Total timeout of this request in seconds; ``None`` uses the client default."""
@@ -92,7 +104,7 @@ def build_request(config: ClientConfig, spec: RequestSpec) -> httpx.Request:
         "User-Agent": USER_AGENT,
     }
     headers.update(spec.headers)
-    content: bytes | None = spec.content
+    content: Content | None = spec.content
     if spec.json is not None:
         content = json.dumps(spec.json, separators=(",", ":")).encode()
         headers["Content-Type"] = "application/json"
@@ -186,6 +198,15 @@ def map_transport_error(exc: httpx.HTTPError, config: ClientConfig) -> Nullspace
     )
 
 
+def map_body_error(exc: httpx.HTTPError, config: ClientConfig, received: int) -> NullspaceError:
+    """Map an exception raised while the body of a successful answer was arriving: the
+    download was cut short after ``received`` bytes (as they came off the connection)."""
+    what = f"download cut short after {received} bytes from the Nullspace API at {config.api_url}"
+    if isinstance(exc, httpx.TimeoutException):
+        return TimeoutError("request_timeout", f"{what}: timed out: {exc}".rstrip(": "))
+    return ServerError("connection_error", f"{what}: {exc}".rstrip(": "))
+
+
 class _Borrowed(httpx.BaseTransport):
     """A caller's sync transport that the SDK must not close."""
 
@@ -236,6 +257,31 @@ class SyncTransport:
             raise map_transport_error(exc, self.config) from exc
         return finish(op, response)
 
+    def receive(self, op: Operation[T], sink: Callable[[bytes], object]) -> T:
+        """Send ``op`` and pass the body of a successful answer to ``sink``, in chunks
+        of at most :data:`CHUNK_BYTES` as they arrive; then decode the answer (its
+        headers: the body is gone). An error answer raises as with :meth:`send`."""
+        request = build_request(self.config, op.request)
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, self.config) from exc
+        try:
+            if response.status_code >= 400:
+                try:
+                    response.read()
+                except httpx.HTTPError as exc:
+                    raise map_transport_error(exc, self.config) from exc
+                return finish(op, response)
+            try:
+                for chunk in response.iter_bytes(CHUNK_BYTES):
+                    sink(chunk)
+            except httpx.HTTPError as exc:
+                raise map_body_error(exc, self.config, response.num_bytes_downloaded) from exc
+            return op.decode(response)
+        finally:
+            response.close()
+
     @property
     def inner(self) -> httpx.BaseTransport | None:
         """The caller's ``httpx`` transport, if one was given."""
@@ -280,6 +326,29 @@ class AsyncTransport:
         except httpx.HTTPError as exc:
             raise map_transport_error(exc, self.config) from exc
         return finish(op, response)
+
+    async def receive(self, op: Operation[T], sink: Callable[[bytes], Awaitable[object]]) -> T:
+        """:meth:`SyncTransport.receive`, awaiting ``sink`` for each chunk."""
+        request = build_request(self.config, op.request)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, self.config) from exc
+        try:
+            if response.status_code >= 400:
+                try:
+                    await response.aread()
+                except httpx.HTTPError as exc:
+                    raise map_transport_error(exc, self.config) from exc
+                return finish(op, response)
+            try:
+                async for chunk in response.aiter_bytes(CHUNK_BYTES):
+                    await sink(chunk)
+            except httpx.HTTPError as exc:
+                raise map_body_error(exc, self.config, response.num_bytes_downloaded) from exc
+            return op.decode(response)
+        finally:
+            await response.aclose()
 
     @property
     def inner(self) -> httpx.AsyncBaseTransport | None:

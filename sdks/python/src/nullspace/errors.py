@@ -126,12 +126,16 @@ class InvalidArgumentError(NullspaceError):
     """The request was rejected as invalid: ``bad_request``, ``validation_error``,
     ``payload_too_large``, ``cwd_not_found``, ``command_not_found``,
     ``user_not_found``, ``path_escapes_root``, ``wrong_entry_type``,
-    ``method_not_allowed`` (405: this SDK and the server disagree on a route)."""
+    ``method_not_allowed`` (405: this SDK and the server disagree on a route); on the
+    client side, ``source_changed`` (an upload's source changed length while it was
+    sent)."""
 
 
 class FileTooLargeError(InvalidArgumentError):
-    """The file is larger than one read returns (413 ``file_too_large``, 128 MiB):
-    read it in ranges with ``files.read(path, offset=..., limit=...)``."""
+    """The file is larger than one read returns (413 ``file_too_large``): servers
+    before streamed reads capped a read at 128 MiB. Read it in ranges with
+    ``files.read(path, offset=..., limit=...)``, or save it with
+    ``files.download_file``."""
 
 
 class FilesystemError(NullspaceError):
@@ -205,7 +209,7 @@ class RateLimitError(NullspaceError):
 class ServerError(NullspaceError):
     """The server failed (``internal``, ``unavailable``, any 5xx), answered something
     that is not the documented shape (``invalid_response``), or could not be reached
-    at all (``connection_error``)."""
+    at all or broke off mid-transfer (``connection_error``)."""
 
 
 class NotEnoughSpaceError(FilesystemError, ServerError):

@@ -4,7 +4,8 @@ Relative paths are resolved by the server against ``/workspace``. Every operatio
 the rights of a guest ``user`` (default ``"user"``; root must be named,
 ``user="root"``): what that user may not do raises
 :class:`~nullspace.FilesystemError` ``permission_denied``. Both classes are thin:
-requests and decoding come from :mod:`nullspace._ops`.
+requests and decoding come from :mod:`nullspace._ops`, and the local side of uploads
+and downloads (naming, staging, counting, progress) from :mod:`nullspace._transfer`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, overload
 
-from . import _ops
+from . import _ops, _transfer
 from ._ops import DEFAULT_USER, WriteFilesInput
+from ._transfer import (
+    DownloadDestination,
+    DownloadProgressCallback,
+    UploadProgressCallback,
+    UploadSource,
+)
 from ._transport import AsyncTransport, SyncTransport
 from .errors import InvalidArgumentError
-from .models import EntryInfo
+from .models import DownloadResult, EntryInfo, UploadResult
 
 __all__ = ["AsyncFilesystem", "Filesystem", "WriteFilesInput"]
 
@@ -71,12 +78,14 @@ class Filesystem:
         replaced), ``format="bytes"`` returns the raw bytes.
 
         ``offset`` / ``limit`` read a range: at most ``limit`` bytes from byte
-        ``offset``. One read returns at most 128 MiB; a larger file raises
-        :class:`~nullspace.FileTooLargeError` unless ``limit`` bounds the read."""
+        ``offset``. The whole answer is held in memory: save a large file with
+        :meth:`download_file`. An answer cut short raises
+        :class:`~nullspace.ServerError` ``connection_error``."""
         _check_format(format)
         op = _ops.read_file(self._machine_id, path, user=user, offset=offset, limit=limit)
-        data = self._transport.send(op)
-        return data if format == "bytes" else _ops.decode_text(data)
+        chunks: list[bytes] = []
+        self._transport.receive(op, chunks.append)
+        return _ops.decode_read(chunks, format)
 
     def write(
         self,
@@ -92,6 +101,58 @@ class Filesystem:
         return self._transport.send(
             _ops.write_file(self._machine_id, path, data, user=user, mode=mode)
         )
+
+    def upload_file(
+        self,
+        source: UploadSource,
+        path: str | None = None,
+        *,
+        user: str = DEFAULT_USER,
+        mode: int | str | None = None,
+        progress: UploadProgressCallback | None = None,
+    ) -> UploadResult:
+        """Upload a local file (a path) or a binary stream (``read(n) -> bytes``, read
+        from where it stands) to ``path``, streamed in 1 MiB chunks: never read whole.
+        ``path`` defaults to the source file's name under ``/workspace``; a stream
+        without a name needs one (else :class:`~nullspace.InvalidArgumentError`).
+
+        Written as ``write`` writes (atomically, parents created, owned by ``user``).
+        A source over 16 GiB is refused (:class:`~nullspace.InvalidArgumentError`
+        ``payload_too_large``: before sending when its length is known, by the server
+        otherwise). A connection lost mid-upload raises
+        :class:`~nullspace.ServerError` ``connection_error`` saying how far it got.
+        ``progress`` is called with an :class:`~nullspace.UploadProgress` after each
+        chunk and once done."""
+        with _transfer.open_upload(source, path, progress) as upload:
+            op = _ops.upload_file(
+                self._machine_id,
+                upload.target,
+                upload.chunks(),
+                size=upload.total,
+                user=user,
+                mode=mode,
+            )
+            return upload.finish(self._transport.send(op))
+
+    def download_file(
+        self,
+        path: str,
+        destination: DownloadDestination,
+        *,
+        user: str = DEFAULT_USER,
+        progress: DownloadProgressCallback | None = None,
+    ) -> DownloadResult:
+        """Save the file at ``path`` to ``destination``, streamed as it arrives: a local
+        path (written under a temporary name beside it and renamed into place once
+        complete, so a download cut short leaves nothing there) or a binary stream
+        (``write(bytes)``; not closed, and it keeps what arrived). A download cut
+        short raises :class:`~nullspace.ServerError` ``connection_error``
+        (:class:`~nullspace.TimeoutError` when it stalled). ``progress`` is called
+        with a :class:`~nullspace.DownloadProgress` after each chunk and once done."""
+        op = _ops.read_file(self._machine_id, path, user=user)
+        with _transfer.open_download(path, destination, progress) as download:
+            self._transport.receive(op, download.take)
+            return download.finish()
 
     def write_files(self, files: Iterable[WriteFilesInput], user: str = DEFAULT_USER) -> EntryList:
         """Write several files in one request, as ``user``. Items are
@@ -169,8 +230,13 @@ class AsyncFilesystem:
     ) -> str | bytes:
         _check_format(format)
         op = _ops.read_file(self._machine_id, path, user=user, offset=offset, limit=limit)
-        data = await self._transport.send(op)
-        return data if format == "bytes" else _ops.decode_text(data)
+        chunks: list[bytes] = []
+
+        async def take(chunk: bytes) -> None:
+            chunks.append(chunk)
+
+        await self._transport.receive(op, take)
+        return _ops.decode_read(chunks, format)
 
     async def write(
         self,
@@ -183,6 +249,43 @@ class AsyncFilesystem:
         return await self._transport.send(
             _ops.write_file(self._machine_id, path, data, user=user, mode=mode)
         )
+
+    async def upload_file(
+        self,
+        source: UploadSource,
+        path: str | None = None,
+        *,
+        user: str = DEFAULT_USER,
+        mode: int | str | None = None,
+        progress: UploadProgressCallback | None = None,
+    ) -> UploadResult:
+        """:meth:`Filesystem.upload_file`; the source is read in a worker thread, and a
+        ``progress`` coroutine is awaited."""
+        with _transfer.open_upload(source, path, progress) as upload:
+            op = _ops.upload_file(
+                self._machine_id,
+                upload.target,
+                upload.achunks(),
+                size=upload.total,
+                user=user,
+                mode=mode,
+            )
+            return await upload.afinish(await self._transport.send(op))
+
+    async def download_file(
+        self,
+        path: str,
+        destination: DownloadDestination,
+        *,
+        user: str = DEFAULT_USER,
+        progress: DownloadProgressCallback | None = None,
+    ) -> DownloadResult:
+        """:meth:`Filesystem.download_file`; the destination is written in a worker
+        thread, and a ``progress`` coroutine is awaited."""
+        op = _ops.read_file(self._machine_id, path, user=user)
+        with _transfer.open_download(path, destination, progress) as download:
+            await self._transport.receive(op, download.atake)
+            return await download.afinish()
 
     async def write_files(
         self, files: Iterable[WriteFilesInput], user: str = DEFAULT_USER

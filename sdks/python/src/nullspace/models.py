@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "CommandResult",
+    "DownloadProgress",
+    "DownloadResult",
     "EntryInfo",
     "MachineInfo",
     "MachineMetrics",
@@ -26,6 +28,9 @@ __all__ = [
     "SnapshotInfo",
     "StreamFacts",
     "TimeoutAction",
+    "UploadProgress",
+    "UploadResult",
+    "UploadTransport",
     "WriteEntry",
 ]
 
@@ -170,6 +175,61 @@ class EntryInfo(_Response):
     @property
     def is_file(self) -> bool:
         return self.type == "file"
+
+
+UploadTransport = Literal["direct"]
+"""How an upload travelled: ``direct`` is one streamed ``PUT /files``."""
+
+
+class _Outcome(BaseModel):
+    """A result the SDK makes itself (not an API answer)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class UploadProgress(_Outcome):
+    """One progress event of ``files.upload_file``: after each chunk sent
+    (``uploading``), and once the server has written the file (``done``)."""
+
+    phase: Literal["uploading", "done"]
+    bytes_completed: int
+    bytes_total: int | None
+    """The source's length: known for a file (or a seekable stream), ``None`` for a
+    stream of unknown length."""
+    transport: UploadTransport = "direct"
+
+
+class UploadResult(_Outcome):
+    """A finished ``files.upload_file``."""
+
+    transport: UploadTransport = "direct"
+    target_path: str
+    """The absolute path in the machine (the server's ``EntryInfo.path``)."""
+    bytes_uploaded: int
+    upload_id: str | None = None
+    """``None`` for a direct upload."""
+    entry: EntryInfo
+    """The written file, as the server described it."""
+
+
+class DownloadProgress(_Outcome):
+    """One progress event of ``files.download_file``: after each chunk received
+    (``downloading``), and once the destination holds the whole file (``done``)."""
+
+    phase: Literal["downloading", "done"]
+    bytes_completed: int
+    bytes_total: int | None = None
+    """Unknown while the file is streamed (the answer has no length): ``None``."""
+
+
+class DownloadResult(_Outcome):
+    """A finished ``files.download_file``."""
+
+    path: str
+    """The file in the machine, as asked for."""
+    destination: str | None
+    """The local path written, ``None`` when the destination was a stream."""
+    bytes_downloaded: int
 
 
 class PtySize(_Response):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,13 +199,13 @@ async def test_root_only_files_denied_to_user_allowed_to_root(machine: Any) -> N
     assert await maybe(machine.files.exists("/etc/nstest", user="root")) is False
 
 
-# -- the read limit --------------------------------------------------------------------
+# -- large files: streamed reads, uploads and downloads ---------------------------------
 
 MIB = 1 << 20
-BIG = 129 * MIB  # one MiB over what one read returns
+BIG = 129 * MIB  # one MiB over what one read returned before reads were streamed
 
 
-async def test_read_larger_than_the_limit_needs_limit(machine: Any) -> None:
+async def test_read_is_not_capped_and_reads_ranges(machine: Any) -> None:
     made = await maybe(
         machine.commands.run(
             f"truncate -s {BIG} /tmp/big && printf tail | "
@@ -210,17 +213,78 @@ async def test_read_larger_than_the_limit_needs_limit(machine: Any) -> None:
         )
     )
     assert made.exit_code == 0, made.stderr
-    with pytest.raises(nullspace.FileTooLargeError) as info:
-        await maybe(machine.files.read("/tmp/big", format="bytes"))
-    assert (info.value.code, info.value.status) == ("file_too_large", 413)
-    assert isinstance(info.value, nullspace.InvalidArgumentError)
+    whole = await maybe(machine.files.read("/tmp/big", format="bytes"))
+    assert len(whole) == BIG
+    assert whole[:1024] == b"\0" * 1024 and whole[-4:] == b"tail"
+    del whole
 
     head = await maybe(machine.files.read("/tmp/big", format="bytes", limit=1024))
     assert head == b"\0" * 1024
     tail = await maybe(machine.files.read("/tmp/big", format="bytes", offset=BIG - 4, limit=4))
     assert tail == b"tail"
-
-    # an endless file is refused too, and can be read in ranges
-    with pytest.raises(nullspace.FileTooLargeError):
-        await maybe(machine.files.read("/dev/zero", format="bytes"))
+    # an endless file is read with a limit
     assert await maybe(machine.files.read("/dev/zero", format="bytes", limit=8)) == b"\0" * 8
+
+
+async def test_upload_and_download_a_file(machine: Any, tmp_path: Path) -> None:
+    data = os.urandom(3 * MIB + 17)  # several chunks, the last one short
+    source = tmp_path / "blob.bin"
+    source.write_bytes(data)
+    events: list[nullspace.UploadProgress] = []
+
+    up = await maybe(machine.files.upload_file(source, progress=events.append))
+    assert (up.transport, up.target_path, up.bytes_uploaded) == (
+        "direct",
+        "/workspace/blob.bin",
+        len(data),
+    )
+    assert up.upload_id is None and up.entry.size == len(data)
+    assert events[-1].phase == "done" and events[-1].bytes_total == len(data)
+    digest = await maybe(machine.commands.run("sha256sum /workspace/blob.bin"))
+    assert digest.stdout.split()[0] == hashlib.sha256(data).hexdigest()
+
+    copy = tmp_path / "copy.bin"
+    down = await maybe(machine.files.download_file("/workspace/blob.bin", copy))
+    assert (down.path, down.destination, down.bytes_downloaded) == (
+        "/workspace/blob.bin",
+        str(copy),
+        len(data),
+    )
+    assert copy.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blob.bin", "copy.bin"]
+
+
+async def test_upload_a_stream_of_unknown_length(machine: Any) -> None:
+    class Pieces:
+        """2.5 MiB made on demand, without a name or a length."""
+
+        def __init__(self) -> None:
+            self.left = 10
+
+        def read(self, n: int = -1) -> bytes:
+            if self.left == 0:
+                return b""
+            self.left -= 1
+            return bytes([self.left]) * (MIB // 4)
+
+    up = await maybe(
+        machine.files.upload_file(Pieces(), "/tmp/pieces.bin", user="root", mode=0o600)
+    )
+    assert up.bytes_uploaded == 10 * (MIB // 4)
+    assert (up.entry.size, up.entry.owner, up.entry.permissions) == (
+        10 * (MIB // 4),
+        "root",
+        "rw-------",
+    )
+    tail = await maybe(
+        machine.files.read(
+            "/tmp/pieces.bin", format="bytes", user="root", offset=up.bytes_uploaded - 2
+        )
+    )
+    assert tail == b"\0\0"
+
+
+async def test_download_of_a_missing_file_leaves_nothing(machine: Any, tmp_path: Path) -> None:
+    with pytest.raises(nullspace.NotFoundError):
+        await maybe(machine.files.download_file("/workspace/absent", tmp_path / "absent"))
+    assert list(tmp_path.iterdir()) == []
