@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use nullspace_client::Client;
+use nullspace_host::agent::Agent;
 use nullspace_host::image::{build_image, ImageSpec};
-use nullspace_host::{Runtime, RuntimeConfig, Template};
+use nullspace_host::{Machine, Runtime, RuntimeConfig, Template};
 use nullspace_server::node::HostNode;
 use nullspace_server::store::Store;
 use nullspace_server::{app, AppState, RateLimiter};
@@ -61,6 +62,25 @@ impl Served {
             client,
             state_dir,
         }
+    }
+}
+
+impl Served {
+    /// One machine made through the API and one made by the runtime directly,
+    /// with the latter's agent (the floor's channel).
+    pub async fn pair(&self) -> (nullspace_api::Machine, Arc<Machine>, Agent) {
+        let api = self
+            .client
+            .create_machine(&nullspace_api::CreateMachineRequest::default())
+            .await
+            .expect("create through the API");
+        let direct = self
+            .direct
+            .create_machine(&self.template)
+            .await
+            .expect("create directly");
+        let agent = direct.agent().expect("agent").clone();
+        (api, direct, agent)
     }
 }
 

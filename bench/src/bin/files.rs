@@ -8,7 +8,6 @@
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
-use nullspace_api::CreateMachineRequest;
 use nullspace_bench::{arg, round, stats, Served};
 use nullspace_client::{Body, ReadFile};
 use nullspace_guest_proto::Op;
@@ -67,7 +66,11 @@ async fn agent_round(agent: &Agent, bytes: u64) -> (Duration, Duration) {
     };
     let t = Instant::now();
     let e = agent
-        .write_stream(write_op(path, opts), chunks(bytes), Duration::from_secs(120))
+        .write_stream(
+            write_op(path, opts),
+            chunks(bytes),
+            Duration::from_secs(120),
+        )
         .await
         .expect("upload");
     assert_eq!(e.size, bytes);
@@ -136,16 +139,7 @@ async fn main() {
     );
     let served = Served::start("files").await;
     let client = &served.client;
-    let api_m = client
-        .create_machine(&CreateMachineRequest::default())
-        .await
-        .expect("create");
-    let rt_m = served
-        .direct
-        .create_machine(&served.template)
-        .await
-        .expect("create");
-    let agent = rt_m.agent().expect("agent").clone();
+    let (api_m, rt_m, agent) = served.pair().await;
     let small = measure(client, &api_m.id, &agent, small_kib << 10, samples * 4).await;
     let large = measure(client, &api_m.id, &agent, large_mib << 20, samples).await;
     client.kill_machine(&api_m.id).await.expect("kill");

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use nullspace_api::{CreateMachineRequest, CreatePtyRequest, StartProcessRequest};
+use nullspace_api::{CreatePtyRequest, StartProcessRequest};
 use nullspace_bench::{arg, round, stats, Served};
 use nullspace_client::{Client, StreamEvent, StreamOptions};
 use nullspace_guest_proto::ExecRequest;
@@ -58,16 +58,7 @@ async fn main() {
     );
     let served = Served::start("streams").await;
     let client = &served.client;
-    let api_m = client
-        .create_machine(&CreateMachineRequest::default())
-        .await
-        .expect("create");
-    let rt_m = served
-        .direct
-        .create_machine(&served.template)
-        .await
-        .expect("create");
-    let agent = rt_m.agent().expect("agent").clone();
+    let (api_m, rt_m, agent) = served.pair().await;
     let exec = |cmd: &str| ExecRequest {
         shell: Some(cmd.into()),
         ..Default::default()
