@@ -159,3 +159,43 @@ pub struct ChmodRequest {
     )]
     pub user: Option<String>,
 }
+
+/// Default life of a signed file URL, seconds.
+pub const DEFAULT_URL_SECS: u64 = 3600;
+/// Longest life of a signed file URL, seconds (7 days).
+pub const MAX_URL_SECS: u64 = 7 * 24 * 3600;
+
+/// Body of `POST /v1/machines/{id}/files/download-url` and `…/upload-url`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileUrlRequest {
+    /// The file.
+    pub path: String,
+    /// Guest user whose permissions the transfer has (default `user`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
+    pub user: Option<String>,
+    /// Seconds the URL works (default [`DEFAULT_URL_SECS`], at most [`MAX_URL_SECS`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
+    pub expires_in: Option<u64>,
+}
+
+/// A signed file URL: works with no API key, for one method, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileUrl {
+    /// The absolute URL.
+    pub url: String,
+    /// `GET` (download) or `PUT` (upload).
+    pub method: String,
+    /// The file.
+    pub path: String,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+}

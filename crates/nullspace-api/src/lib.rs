@@ -17,8 +17,9 @@ mod stream;
 pub use commands::{CommandResult, RunCommandRequest};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, PartialOutput};
 pub use files::{
-    ChmodRequest, EntryInfo, EntryType, ExistsResponse, ListResponse, MkdirRequest, MkdirResponse,
-    RenameRequest, WriteFileEntry, WriteFilesRequest, WriteFilesResponse, MAX_FILE_BYTES,
+    ChmodRequest, EntryInfo, EntryType, ExistsResponse, FileUrl, FileUrlRequest, ListResponse,
+    MkdirRequest, MkdirResponse, RenameRequest, WriteFileEntry, WriteFilesRequest,
+    WriteFilesResponse, DEFAULT_URL_SECS, MAX_FILE_BYTES, MAX_URL_SECS,
 };
 pub use machines::{
     CreateMachineRequest, KillOutcome, KillResponse, Machine, MachineList, SetTimeoutRequest,

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
+use nullspace_api::MAX_FILE_BYTES;
 use nullspace_client::Body;
 use tokio::io::AsyncReadExt;
 
@@ -94,7 +95,8 @@ pub fn read_bytes(path: &Path) -> Result<(String, Vec<u8>), CliError> {
 }
 
 /// A description of `path` (or standard input for `-`) and its bytes as a body
-/// read a chunk at a time as it is sent, so no size is held in memory.
+/// read a chunk at a time as it is sent, so no size is held in memory; a file
+/// larger than [`MAX_FILE_BYTES`] is refused before anything is sent.
 pub async fn upload_body(path: &Path) -> Result<(String, Body), CliError> {
     let (what, reader): (String, Box<dyn tokio::io::AsyncRead + Send + Unpin>) =
         if path.as_os_str() == "-" {
@@ -107,6 +109,15 @@ pub async fn upload_body(path: &Path) -> Result<(String, Body), CliError> {
                     what: what.clone(),
                     source,
                 })?;
+            // A regular file says its size: refuse one the server never takes.
+            if let Ok(meta) = file.metadata().await {
+                if meta.is_file() && meta.len() > MAX_FILE_BYTES {
+                    return Err(CliError::TooLarge {
+                        what,
+                        max: MAX_FILE_BYTES,
+                    });
+                }
+            }
             (what, Box::new(file))
         };
     let chunks = futures_util::stream::try_unfold(reader, |mut reader| async move {

@@ -160,6 +160,62 @@ fn create_exec_files_kill() {
     let (status, _, _) = ns(&t, &["sandbox", "file", "read", &id, "/workspace/none"], "");
     assert_eq!(status, 5);
 
+    // Signed URLs work with plain curl and no API key.
+    let (status, url, err) = ns(
+        &t,
+        &["sandbox", "file", "download-url", &id, "/workspace/e2e.txt"],
+        "",
+    );
+    assert_eq!(status, 0, "{err}");
+    let got = std::process::Command::new("curl")
+        .args(["-sf", url.trim()])
+        .output()
+        .expect("curl");
+    assert!(got.status.success(), "curl {url}");
+    assert_eq!(got.stdout, b"hello");
+    let (status, url, err) = ns(
+        &t,
+        &[
+            "sandbox",
+            "file",
+            "upload-url",
+            &id,
+            "/workspace/curl.txt",
+            "--expires-in",
+            "60",
+        ],
+        "",
+    );
+    assert_eq!(status, 0, "{err}");
+    let put = std::process::Command::new("curl")
+        .args(["-sf", "-X", "PUT", "--data-binary", "from curl", url.trim()])
+        .output()
+        .expect("curl");
+    assert!(put.status.success(), "curl PUT {url}");
+    let (_, out, _) = ns(
+        &t,
+        &["sandbox", "file", "read", &id, "/workspace/curl.txt"],
+        "",
+    );
+    assert_eq!(out, "from curl");
+    let tampered = url.trim().replace("curl.txt", "other.txt");
+    let refused = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "--data-binary",
+            "x",
+            &tampered,
+        ])
+        .output()
+        .expect("curl");
+    assert_eq!(refused.stdout, b"401");
+
     let (status, _, err) = ns(&t, &["sandbox", "kill", &id], "");
     assert_eq!(status, 0, "{err}");
     let (status, _, err) = ns(&t, &["sandbox", "exec", &id, "--shell", "true"], "");

@@ -2,8 +2,8 @@
 //! named (`root` must be named).
 
 use nullspace_api::{
-    ChmodRequest, EntryInfo, ExistsResponse, ListResponse, MkdirRequest, MkdirResponse,
-    RenameRequest, WriteFilesRequest, WriteFilesResponse,
+    ChmodRequest, EntryInfo, ExistsResponse, FileUrl, FileUrlRequest, ListResponse, MkdirRequest,
+    MkdirResponse, RenameRequest, WriteFilesRequest, WriteFilesResponse,
 };
 use std::pin::Pin;
 
@@ -216,6 +216,21 @@ impl Client {
             user: user.map(str::to_owned),
         };
         self.json(self.request(Method::POST, &url).json(&body), &url)
+            .await
+    }
+
+    /// `POST /v1/machines/{id}/files/download-url` (`upload` false) or
+    /// `…/upload-url` (`upload` true): a signed URL that reads or writes the file
+    /// with no API key until it expires.
+    pub async fn file_url(
+        &self,
+        id: &MachineId,
+        upload: bool,
+        request: &FileUrlRequest,
+    ) -> Result<FileUrl, ClientError> {
+        let which = if upload { "upload-url" } else { "download-url" };
+        let url = self.url(&format!("v1/machines/{id}/files/{which}"), &[])?;
+        self.json(self.request(Method::POST, &url).json(request), &url)
             .await
     }
 

@@ -44,6 +44,7 @@ def test_exports() -> None:
         "TimeoutAction",
         "SnapshotInUseError",
         "StateCorruptError",
+        "SignedUrl",
     ]:
         assert name in nullspace.__all__, name
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use base64::Engine;
 use clap::{Args, Subcommand, ValueEnum};
 use futures_util::TryStreamExt;
-use nullspace_api::WriteFilesRequest;
+use nullspace_api::{FileUrlRequest, WriteFilesRequest};
 use nullspace_client::Body;
 use nullspace_client::ReadFile;
 use nullspace_types::MachineId;
@@ -146,6 +146,32 @@ pub enum FileCommand {
         source: String,
         /// New path.
         destination: String,
+        #[command(flatten)]
+        as_user: AsUser,
+    },
+    /// Print a signed URL that downloads the file with plain `curl` and no API key
+    /// (`curl -o out URL`), until it expires.
+    DownloadUrl {
+        /// Machine id (sb_…).
+        id: MachineId,
+        /// File path.
+        path: String,
+        /// Seconds the URL works (default 3600, at most 604800).
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<u64>,
+        #[command(flatten)]
+        as_user: AsUser,
+    },
+    /// Print a signed URL that uploads the file with plain `curl` and no API key
+    /// (`curl -T file URL`), until it expires.
+    UploadUrl {
+        /// Machine id (sb_…).
+        id: MachineId,
+        /// File path.
+        path: String,
+        /// Seconds the URL works (default 3600, at most 604800).
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<u64>,
         #[command(flatten)]
         as_user: AsUser,
     },
@@ -302,6 +328,18 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
                 output::line(&format!("moved {source} to {}", info.path))?;
             }
         }
+        FileCommand::DownloadUrl {
+            id,
+            path,
+            expires_in,
+            as_user,
+        } => signed_url(&client, json, &id, false, path, expires_in, &as_user).await?,
+        FileCommand::UploadUrl {
+            id,
+            path,
+            expires_in,
+            as_user,
+        } => signed_url(&client, json, &id, true, path, expires_in, &as_user).await?,
         FileCommand::Chmod {
             id,
             path,
@@ -336,6 +374,29 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
         }
     }
     Ok(OK)
+}
+
+/// Print a signed download (or `upload`) URL of `path`.
+async fn signed_url(
+    client: &nullspace_client::Client,
+    json: bool,
+    id: &MachineId,
+    upload: bool,
+    path: String,
+    expires_in: Option<u64>,
+    as_user: &AsUser,
+) -> Result<(), crate::error::CliError> {
+    let request = FileUrlRequest {
+        path,
+        user: as_user.name().map(str::to_owned),
+        expires_in,
+    };
+    let signed = client.file_url(id, upload, &request).await?;
+    if json {
+        output::json(&signed)
+    } else {
+        output::line(&signed.url)
+    }
 }
 
 /// Prints the content of `file read` (`bytes` from byte `offset` of the file).

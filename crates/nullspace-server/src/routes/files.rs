@@ -8,13 +8,14 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use futures_util::{stream, StreamExt};
 use nullspace_api::{
-    ChmodRequest, EntryInfo, EntryType, ErrorCode, ExistsResponse, ListResponse, MkdirRequest,
-    MkdirResponse, RenameRequest, WriteFilesRequest, WriteFilesResponse, DEFAULT_USER,
+    ChmodRequest, EntryInfo, EntryType, ErrorCode, ExistsResponse, FileUrl, FileUrlRequest,
+    ListResponse, MkdirRequest, MkdirResponse, RenameRequest, WriteFilesRequest,
+    WriteFilesResponse, DEFAULT_URL_SECS, DEFAULT_USER, MAX_URL_SECS,
 };
 use nullspace_types::MachineId;
 use serde::Deserialize;
@@ -26,6 +27,7 @@ use crate::node::{self, EntryKind, FileAnswer, FileOp, FileRead, FileWrite, Uplo
 use crate::params;
 use crate::services;
 use crate::services::files::{op, unexpected};
+use crate::services::signed_urls::{self, Grant};
 use crate::state::AppState;
 
 /// `?path=&user=` of most file routes.
@@ -127,23 +129,28 @@ pub async fn read(
     tenant: Tenant,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ReadQuery>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
+    read_as(&state, &tenant, &id, q).await
+}
+
+/// A read of machine `id`'s file for `tenant`.
+async fn read_as(state: &AppState, tenant: &Tenant, id: &str, q: ReadQuery) -> ApiResult<Response> {
     let read = FileRead {
         path: params::path("path", &q.path)?,
         user: Some(user(q.user)?),
         offset: q.offset.unwrap_or(0),
         limit: q.limit,
     };
-    let id = running(&state, &tenant, &id).await?;
+    let id = running(state, tenant, id).await?;
     let path = read.path.clone();
-    let bytes = services::files::read(&state, &id, read).await?;
+    let bytes = services::files::read(state, &id, read).await?;
     let body = Body::from_stream(bytes.map(move |chunk| {
         chunk.map_err(|e| {
             tracing::warn!(%path, error = %e.message, "file read cut short");
             std::io::Error::other(e.message)
         })
     }));
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body))
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 
 /// The request body as an [`Upload`] cut at `max` bytes; `over` is set when the
@@ -183,6 +190,18 @@ pub async fn write(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<EntryInfo>> {
+    write_as(&state, &tenant, &id, q, &headers, body).await
+}
+
+/// A write of machine `id`'s file for `tenant`.
+async fn write_as(
+    state: &AppState,
+    tenant: &Tenant,
+    id: &str,
+    q: WriteQuery,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Json<EntryInfo>> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -201,10 +220,10 @@ pub async fn write(
             .transpose()?,
         owner: None,
     };
-    let id = running(&state, &tenant, &id).await?;
+    let id = running(state, tenant, id).await?;
     let over = Arc::new(AtomicBool::new(false));
     let upload = bounded_upload(body, max, over.clone());
-    match services::files::write(&state, &id, write, upload).await {
+    match services::files::write(state, &id, write, upload).await {
         Ok(e) => Ok(Json(entry(e))),
         Err(_) if over.load(Ordering::SeqCst) => Err(too_large(max)),
         Err(e) => Err(e),
@@ -396,6 +415,142 @@ pub async fn remove(
     let id = running(&state, &tenant, &id).await?;
     op(&state, &id, o).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /files/download-url`: a signed URL that reads the file with no API key.
+pub async fn download_url(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<FileUrlRequest>,
+) -> ApiResult<Json<FileUrl>> {
+    file_url(&state, &tenant, &id, &headers, req, "GET").await
+}
+
+/// `POST /files/upload-url`: a signed URL that writes the file with no API key.
+pub async fn upload_url(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<FileUrlRequest>,
+) -> ApiResult<Json<FileUrl>> {
+    file_url(&state, &tenant, &id, &headers, req, "PUT").await
+}
+
+/// A signed URL for `method` on a file of running machine `id`, on the host the
+/// request came to.
+async fn file_url(
+    state: &AppState,
+    tenant: &Tenant,
+    id: &str,
+    headers: &HeaderMap,
+    req: FileUrlRequest,
+    method: &'static str,
+) -> ApiResult<Json<FileUrl>> {
+    let secs = req.expires_in.unwrap_or(DEFAULT_URL_SECS);
+    if !(1..=MAX_URL_SECS).contains(&secs) {
+        return Err(ApiError::field(
+            "expires_in",
+            format!("must be 1 to {MAX_URL_SECS} seconds"),
+        ));
+    }
+    let path = params::path("path", &req.path)?;
+    let user = user(req.user)?;
+    let machine = running(state, tenant, id).await?;
+    let grant = Grant {
+        method,
+        machine,
+        tenant: tenant.id.clone(),
+        user,
+        path,
+        expires: crate::store::now().1 + secs as i64,
+    };
+    let signature = signed_urls::sign(state, &grant).await?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    let url = format!(
+        "{scheme}://{host}/v1/signed/files?machine={}&user={}&path={}&expires={}&signature={signature}",
+        grant.machine,
+        signed_urls::encode(&grant.user),
+        signed_urls::encode(&grant.path),
+        grant.expires,
+    );
+    Ok(Json(FileUrl {
+        url,
+        method: method.into(),
+        path: grant.path,
+        expires_at: crate::store::rfc3339(grant.expires),
+    }))
+}
+
+/// `?machine=&user=&path=&expires=&signature=` of a signed file URL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedQuery {
+    machine: String,
+    user: String,
+    path: String,
+    expires: i64,
+    signature: String,
+}
+
+/// The tenant a signed URL acts for, once its signature and time check out.
+async fn granted(state: &AppState, q: &SignedQuery, method: &'static str) -> ApiResult<Tenant> {
+    let machine = params::machine_id(&q.machine)?;
+    let m = machine.clone();
+    let row = state.store_call(move |s| s.machine_by_id(&m)).await?;
+    // A machine that is gone answers like a bad signature: the URL says nothing.
+    let tenant = row.map(|r| r.tenant_id).unwrap_or_default();
+    let grant = Grant {
+        method,
+        machine,
+        tenant: tenant.clone(),
+        user: q.user.clone(),
+        path: q.path.clone(),
+        expires: q.expires,
+    };
+    signed_urls::verify(state, &grant, &q.signature, crate::store::now().1).await?;
+    Ok(Tenant { id: tenant })
+}
+
+/// `GET /v1/signed/files?…`: the file a download URL grants, streamed.
+pub async fn signed_read(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SignedQuery>,
+) -> ApiResult<Response> {
+    let tenant = granted(&state, &q, "GET").await?;
+    let read = ReadQuery {
+        path: q.path,
+        user: Some(q.user),
+        offset: None,
+        limit: None,
+    };
+    read_as(&state, &tenant, &q.machine, read).await
+}
+
+/// `PUT /v1/signed/files?…`: write the file an upload URL grants.
+pub async fn signed_write(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SignedQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<EntryInfo>> {
+    let tenant = granted(&state, &q, "PUT").await?;
+    let write = WriteQuery {
+        path: q.path,
+        user: Some(q.user),
+        mode: None,
+    };
+    write_as(&state, &tenant, &q.machine, write, &headers, body).await
 }
 
 #[cfg(test)]

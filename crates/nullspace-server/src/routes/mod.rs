@@ -71,6 +71,18 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("post", "/v1/machines/{id}/files/chmod", post(files::chmod)),
         (
             "post",
+            "/v1/machines/{id}/files/download-url",
+            post(files::download_url),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/files/upload-url",
+            post(files::upload_url),
+        ),
+        ("get", "/v1/signed/files", get(files::signed_read)),
+        ("put", "/v1/signed/files", put(files::signed_write)),
+        (
+            "post",
             "/v1/machines/{id}/processes",
             post(processes::start),
         ),

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod machines;
 pub mod node_events;
 pub mod processes;
+pub mod signed_urls;
 
 use nullspace_api::ErrorCode;
 use nullspace_types::{MachineId, MachineState};

@@ -2,6 +2,7 @@
 
 mod keys;
 mod machines;
+mod secrets;
 mod snapshots;
 
 use std::path::Path;
@@ -90,6 +91,7 @@ const MIGRATIONS: &[&str] = &[
     UPDATE machines SET failure_reason = note WHERE state = 'failed';",
     // Which VMM process runs a machine is the node's business, not the record's.
     "ALTER TABLE machines DROP COLUMN vmm_pid;",
+    "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
 ];
 
 /// The database, shared by request handlers.

@@ -37,6 +37,8 @@ from .models import (
     EntryInfo,
     MachineInfo,
     MachineMetrics,
+    SignedUrl,
+    SignedUrlMethod,
     SnapshotInfo,
     TimeoutAction,
     WriteEntry,
@@ -889,6 +891,56 @@ def chmod_file(
         RequestSpec("POST", _machine_path(machine_id, "/files/chmod"), json=body),
         _model(EntryInfo),
     )
+
+
+MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
+"""Longest life of a signed file URL (7 days, the server's limit); the server's
+default, when ``expires_in`` is left out, is one hour."""
+
+_SIGNED_URL_ROUTES: dict[str, str] = {"GET": "/files/download-url", "PUT": "/files/upload-url"}
+
+
+def _expires_in(value: int | None) -> int | None:
+    if value is None:
+        return None
+    _check_int("expires_in", value)
+    if not 1 <= value <= MAX_SIGNED_URL_SECONDS:
+        raise InvalidArgumentError(
+            "bad_request", f"expires_in must be 1..{MAX_SIGNED_URL_SECONDS} seconds, got {value}"
+        )
+    return value
+
+
+def signed_file_url(
+    machine_id: str,
+    path: str,
+    method: SignedUrlMethod,
+    *,
+    user: str | None = DEFAULT_USER,
+    expires_in: int | None = None,
+) -> Operation[SignedUrl]:
+    """A URL that downloads (``GET``) or writes (``PUT``) ``path`` as ``user`` without
+    an API key, for ``expires_in`` seconds (1 to :data:`MAX_SIGNED_URL_SECONDS`; the
+    server's default when ``None``). An answer for another method than asked is
+    refused."""
+    route = _SIGNED_URL_ROUTES.get(method) if isinstance(method, str) else None
+    if route is None:
+        raise InvalidArgumentError("bad_request", f"method must be 'GET' or 'PUT', got {method!r}")
+    body = _drop_none(
+        {"path": _path(path), "user": _user(user), "expires_in": _expires_in(expires_in)}
+    )
+
+    def decode(response: httpx.Response) -> SignedUrl:
+        signed = _validate(SignedUrl, _json(response), response)
+        if signed.method != method:
+            raise ServerError(
+                "invalid_response",
+                f"asked for a {method} URL, got a {signed.method} one",
+                response.status_code,
+            )
+        return signed
+
+    return Operation(RequestSpec("POST", _machine_path(machine_id, route), json=body), decode)
 
 
 # ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import httpx
 
 from . import _ops
 from ._config import ClientConfig
-from ._ops import StateFilter
+from ._ops import DEFAULT_USER, StateFilter
 from ._transport import AsyncTransport, open_config
 from .commands import AsyncCommands
 from .files import AsyncFilesystem
@@ -381,6 +381,18 @@ class AsyncMachine:
         Raises :class:`~nullspace.MachineError` unless it is running (or paused with
         auto-resume, which wakes it)."""
         return await self._transport.send(_ops.get_metrics(self.id))
+
+    async def download_url(
+        self, path: str, *, user: str = DEFAULT_USER, expires_in: int | None = None
+    ) -> str:
+        """:meth:`AsyncFilesystem.download_url <nullspace.AsyncFilesystem.download_url>`."""
+        return await self.files.download_url(path, user=user, expires_in=expires_in)
+
+    async def upload_url(
+        self, path: str, *, user: str = DEFAULT_USER, expires_in: int | None = None
+    ) -> str:
+        """:meth:`AsyncFilesystem.upload_url <nullspace.AsyncFilesystem.upload_url>`."""
+        return await self.files.upload_url(path, user=user, expires_in=expires_in)
 
     async def kill(self) -> bool:
         """Kill the machine: ``True`` if killed now, ``False`` if it was already gone."""

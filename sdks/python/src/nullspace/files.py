@@ -6,6 +6,10 @@ the rights of a guest ``user`` (default ``"user"``; root must be named,
 :class:`~nullspace.FilesystemError` ``permission_denied``. Both classes are thin:
 requests and decoding come from :mod:`nullspace._ops`, and the local side of uploads
 and downloads (naming, staging, counting, progress) from :mod:`nullspace._transfer`.
+
+Signed URLs (:meth:`Filesystem.download_url`, :meth:`Filesystem.upload_url`) hand one
+file to something without the API key (a browser, ``curl``, another service): the URL
+carries its own expiring grant, for one method and one file.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from ._transfer import (
 )
 from ._transport import AsyncTransport, SyncTransport
 from .errors import InvalidArgumentError
-from .models import DownloadResult, EntryInfo, UploadResult
+from .models import DownloadResult, EntryInfo, SignedUrl, SignedUrlMethod, UploadResult
 
 __all__ = ["AsyncFilesystem", "Filesystem", "WriteFilesInput"]
 
@@ -153,6 +157,37 @@ class Filesystem:
         with _transfer.open_download(path, destination, progress) as download:
             self._transport.receive(op, download.take)
             return download.finish()
+
+    def signed_url(
+        self,
+        path: str,
+        method: SignedUrlMethod,
+        *,
+        user: str = DEFAULT_USER,
+        expires_in: int | None = None,
+    ) -> SignedUrl:
+        """A :class:`~nullspace.SignedUrl` for ``path``: ``method="GET"`` downloads the
+        file (streamed, as :meth:`download_file` reads it), ``"PUT"`` writes the
+        request's body to it (as :meth:`write` writes), each with ``user``'s rights and
+        no API key. The URL answers only its own method, and 401 once ``expires_in``
+        seconds (1 to 604800, i.e. 7 days; default one hour) have passed. A bad
+        ``expires_in`` raises :class:`~nullspace.InvalidArgumentError` before any
+        request; a machine not running, :class:`~nullspace.MachineError`."""
+        op = _ops.signed_file_url(self._machine_id, path, method, user=user, expires_in=expires_in)
+        return self._transport.send(op)
+
+    def download_url(
+        self, path: str, *, user: str = DEFAULT_USER, expires_in: int | None = None
+    ) -> str:
+        """A URL that downloads ``path`` with a plain ``GET`` (see :meth:`signed_url`)."""
+        return self.signed_url(path, "GET", user=user, expires_in=expires_in).url
+
+    def upload_url(
+        self, path: str, *, user: str = DEFAULT_USER, expires_in: int | None = None
+    ) -> str:
+        """A URL that writes ``path`` with a plain ``PUT`` of the bytes (see
+        :meth:`signed_url`)."""
+        return self.signed_url(path, "PUT", user=user, expires_in=expires_in).url
 
     def write_files(self, files: Iterable[WriteFilesInput], user: str = DEFAULT_USER) -> EntryList:
         """Write several files in one request, as ``user``. Items are
@@ -286,6 +321,27 @@ class AsyncFilesystem:
         with _transfer.open_download(path, destination, progress) as download:
             await self._transport.receive(op, download.atake)
             return await download.afinish()
+
+    async def signed_url(
+        self,
+        path: str,
+        method: SignedUrlMethod,
+        *,
+        user: str = DEFAULT_USER,
+        expires_in: int | None = None,
+    ) -> SignedUrl:
+        op = _ops.signed_file_url(self._machine_id, path, method, user=user, expires_in=expires_in)
+        return await self._transport.send(op)
+
+    async def download_url(
+        self, path: str, *, user: str = DEFAULT_USER, expires_in: int | None = None
+    ) -> str:
+        return (await self.signed_url(path, "GET", user=user, expires_in=expires_in)).url
+
+    async def upload_url(
+        self, path: str, *, user: str = DEFAULT_USER, expires_in: int | None = None
+    ) -> str:
+        return (await self.signed_url(path, "PUT", user=user, expires_in=expires_in)).url
 
     async def write_files(
         self, files: Iterable[WriteFilesInput], user: str = DEFAULT_USER

@@ -10,7 +10,7 @@ import httpx
 
 from . import _ops
 from ._config import ClientConfig
-from ._ops import StateFilter
+from ._ops import DEFAULT_USER, StateFilter
 from ._transport import SyncTransport, open_config
 from .commands import Commands
 from .files import Filesystem
@@ -376,6 +376,20 @@ class Machine:
         Raises :class:`~nullspace.MachineError` unless it is running (or paused with
         auto-resume, which wakes it)."""
         return self._transport.send(_ops.get_metrics(self.id))
+
+    def download_url(
+        self, path: str, *, user: str = DEFAULT_USER, expires_in: int | None = None
+    ) -> str:
+        """A URL that downloads ``path`` with a plain ``GET`` and no API key: alias of
+        :meth:`Filesystem.download_url <nullspace.Filesystem.download_url>`."""
+        return self.files.download_url(path, user=user, expires_in=expires_in)
+
+    def upload_url(
+        self, path: str, *, user: str = DEFAULT_USER, expires_in: int | None = None
+    ) -> str:
+        """A URL that writes ``path`` with a plain ``PUT`` and no API key: alias of
+        :meth:`Filesystem.upload_url <nullspace.Filesystem.upload_url>`."""
+        return self.files.upload_url(path, user=user, expires_in=expires_in)
 
     def kill(self) -> bool:
         """Kill the machine: ``True`` if killed now, ``False`` if it was already gone."""

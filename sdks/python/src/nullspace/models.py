@@ -25,6 +25,8 @@ __all__ = [
     "PtySessionInfo",
     "PtySize",
     "SandboxInfo",
+    "SignedUrl",
+    "SignedUrlMethod",
     "SnapshotInfo",
     "StreamFacts",
     "TimeoutAction",
@@ -230,6 +232,23 @@ class DownloadResult(_Outcome):
     destination: str | None
     """The local path written, ``None`` when the destination was a stream."""
     bytes_downloaded: int
+
+
+SignedUrlMethod = Literal["GET", "PUT"]
+"""What a signed file URL is for: ``GET`` downloads the file, ``PUT`` writes it."""
+
+
+class SignedUrl(_Response):
+    """A signed file URL (the answer of ``POST /files/download-url`` and
+    ``/files/upload-url``): whoever holds :attr:`url` may use it with :attr:`method`,
+    and no API key, until :attr:`expires_at`."""
+
+    url: str
+    """Absolute, as the server names itself (``http://host/v1/signed/files?...``)."""
+    method: SignedUrlMethod
+    expires_at: datetime
+    path: str
+    """The file the URL is for."""
 
 
 class PtySize(_Response):

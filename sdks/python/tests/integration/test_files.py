@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import pytest
 
 import nullspace
@@ -288,3 +291,47 @@ async def test_download_of_a_missing_file_leaves_nothing(machine: Any, tmp_path:
     with pytest.raises(nullspace.NotFoundError):
         await maybe(machine.files.download_file("/workspace/absent", tmp_path / "absent"))
     assert list(tmp_path.iterdir()) == []
+
+
+# -- signed URLs: one file, one method, no API key --------------------------------------
+
+
+def _tampered(url: str) -> str:
+    """``url`` with one character of its signature's query value changed (the raw query
+    is edited, so nothing else about the URL changes)."""
+    parts = urlsplit(url)
+    pairs = parts.query.split("&")
+    for i, pair in enumerate(pairs):
+        name, _, value = pair.partition("=")
+        if "sig" in name.lower() and value:
+            pairs[i] = f"{name}={'1' if value[0] == '0' else '0'}{value[1:]}"
+            return urlunsplit(parts._replace(query="&".join(pairs)))
+    pytest.fail(f"no signature parameter in the query of {url}")
+
+
+async def test_signed_urls_work_without_the_api_key(machine: Any) -> None:
+    await maybe(machine.files.write("/workspace/signed.bin", BINARY))
+    download = await maybe(machine.download_url("/workspace/signed.bin", expires_in=600))
+    upload = await maybe(machine.files.signed_url("/workspace/put.bin", "PUT"))
+    assert upload.method == "PUT" and upload.expires_at > datetime.now(UTC)
+
+    with httpx.Client(timeout=60) as http:  # a plain client: no key, no SDK
+        got = http.get(download)
+        assert "authorization" not in got.request.headers
+        assert got.status_code == 200, got.text
+        assert got.content == BINARY
+
+        reversed_bytes = BINARY[::-1]
+        put = http.put(upload.url, content=reversed_bytes)
+        assert "authorization" not in put.request.headers
+        assert put.is_success, put.text
+        put_back = await maybe(machine.files.read("/workspace/put.bin", format="bytes"))
+        assert put_back == reversed_bytes
+
+        tampered = http.get(_tampered(download))
+        assert tampered.status_code == 401, tampered.text
+        assert tampered.json()["error"]["code"] == "unauthorized"
+
+        wrong_method = http.put(download, content=b"overwritten")
+        assert wrong_method.status_code == 401, wrong_method.text
+    assert await maybe(machine.files.read("/workspace/signed.bin", format="bytes")) == BINARY
