@@ -178,11 +178,12 @@ pub struct FileUrlRequest {
         deserialize_with = "crate::de::some"
     )]
     pub user: Option<String>,
-    /// Seconds the URL works (default [`DEFAULT_URL_SECS`], at most [`MAX_URL_SECS`]).
+    /// Seconds the URL works (default [`DEFAULT_URL_SECS`], at most [`MAX_URL_SECS`];
+    /// an integral float such as `60.0` is taken).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::de::some"
+        deserialize_with = "crate::de::some_int"
     )]
     pub expires_in: Option<u64>,
 }

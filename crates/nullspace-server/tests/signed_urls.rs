@@ -105,7 +105,7 @@ async fn signed_urls_grant_one_transfer_without_a_key() {
         .call(
             Method::POST,
             &format!("{base}/upload-url"),
-            Some(json!({"path": "/workspace/up.bin", "expires_in": 60})),
+            Some(json!({"path": "/workspace/up.bin", "expires_in": 60.0})),
         )
         .await;
     assert_eq!(
