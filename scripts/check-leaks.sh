@@ -26,6 +26,11 @@ ours=$(ip netns list 2>/dev/null | awk '{print $1}' | grep "^nullspace-$tag-" | 
 if [ -n "$ours" ]; then
   echo "leak: namespaces of $data: $ours"; bad=1
 fi
+# The egress test's "outside" namespaces are the tests' alone.
+outside=$(ip netns list 2>/dev/null | awk '{print $1}' | grep "^nstest-" | tr '\n' ' ')
+if [ -n "$outside" ]; then
+  echo "leak: test namespaces: $outside"; bad=1
+fi
 if grep -q "/run/netns/nullspace-$tag-" /proc/mounts; then
   echo "leak: namespace mounts of $data"; bad=1
 fi

@@ -9,7 +9,7 @@ py="$PWD/target/py/bin/python"
 (cd sdks/python && "$py" -m ruff check . && "$py" -m pytest -q tests --ignore=tests/integration)
 state=$(mktemp -d /tmp/ns-pytest-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-./target/release/nullspace-server --state-dir "$state" --listen "127.0.0.1:$port" \
+./target/release/nullspace-server --state-dir "$state" --listen "127.0.0.1:$port" --ssh-listen 127.0.0.1:0 \
   --guestd target/x86_64-unknown-linux-gnu/release/nullspace-guestd --on-exit destroy 2>"$state/server.log" &
 server=$!
 stop() { kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$state"; }

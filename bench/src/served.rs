@@ -1,6 +1,7 @@
 //! A server in this process over its own runtime, beside a second runtime used
 //! directly, both from one image and template: the set-up of the benchmarks that
-//! compare the API with the runtime (or the bare agent channel) in one run.
+//! compare the API with the runtime (or the bare agent channel) in one run. The
+//! server's SSH relay listens on a free loopback port too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use nullspace_host::agent::Agent;
 use nullspace_host::image::{build_image, ImageSpec};
 use nullspace_host::{Machine, Runtime, RuntimeConfig, Template};
 use nullspace_server::node::HostNode;
+use nullspace_server::services::ssh::{relay, RelayAddress};
 use nullspace_server::store::Store;
 use nullspace_server::{app, AppState, RateLimiter};
 
@@ -21,6 +23,10 @@ pub struct Served {
     pub template: Template,
     /// A client of the server (no practical rate limit).
     pub client: Client,
+    /// The server's loopback address.
+    pub addr: std::net::SocketAddr,
+    /// The SSH relay's loopback address.
+    pub ssh_addr: std::net::SocketAddr,
     state_dir: PathBuf,
 }
 
@@ -47,19 +53,39 @@ impl Served {
         std::fs::create_dir_all(&state_dir).unwrap();
         let store = Store::open(&state_dir.join("state.db")).expect("store");
         let key = store.create_key("bench").expect("key").secret;
-        let state = AppState::new(
+        let mut state = AppState::new(
             store,
             Arc::new(HostNode::new(served, vec![template.clone()])),
             RateLimiter::new(1e6, 1e6),
         );
+        let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ssh_addr = ssh.local_addr().unwrap();
+        let mut settings = (*state.settings).clone();
+        settings.ssh = RelayAddress {
+            host: ssh_addr.ip().to_string(),
+            port: ssh_addr.port(),
+        };
+        state.settings = Arc::new(settings);
+        tokio::spawn(relay::serve(state.clone(), ssh));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app(state)).await });
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
         let client = Client::new(&format!("http://{addr}"), key).expect("client");
         Served {
             direct: Arc::new(direct),
             template,
             client,
+            addr,
+            ssh_addr,
             state_dir,
         }
     }

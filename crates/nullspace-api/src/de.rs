@@ -53,6 +53,11 @@ pub fn some_int<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<Opt
     integer(d).map(Some)
 }
 
+/// `true`, for fields that default to it.
+pub fn yes() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, serde::Deserialize)]

@@ -100,6 +100,55 @@ pub enum ErrorCode {
     /// 409: the machine's guest agent is too old for the operation (a machine
     /// from an old template, snapshot or pause); recreate it.
     AgentOutdated,
+    /// 422: a glob or regular expression does not parse.
+    InvalidPattern,
+    /// 404: no such upload session for this machine.
+    UploadNotFound,
+    /// 410: the upload session expired; its chunks are gone.
+    UploadExpired,
+    /// 422: a chunk's or the whole upload's SHA-256 differs from the one declared.
+    UploadChecksumMismatch,
+    /// 409: the upload session is complete or aborted, or chunks are missing.
+    UploadState,
+    /// 409: the destination cannot take the upload's content.
+    UploadConflict,
+    /// 413: the upload is larger than the server takes.
+    UploadTooLarge,
+    /// 422: the upload's destination path is not allowed.
+    UploadPathInvalid,
+    /// 409: a chunk index out of the session's range, or a chunk of the wrong length for it.
+    UploadChunkInvalid,
+    /// 422: the git remote refused the credentials, or needs some and none were given.
+    GitAuthFailed,
+    /// 404: the git remote has no such repository.
+    GitRepositoryNotFound,
+    /// 422: the path is not inside a git repository.
+    GitNotARepository,
+    /// 404: no such branch, tag, commit or remote branch.
+    GitRefNotFound,
+    /// 409: the remote refused the push (it has commits the branch lacks: pull first).
+    GitPushRejected,
+    /// 409: the change conflicts with the repository's files (merge conflicts, local
+    /// changes a checkout or pull would overwrite).
+    GitConflict,
+    /// 409: there is nothing to commit.
+    GitNothingToCommit,
+    /// 422: git failed otherwise; the message has its exit code and what it printed.
+    GitFailed,
+    /// 401: preview traffic to a machine that takes none without a credential.
+    PreviewTokenRequired,
+    /// 403: the preview credential does not grant this machine port now (wrong,
+    /// expired, revoked or for another port).
+    PreviewTokenInvalid,
+    /// 404: the machine has no such preview grant.
+    PreviewGrantNotFound,
+    /// 502: nothing accepts connections on the machine port.
+    PreviewUpstreamUnavailable,
+    /// 422: the SSH public key is not an OpenSSH `ssh-ed25519`, `ecdsa-sha2-*` or
+    /// `ssh-rsa` public key line.
+    SshKeyInvalid,
+    /// 404: the machine has no such SSH access grant.
+    SshAccessNotFound,
     /// 502: the machine died while serving the request.
     MachineDied,
     /// 503: the server cannot create machines now (capacity, runtime down).
@@ -109,25 +158,52 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code's wire name (`machine_not_running`), as it is serialized.
+    pub fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => format!("{self:?}"),
+        }
+    }
+
     /// HTTP status code sent with this error.
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
             BadRequest => 400,
             MethodNotAllowed => 405,
-            Unauthorized => 401,
-            ReservedPath | PermissionDenied => 403,
-            NotFound | ProcessNotFound => 404,
+            Unauthorized | PreviewTokenRequired => 401,
+            ReservedPath | PermissionDenied | PreviewTokenInvalid => 403,
+            NotFound
+            | ProcessNotFound
+            | UploadNotFound
+            | GitRepositoryNotFound
+            | GitRefNotFound
+            | PreviewGrantNotFound
+            | SshAccessNotFound => 404,
+            UploadExpired => 410,
             MachineNotRunning | Conflict | AlreadyExists | NotEmpty | SnapshotInUse
-            | StateCorrupt | ProcessExited | StdinClosed | NotAPty | TagInUse | AgentOutdated => {
-                409
-            }
-            PayloadTooLarge | OutputLimitExceeded | FileTooLarge => 413,
-            ValidationError | CwdNotFound | CommandNotFound | UserNotFound | PathEscapesRoot
-            | WrongEntryType | IdempotencyKeyReused => 422,
+            | StateCorrupt | ProcessExited | StdinClosed | NotAPty | TagInUse | AgentOutdated
+            | UploadState | UploadConflict | UploadChunkInvalid | GitPushRejected | GitConflict
+            | GitNothingToCommit => 409,
+            PayloadTooLarge | OutputLimitExceeded | FileTooLarge | UploadTooLarge => 413,
+            ValidationError
+            | CwdNotFound
+            | CommandNotFound
+            | UserNotFound
+            | PathEscapesRoot
+            | WrongEntryType
+            | IdempotencyKeyReused
+            | InvalidPattern
+            | UploadChecksumMismatch
+            | UploadPathInvalid
+            | GitAuthFailed
+            | GitNotARepository
+            | GitFailed
+            | SshKeyInvalid => 422,
             RateLimited => 429,
             Internal => 500,
-            MachineDied => 502,
+            MachineDied | PreviewUpstreamUnavailable => 502,
             Unavailable => 503,
             CommandTimeout => 504,
             NoSpace => 507,
@@ -154,5 +230,9 @@ mod tests {
         );
         assert_eq!(ErrorCode::NotFound.status(), 404);
         assert_eq!(ErrorCode::ValidationError.status(), 422);
+        assert_eq!(
+            ErrorCode::PreviewUpstreamUnavailable.name(),
+            "preview_upstream_unavailable"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use nullspace_types::{MachineId, MachineState, SnapshotId};
+use nullspace_types::{Cidr, MachineId, MachineState, SnapshotId};
 use serde::{Deserialize, Serialize};
 
 /// Template used when a create names none.
@@ -90,6 +90,63 @@ pub struct CreateMachineRequest {
         deserialize_with = "crate::de::some"
     )]
     pub auto_resume: Option<bool>,
+    /// Outbound policy and preview access (a snapshot's when starting from one).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
+    pub network: Option<NetworkSettings>,
+    /// Whether destinations outside `network.allow_out` are reachable (default true).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
+    pub internet_access: Option<bool>,
+}
+
+/// The `network` of a create: outbound CIDR lists and preview access.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSettings {
+    /// IPv4 networks always reachable (they win over `deny_out`); alone, the
+    /// only ones reachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_out: Vec<Cidr>,
+    /// IPv4 networks dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_out: Vec<Cidr>,
+    /// Whether preview traffic needs no token (default true); when false every
+    /// request needs a signed preview URL, a proxy token or the machine's
+    /// traffic access token.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::de::some"
+    )]
+    pub allow_public_traffic: Option<bool>,
+}
+
+/// A machine's network policy as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineNetwork {
+    /// IPv4 networks always reachable.
+    pub allow_out: Vec<Cidr>,
+    /// IPv4 networks dropped.
+    pub deny_out: Vec<Cidr>,
+    /// Whether preview traffic needs no token.
+    pub allow_public_traffic: bool,
+}
+
+impl Default for MachineNetwork {
+    fn default() -> Self {
+        Self {
+            allow_out: Vec::new(),
+            deny_out: Vec::new(),
+            allow_public_traffic: true,
+        }
+    }
 }
 
 /// What happens to a machine when its timeout is reached.
@@ -147,6 +204,16 @@ pub struct Machine {
     /// Why the machine failed (state `failed` only).
     #[serde(default)]
     pub failure_reason: Option<String>,
+    /// Outbound policy and preview access.
+    #[serde(default)]
+    pub network: MachineNetwork,
+    /// Whether destinations outside `network.allow_out` are reachable.
+    #[serde(default = "crate::de::yes")]
+    pub internet_access: bool,
+    /// Token for `x-nullspace-traffic-access-token` when the machine takes no
+    /// public preview traffic (on create and get only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_access_token: Option<String>,
 }
 
 /// What a kill did.

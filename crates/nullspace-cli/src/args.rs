@@ -36,6 +36,11 @@ pub enum ArgError {
         "expected a signal name (SIGTERM, TERM, INT, KILL, HUP, USR1…) or a number 1-64, got {0:?}"
     )]
     Signal(String),
+    /// Not a network policy.
+    #[error(
+        "expected a JSON object with allow_out and deny_out (lists of IPv4 CIDRs) and allow_public_traffic: {0}"
+    )]
+    Network(#[source] serde_json::Error),
     /// Neither a machine id nor a snapshot id.
     #[error("expected a machine id (sb_…) or a snapshot id (snap_…): {0}")]
     MachineOrSnapshot(#[source] IdError),
@@ -164,6 +169,19 @@ impl FromStr for JsonMap {
             })
             .collect::<Result<_, _>>()
             .map(JsonMap)
+    }
+}
+
+/// The `--network-json` of a create, checked as the server checks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkJson(pub Box<nullspace_api::NetworkSettings>);
+
+impl FromStr for NetworkJson {
+    type Err = ArgError;
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        serde_json::from_str(s)
+            .map(|n| NetworkJson(Box::new(n)))
+            .map_err(ArgError::Network)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cmd::{auth, completion, quickstart, sandbox, schema, snapshot};
+use crate::cmd::{auth, completion, quickstart, sandbox, schema, snapshot, ssh};
 
 /// Command line of Nullspace microVMs: machines, commands and files.
 #[derive(Debug, Parser)]
@@ -44,6 +44,9 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Create, list, inspect and delete reusable snapshots of machines.
     Snapshot(snapshot::SnapshotArgs),
+    /// SSH into a machine through the server's relay with a throwaway key and
+    /// certificate (`ssh ID [-- CMD…]`); exits with the command's exit code.
+    Ssh(ssh::SshArgs),
     /// Print every command, its arguments and flags, and the exit codes, as JSON.
     Schema(schema::SchemaArgs),
     /// Print a shell completion script.

@@ -78,6 +78,29 @@ pub enum CliError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// A resumable upload failed part way; `next` resumes it.
+    #[error("{source}; upload {upload_id} keeps what arrived: resume with `{next}`")]
+    UploadInterrupted {
+        /// Why it failed.
+        #[source]
+        source: Box<CliError>,
+        /// The session to resume.
+        upload_id: String,
+        /// The command that resumes it.
+        next: String,
+    },
+    /// `sandbox upload` flags that do not fit the source.
+    #[error("{0}")]
+    UploadUsage(String),
+    /// A local program (`ssh`, `ssh-keygen`) or file it needs failed.
+    #[error("cannot {what}: {source}")]
+    LocalTool {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// `schema` was asked for a command that does not exist.
     #[error("no command `{path}`")]
     UnknownCommand {
@@ -103,6 +126,9 @@ impl CliError {
                 Exit::InvalidInput
             }
             CliError::Stdout(_) | CliError::Runtime(_) | CliError::Terminal(_) => Exit::Unexpected,
+            CliError::UploadInterrupted { source, .. } => source.exit(),
+            CliError::UploadUsage(_) => Exit::Usage,
+            CliError::LocalTool { .. } => Exit::Unexpected,
         }
     }
 
@@ -123,6 +149,7 @@ impl CliError {
             CliError::Client(ClientError::Decode { .. } | ClientError::StreamMessage { .. }) => {
                 "invalid_response".into()
             }
+            CliError::Client(ClientError::PreviewNotReady { .. }) => "wait_timeout".into(),
             CliError::Client(ClientError::StreamClosed { .. }) | CliError::StreamEnded => {
                 "stream_closed".into()
             }
@@ -137,6 +164,9 @@ impl CliError {
             CliError::ReadInput { .. } | CliError::NotUtf8 { .. } => "invalid_input".into(),
             CliError::TooLarge { .. } => "payload_too_large".into(),
             CliError::Stdout(_) | CliError::Runtime(_) => "unexpected".into(),
+            CliError::UploadInterrupted { source, .. } => source.code(),
+            CliError::UploadUsage(_) => "usage".into(),
+            CliError::LocalTool { .. } => "local_tool_failed".into(),
         }
     }
 
@@ -144,6 +174,7 @@ impl CliError {
     fn client(&self) -> Option<&ClientError> {
         match self {
             CliError::Client(e) | CliError::CommandCut { source: e, .. } => Some(e),
+            CliError::UploadInterrupted { source, .. } => source.client(),
             _ => None,
         }
     }
@@ -188,6 +219,9 @@ impl CliError {
             }
             if let Some(wait) = e.retry_after() {
                 error["retry_after_secs"] = wait.as_secs().into();
+            }
+            if let ClientError::PreviewNotReady { last, .. } = e {
+                error["readiness"] = serde_json::json!(last);
             }
         }
         if let Some(hint) = self.hint() {

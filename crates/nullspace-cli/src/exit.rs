@@ -10,7 +10,7 @@
 //! | 5    | not_found       | no such machine, snapshot, file, template or process |
 //! | 6    | conflict        | the machine is not running, or the request conflicts with its state (a snapshot in use, corrupt saved state, a non-empty directory, a full disk, a process that ended or whose stdin is closed, an old guest agent) |
 //! | 7    | invalid_input   | the server rejected the input (validation, missing cwd/command/user, bad path, too large, output cap), or a local input is unreadable, not text, or over 128 MiB |
-//! | 8    | timeout         | the command ran past its timeout |
+//! | 8    | timeout         | the command ran past its timeout, or a preview `--wait` ran past its own |
 //! | 9    | server_error    | server or network failure (5xx, unavailable, machine died, rate limited, connection refused) |
 //!
 //! `sandbox exec` (and `process stream|attach`, `pty create|connect`) exits with the
@@ -104,33 +104,43 @@ impl Exit {
                  is sent"
             }
             Exit::NotConfigured => "no API key, or an unreadable configuration file",
-            Exit::Unauthorized => "the API key was rejected (unauthorized)",
+            Exit::Unauthorized => {
+                "the API key was rejected (unauthorized), or a preview credential \
+                 (preview_token_required, preview_token_invalid)"
+            }
             Exit::NotFound => {
-                "no such machine, snapshot, file, template or process (not_found, \
-                 process_not_found)"
+                "no such machine, snapshot, file, template, process, upload, git repository or \
+                 git ref, or preview grant (not_found, process_not_found, upload_not_found, \
+                 git_repository_not_found, git_ref_not_found, preview_grant_not_found)"
             }
             Exit::Conflict => {
                 "the machine is not running, or the request conflicts with its state \
                  (machine_not_running, conflict, already_exists, not_empty, snapshot_in_use, \
                  state_corrupt, no_space, process_exited, stdin_closed, not_a_pty, tag_in_use, \
-                 agent_outdated)"
+                 agent_outdated, upload_state, upload_conflict, upload_expired, upload_chunk_invalid, \
+                 git_push_rejected, \
+                 git_conflict, git_nothing_to_commit)"
             }
             Exit::InvalidInput => {
                 "the server rejected the input (bad_request, validation_error, cwd_not_found, \
                  command_not_found, user_not_found, path_escapes_root, reserved_path, \
                  permission_denied, wrong_entry_type, payload_too_large, output_limit_exceeded, \
-                 file_too_large, method_not_allowed, idempotency_key_reused); also a local \
+                 file_too_large, method_not_allowed, idempotency_key_reused, invalid_pattern, \
+                 upload_checksum_mismatch, upload_too_large, upload_path_invalid, \
+                 git_auth_failed, git_not_a_repository, git_failed); \
+                 also a local \
                  input that is unreadable, not UTF-8 (a command's stdin) or over 128 MiB \
                  (payload_too_large). output_limit_exceeded prints the output up to the cap \
                  first"
             }
             Exit::Timeout => {
                 "the command ran past its timeout (command_timeout; also a streamed process \
-                 its timeout killed); what it printed until then is printed first"
+                 its timeout killed); what it printed until then is printed first. Also a \
+                 preview `--wait` whose service did not answer in time (wait_timeout)"
             }
             Exit::Server => {
                 "server or network failure (5xx, internal, unavailable, machine_died, \
-                 rate_limited, connection refused, a stream that closed before its end)"
+                 preview_upstream_unavailable, rate_limited, connection refused, a stream that closed before its end)"
             }
         }
     }
@@ -139,17 +149,44 @@ impl Exit {
     pub fn for_api_code(code: ErrorCode) -> Exit {
         use ErrorCode::*;
         match code {
-            Unauthorized => Exit::Unauthorized,
-            NotFound | ProcessNotFound => Exit::NotFound,
+            Unauthorized | PreviewTokenRequired | PreviewTokenInvalid => Exit::Unauthorized,
+            NotFound
+            | ProcessNotFound
+            | UploadNotFound
+            | GitRepositoryNotFound
+            | GitRefNotFound
+            | PreviewGrantNotFound
+            | SshAccessNotFound => Exit::NotFound,
             MachineNotRunning | Conflict | AlreadyExists | NotEmpty | SnapshotInUse
             | StateCorrupt | NoSpace | ProcessExited | StdinClosed | NotAPty | TagInUse
-            | AgentOutdated => Exit::Conflict,
-            BadRequest | ValidationError | CwdNotFound | CommandNotFound | UserNotFound
-            | PathEscapesRoot | ReservedPath | PermissionDenied | WrongEntryType
-            | PayloadTooLarge | OutputLimitExceeded | FileTooLarge | MethodNotAllowed
-            | IdempotencyKeyReused => Exit::InvalidInput,
+            | AgentOutdated | UploadState | UploadConflict | UploadExpired | UploadChunkInvalid
+            | GitPushRejected | GitConflict | GitNothingToCommit => Exit::Conflict,
+            BadRequest
+            | ValidationError
+            | SshKeyInvalid
+            | CwdNotFound
+            | CommandNotFound
+            | UserNotFound
+            | PathEscapesRoot
+            | ReservedPath
+            | PermissionDenied
+            | WrongEntryType
+            | PayloadTooLarge
+            | OutputLimitExceeded
+            | FileTooLarge
+            | MethodNotAllowed
+            | IdempotencyKeyReused
+            | InvalidPattern
+            | UploadChecksumMismatch
+            | UploadTooLarge
+            | UploadPathInvalid
+            | GitAuthFailed
+            | GitNotARepository
+            | GitFailed => Exit::InvalidInput,
             CommandTimeout => Exit::Timeout,
-            RateLimited | MachineDied | Unavailable | Internal => Exit::Server,
+            RateLimited | MachineDied | PreviewUpstreamUnavailable | Unavailable | Internal => {
+                Exit::Server
+            }
         }
     }
 
@@ -186,6 +223,7 @@ impl Exit {
             | ClientError::Decode { .. }
             | ClientError::WebSocket { .. }
             | ClientError::StreamMessage { .. } => Exit::Server,
+            ClientError::PreviewNotReady { .. } => Exit::Timeout,
         }
     }
 }
@@ -248,6 +286,8 @@ mod tests {
             (NoSpace, 6),
             (BadRequest, 7),
             (ValidationError, 7),
+            (SshKeyInvalid, 7),
+            (SshAccessNotFound, 5),
             (CwdNotFound, 7),
             (CommandNotFound, 7),
             (UserNotFound, 7),
@@ -260,6 +300,14 @@ mod tests {
             (FileTooLarge, 7),
             (MethodNotAllowed, 7),
             (IdempotencyKeyReused, 7),
+            (GitAuthFailed, 7),
+            (GitNotARepository, 7),
+            (GitFailed, 7),
+            (GitRepositoryNotFound, 5),
+            (GitRefNotFound, 5),
+            (GitPushRejected, 6),
+            (GitConflict, 6),
+            (GitNothingToCommit, 6),
             (CommandTimeout, 8),
             (RateLimited, 9),
             (MachineDied, 9),

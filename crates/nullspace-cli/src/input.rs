@@ -98,6 +98,14 @@ pub fn read_bytes(path: &Path) -> Result<(String, Vec<u8>), CliError> {
 /// read a chunk at a time as it is sent, so no size is held in memory; a file
 /// larger than [`MAX_FILE_BYTES`] is refused before anything is sent.
 pub async fn upload_body(path: &Path) -> Result<(String, Body), CliError> {
+    upload_counted(path, |_| {}).await
+}
+
+/// Like [`upload_body`], calling `seen` with the size of each piece as it is sent.
+pub async fn upload_counted(
+    path: &Path,
+    seen: impl Fn(usize) + Send + Sync + 'static,
+) -> Result<(String, Body), CliError> {
     let (what, reader): (String, Box<dyn tokio::io::AsyncRead + Send + Unpin>) =
         if path.as_os_str() == "-" {
             ("standard input".into(), Box::new(tokio::io::stdin()))
@@ -128,6 +136,11 @@ pub async fn upload_body(path: &Path) -> Result<(String, Body), CliError> {
         }
         buf.truncate(n);
         Ok(Some((buf, reader)))
+    });
+    let chunks = futures_util::StreamExt::inspect(chunks, move |c| {
+        if let Ok(b) = c {
+            seen(b.len());
+        }
     });
     Ok((what, Body::wrap_stream(chunks)))
 }

@@ -7,6 +7,7 @@
 //! so scripts and agents can branch on the exit status without reading messages,
 //! and `--json` turns both results and errors into the API's own JSON.
 
+mod archive;
 mod args;
 mod attach;
 mod cli;
@@ -16,6 +17,8 @@ mod error;
 mod exit;
 mod input;
 mod output;
+mod progress;
+mod resumable;
 mod terminal;
 
 use std::ffi::OsString;

@@ -31,6 +31,11 @@ pub fn json(value: &impl Serialize) -> Result<(), CliError> {
     line(&text)
 }
 
+/// Writes `value` as one line of JSON (for streams of records).
+pub fn json_line(value: &impl Serialize) -> Result<(), CliError> {
+    line(&serde_json::to_string(value).expect("API values serialize"))
+}
+
 /// Columns padded to their widest cell; the last column is not padded.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -104,8 +109,28 @@ pub fn machine(m: &Machine) -> String {
         ("auto_resume", m.auto_resume.to_string()),
         ("snapshot_id", or_dash(m.snapshot_id.as_ref())),
         ("forked_from", or_dash(m.forked_from.as_ref())),
+        ("internet_access", m.internet_access.to_string()),
+        ("allow_out", cidrs(&m.network.allow_out)),
+        ("deny_out", cidrs(&m.network.deny_out)),
+        ("public_traffic", m.network.allow_public_traffic.to_string()),
     ]);
+    if let Some(token) = &m.traffic_access_token {
+        // A credential: its prefix only (`--json` shows it whole).
+        let shown = token.get(..9).unwrap_or_default();
+        pairs.push(("traffic_token", format!("{shown}*** (--json shows it)")));
+    }
     fields(&pairs)
+}
+
+/// CIDRs joined by commas, or `-`.
+fn cidrs(list: &[nullspace_types::Cidr]) -> String {
+    if list.is_empty() {
+        return "-".into();
+    }
+    list.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A byte count in binary units: `512 B`, `1.5 KiB`, `64.0 MiB`, `4.0 GiB`.
@@ -245,8 +270,17 @@ mod tests {
             snapshot_id: None,
             forked_from: None,
             failure_reason: None,
+            network: nullspace_api::MachineNetwork {
+                allow_out: vec!["203.0.113.0/24".parse().unwrap()],
+                ..Default::default()
+            },
+            internet_access: false,
+            traffic_access_token: Some("nstt_0123456789abcdef0123456789".into()),
         };
-        assert!(!machine(&m).contains("failure_reason"));
+        let text = machine(&m);
+        assert!(!text.contains("failure_reason"));
+        assert!(text.contains("203.0.113.0/24"), "{text}");
+        assert!(!text.contains("0123456789abcdef0123456789"), "{text}");
         m.state = nullspace_types::MachineState::Failed;
         m.failure_reason = Some("the VMM exited (signal 9)".into());
         let text = machine(&m);

@@ -4,8 +4,14 @@
 
 mod support;
 
+#[path = "e2e/files.rs"]
+mod files;
+#[path = "e2e/previews.rs"]
+mod previews;
 #[path = "e2e/processes.rs"]
 mod processes;
+#[path = "e2e/ssh.rs"]
+mod ssh;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -36,7 +42,12 @@ fn try_ns(
         .stderr(Stdio::piped())
         .spawn()?;
     if let Some(mut input) = child.stdin.take() {
-        input.write_all(stdin.as_bytes())?;
+        // A command that fails before it reads its input (as a refused `-` upload does)
+        // closes the pipe first; its exit status is what the test checks.
+        match input.write_all(stdin.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other?,
+        }
     }
     let out = child.wait_with_output()?;
     Ok((
@@ -72,6 +83,29 @@ impl Drop for Cleanup<'_> {
         for id in &self.snapshots {
             let _ = try_ns(self.target, &["snapshot", "delete", id], "");
         }
+    }
+}
+
+impl Cleanup<'_> {
+    /// `sandbox create --timeout 300 --metadata test=TAG EXTRA… --json`: the
+    /// machine, killed on drop.
+    fn create(&mut self, tag: &str, extra: &[&str]) -> Value {
+        let label = format!("test={tag}");
+        let mut args = vec![
+            "sandbox",
+            "create",
+            "--timeout",
+            "300",
+            "--metadata",
+            &label,
+        ];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        let (status, out, err) = ns(self.target, &args, "");
+        assert_eq!(status, 0, "{err}");
+        let m = json(&out);
+        self.machines.push(m["id"].as_str().unwrap().to_owned());
+        m
     }
 }
 

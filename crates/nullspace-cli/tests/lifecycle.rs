@@ -187,12 +187,19 @@ fn create_sends_snapshot_timeout_action_and_auto_resume() {
         server.last().json(),
         json!({"template": "base", "timeout_action": "pause", "auto_resume": false})
     );
-    for line in [
-        "timeout_action  pause",
-        "auto_resume     false",
-        "snapshot_id     -",
+    // One `key  value` line each, whatever the column width.
+    let lines: Vec<Vec<&str>> = r
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    for pair in [
+        ["timeout_action", "pause"],
+        ["auto_resume", "false"],
+        ["snapshot_id", "-"],
+        ["internet_access", "true"],
     ] {
-        assert!(r.stdout.contains(line), "{line:?} in {}", r.stdout);
+        assert!(lines.contains(&pair.to_vec()), "{pair:?} in {}", r.stdout);
     }
 
     run(&server, &["sandbox", "create", "--on-timeout", "kill"]);

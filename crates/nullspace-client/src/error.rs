@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use nullspace_api::{ErrorCode, PartialOutput};
+use nullspace_api::{ErrorCode, PartialOutput, PreviewReadiness};
 
 /// Why a request did not produce the expected answer.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +81,26 @@ pub enum ClientError {
         /// What was wrong with it.
         what: String,
     },
+    /// [`Client::wait_for_preview`](crate::Client::wait_for_preview) reached its timeout
+    /// before the port was ready.
+    #[error(
+        "the {} of port {port} of machine {machine_id} was not ready after {:.1} s (last readiness: {})",
+        if *require_service { "service" } else { "preview route" },
+        waited.as_secs_f64(),
+        crate::previews::describe_readiness(last)
+    )]
+    PreviewNotReady {
+        /// The machine.
+        machine_id: String,
+        /// The machine port.
+        port: u16,
+        /// Whether the service had to answer (else only the route be ready).
+        require_service: bool,
+        /// How long it waited.
+        waited: Duration,
+        /// The last readiness read.
+        last: Box<PreviewReadiness>,
+    },
     /// A success answer whose body is not the expected JSON.
     #[error("cannot decode the answer of {url} (HTTP {status}): {source}")]
     Decode {
@@ -113,7 +133,8 @@ impl ClientError {
             | ClientError::Transport { .. }
             | ClientError::WebSocket { .. }
             | ClientError::StreamClosed { .. }
-            | ClientError::StreamMessage { .. } => None,
+            | ClientError::StreamMessage { .. }
+            | ClientError::PreviewNotReady { .. } => None,
         }
     }
 
@@ -175,10 +196,7 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// The snake_case name of an error code, as it appears on the wire.
 pub fn code_name(code: ErrorCode) -> String {
-    match serde_json::to_value(code) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{code:?}"),
-    }
+    code.name()
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ fn octal(mode: u32) -> String {
 }
 
 /// The query of a files route: `path`, then `user` when one is named.
-fn path_query(path: &str, user: Option<&str>) -> Vec<(&'static str, String)> {
+pub(crate) fn path_query(path: &str, user: Option<&str>) -> Vec<(&'static str, String)> {
     let mut query = vec![("path", path.to_owned())];
     if let Some(user) = user {
         query.push(("user", user.to_owned()));

@@ -13,20 +13,29 @@ mod commands;
 mod error;
 mod events;
 mod files;
+mod git;
 mod machines;
+mod previews;
 mod processes;
 mod pty;
 mod snapshots;
+mod ssh;
 mod stream;
 #[cfg(any(test, feature = "test-server"))]
 pub mod test_server;
+mod tree;
+mod uploads;
 
 pub use client::{Client, Health};
 pub use error::{code_name, ClientError};
 pub use events::{OutputStream, StreamEnd, StreamEvent, StreamStart};
 pub use files::{FileBytes, ReadFile};
 pub use machines::ListMachines;
+pub use previews::{
+    redact_preview_text, redact_preview_token, redact_preview_url, PREVIEW_POLL_INTERVAL,
+};
 pub use processes::LogsQuery;
 pub use reqwest::Body;
 pub use snapshots::ListSnapshots;
 pub use stream::{ProcessStream, StreamInput, StreamOptions, StreamOutput};
+pub use tree::{DirWatch, WatchOptions};

@@ -26,7 +26,7 @@ const STDIN_CHUNK: usize = 256 * 1024;
 /// First byte of a binary message carrying stdin.
 const STDIN_BYTE: u8 = 0x00;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Where a stream channel starts and whether it follows new output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,8 +91,26 @@ impl Client {
         self.open_channel(url).await
     }
 
-    /// Upgrades `url` (http or https) to a WebSocket with the API key.
-    async fn open_channel(&self, mut url: Url) -> Result<ProcessStream, ClientError> {
+    /// Upgrades `url` (http or https) to a channel with the API key.
+    async fn open_channel(&self, url: Url) -> Result<ProcessStream, ClientError> {
+        let (socket, url) = self.connect_ws(url).await?;
+        let (sink, stream) = socket.split();
+        Ok(ProcessStream {
+            input: StreamInput {
+                sink,
+                url: url.clone(),
+            },
+            output: StreamOutput {
+                stream,
+                url,
+                finished: false,
+            },
+        })
+    }
+
+    /// Upgrades `url` (http or https) to a WebSocket with the API key; an HTTP
+    /// error answer is the call's typed error. Answers the socket and its URL.
+    pub(crate) async fn connect_ws(&self, mut url: Url) -> Result<(Socket, String), ClientError> {
         let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
         // Both are special schemes, so the swap always succeeds.
         let _ = url.set_scheme(scheme);
@@ -115,20 +133,7 @@ impl Client {
             headers.insert(AUTHORIZATION, value);
         }
         match tokio_tungstenite::connect_async(request).await {
-            Ok((socket, _)) => {
-                let (sink, stream) = socket.split();
-                Ok(ProcessStream {
-                    input: StreamInput {
-                        sink,
-                        url: url.to_string(),
-                    },
-                    output: StreamOutput {
-                        stream,
-                        url: url.to_string(),
-                        finished: false,
-                    },
-                })
-            }
+            Ok((socket, _)) => Ok((socket, url.to_string())),
             Err(tungstenite::Error::Http(response)) => Err(refused(&url, &response)),
             Err(source) => Err(ws_error(source)),
         }

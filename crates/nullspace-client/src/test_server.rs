@@ -436,6 +436,9 @@ pub fn sample_machine(id: &str) -> Machine {
         snapshot_id: None,
         forked_from: None,
         failure_reason: None,
+        network: Default::default(),
+        internet_access: true,
+        traffic_access_token: None,
     }
 }
 

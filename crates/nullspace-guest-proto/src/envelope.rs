@@ -77,6 +77,13 @@ pub const KNOWN_OPS: &[&str] = &[
     "process_signal",
     "process_resize",
     "process_wait",
+    "search_files",
+    "find_in_files",
+    "replace_in_files",
+    "watch_dir",
+    "extract_archive",
+    "create_archive",
+    "digest_file",
 ];
 
 fn is_known_op(name: &str) -> bool {

@@ -47,6 +47,8 @@ pub enum ErrorCode {
     NotAPty,
     /// A running process already has this tag.
     TagInUse,
+    /// A glob or regular expression does not parse.
+    InvalidPattern,
     /// Any other I/O error.
     Io,
     /// A bug in guestd.
@@ -77,6 +79,7 @@ impl ErrorCode {
             ErrorCode::StdinClosed => "stdin_closed",
             ErrorCode::NotAPty => "not_a_pty",
             ErrorCode::TagInUse => "tag_in_use",
+            ErrorCode::InvalidPattern => "invalid_pattern",
             ErrorCode::Io => "io",
             ErrorCode::Internal => "internal",
         }

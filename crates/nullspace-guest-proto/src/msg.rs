@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use crate::error::{ErrorCode, GuestError};
+use crate::fs::{
+    ArchiveFacts, Digest, ExtractRequest, FindRequest, FindResult, FsEvent, ReplaceRequest,
+    ReplaceResult, Scope, SearchRequest, WatchRequest,
+};
 use crate::process::{
     AttachEnd, ProcessAttach, ProcessInfo, ProcessStart, PtySize, Selector, StreamKind,
 };
@@ -128,6 +132,10 @@ pub enum Op {
         /// Append to the file instead of replacing it.
         #[serde(default)]
         append: bool,
+        /// Write in place at this byte offset, keeping the rest of the file (and
+        /// creating it if missing): one chunk of a resumable upload (protocol 4).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
     },
     /// List a directory down to `depth` levels (1 = its direct entries).
     List {
@@ -247,6 +255,20 @@ pub enum Op {
         /// The process.
         process: Selector,
     },
+    /// Entries below a directory whose names match a glob.
+    SearchFiles(SearchRequest),
+    /// Lines of files that match a literal or a regular expression.
+    FindInFiles(FindRequest),
+    /// Replace matches in files, atomically per file.
+    ReplaceInFiles(ReplaceRequest),
+    /// Report changes below a directory as `fs_event` frames until cancelled.
+    WatchDir(WatchRequest),
+    /// Unpack a tar stream into a directory.
+    ExtractArchive(ExtractRequest),
+    /// Send a directory's contents as a tar stream in `data` frames.
+    CreateArchive(Scope),
+    /// SHA-256 of a file.
+    DigestFile(Scope),
 }
 
 impl Op {
@@ -273,6 +295,13 @@ impl Op {
             Op::ProcessSignal { .. } => "process_signal",
             Op::ProcessResize { .. } => "process_resize",
             Op::ProcessWait { .. } => "process_wait",
+            Op::SearchFiles(_) => "search_files",
+            Op::FindInFiles(_) => "find_in_files",
+            Op::ReplaceInFiles(_) => "replace_in_files",
+            Op::WatchDir(_) => "watch_dir",
+            Op::ExtractArchive(_) => "extract_archive",
+            Op::CreateArchive(_) => "create_archive",
+            Op::DigestFile(_) => "digest_file",
         }
     }
 
@@ -286,6 +315,16 @@ impl Op {
             | Op::ProcessSignal { .. }
             | Op::ProcessResize { .. } => 2,
             Op::ProcessWait { .. } => 3,
+            Op::SearchFiles(_)
+            | Op::FindInFiles(_)
+            | Op::ReplaceInFiles(_)
+            | Op::WatchDir(_)
+            | Op::ExtractArchive(_)
+            | Op::CreateArchive(_)
+            | Op::DigestFile(_)
+            | Op::WriteFile {
+                offset: Some(_), ..
+            } => 4,
             _ => 1,
         }
     }
@@ -436,6 +475,21 @@ pub enum OpResult {
     Processes(Vec<ProcessInfo>),
     /// For `process_attach`.
     Attached(AttachEnd),
+    /// For `search_files`.
+    Search {
+        /// The matching entries.
+        entries: Vec<EntryInfo>,
+        /// More entries matched than were answered.
+        truncated: bool,
+    },
+    /// For `find_in_files`.
+    Found(FindResult),
+    /// For `replace_in_files`.
+    Replaced(ReplaceResult),
+    /// For `extract_archive`.
+    Extracted(ArchiveFacts),
+    /// For `digest_file`.
+    Digest(Digest),
 }
 
 /// A frame sent by the guest to the host.
@@ -496,6 +550,18 @@ pub enum GuestMsg {
         /// Bytes skipped.
         bytes: u64,
     },
+    /// A `watch_dir` is in place: changes from now on are reported.
+    Ready {
+        /// The call.
+        id: CallId,
+    },
+    /// A change seen by a `watch_dir`.
+    FsEvent {
+        /// The call.
+        id: CallId,
+        /// The change.
+        event: FsEvent,
+    },
 }
 
 impl GuestMsg {
@@ -509,7 +575,9 @@ impl GuestMsg {
             | GuestMsg::Done { id, .. }
             | GuestMsg::Failed { id, .. }
             | GuestMsg::Credit { id, .. }
-            | GuestMsg::Gap { id, .. } => *id,
+            | GuestMsg::Gap { id, .. }
+            | GuestMsg::Ready { id }
+            | GuestMsg::FsEvent { id, .. } => *id,
         }
     }
 }

@@ -50,7 +50,14 @@ impl Op {
             | Op::Mkdir { .. }
             | Op::Remove { .. }
             | Op::Rename { .. }
-            | Op::Chmod { .. } => Service::Filesystem,
+            | Op::Chmod { .. }
+            | Op::SearchFiles(_)
+            | Op::FindInFiles(_)
+            | Op::ReplaceInFiles(_)
+            | Op::WatchDir(_)
+            | Op::ExtractArchive(_)
+            | Op::CreateArchive(_)
+            | Op::DigestFile(_) => Service::Filesystem,
         }
     }
 }
@@ -58,6 +65,10 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::{
+        Conflict, ExtractRequest, FindRequest, ReplaceRequest, Scope, SearchRequest, TextMatch,
+        WatchRequest,
+    };
     use crate::process::{ProcessAttach, ProcessStart, PtySize, Selector};
     use crate::KNOWN_OPS;
 
@@ -88,6 +99,7 @@ mod tests {
                 owner: None,
                 create_parents: false,
                 append: false,
+                offset: None,
             },
             Op::List {
                 path: path(),
@@ -151,7 +163,55 @@ mod tests {
                 size: PtySize { cols: 80, rows: 24 },
             },
             Op::ProcessWait { process: pid() },
+            Op::SearchFiles(SearchRequest {
+                scope: scope(),
+                pattern: "*".into(),
+                limit: 1,
+            }),
+            Op::FindInFiles(FindRequest {
+                scope: scope(),
+                text: text(),
+                max_results: 1,
+                max_file_bytes: 1,
+            }),
+            Op::ReplaceInFiles(ReplaceRequest {
+                paths: vec![path()],
+                root: None,
+                user: None,
+                text: text(),
+                replacement: String::new(),
+                dry_run: true,
+                max_files: 1,
+            }),
+            Op::WatchDir(WatchRequest {
+                scope: scope(),
+                recursive: false,
+            }),
+            Op::ExtractArchive(ExtractRequest {
+                scope: scope(),
+                conflict: Conflict::Merge,
+                source: None,
+            }),
+            Op::CreateArchive(scope()),
+            Op::DigestFile(scope()),
         ]
+    }
+
+    fn scope() -> Scope {
+        Scope {
+            path: "/workspace".into(),
+            root: None,
+            user: None,
+        }
+    }
+
+    fn text() -> TextMatch {
+        TextMatch {
+            pattern: "x".into(),
+            regex: false,
+            case_sensitive: true,
+            include: None,
+        }
     }
 
     #[test]
@@ -165,7 +225,10 @@ mod tests {
                 "exec" => Service::Process,
                 name if name.starts_with("process_") => Service::Process,
                 "read_file" | "write_file" | "list" | "stat" | "exists" | "mkdir" | "remove"
-                | "rename" | "chmod" => Service::Filesystem,
+                | "rename" | "chmod" | "search_files" | "find_in_files" | "replace_in_files"
+                | "watch_dir" | "extract_archive" | "create_archive" | "digest_file" => {
+                    Service::Filesystem
+                }
                 other => panic!("{other} is not placed in a service by this test"),
             };
             assert_eq!(op.service(), expected, "{}", op.name());

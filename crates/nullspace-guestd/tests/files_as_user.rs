@@ -45,6 +45,7 @@ fn write(path: &Path, u: Option<&str>) -> Op {
         owner: None,
         create_parents: false,
         append: false,
+        offset: None,
     }
 }
 

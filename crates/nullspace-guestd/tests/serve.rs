@@ -51,7 +51,10 @@ fn hello_records_identity_and_health_reports() {
     assert_eq!(first.identity_generation, 0);
     assert_eq!(first.protocol, nullspace_guest_proto::PROTOCOL_VERSION);
     assert_eq!(first.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(first.capabilities, ["process", "pty", "credit", "wait"]);
+    assert_eq!(
+        first.capabilities,
+        ["process", "pty", "credit", "wait", "tree", "archive", "watch"]
+    );
     assert!(!first.kernel.is_empty());
     let identity = Identity {
         hostname: "restored-7".into(),
@@ -321,6 +324,7 @@ fn file_round_trip() {
         owner: None,
         create_parents,
         append,
+        offset: None,
     };
     let r = c.call_with_input(op(&file, false, false, None), &[b"x"]);
     assert_eq!(r.err().code, ErrorCode::NotFound);
@@ -551,6 +555,7 @@ fn reserved_path_is_refused_for_writes() {
         owner: None,
         create_parents: true,
         append: false,
+        offset: None,
     };
     for path in [
         "/workspace/.nullspace/state",
@@ -627,6 +632,7 @@ fn confinement_escapes_are_refused() {
             owner: None,
             create_parents: false,
             append: false,
+            offset: None,
         },
         &[b"pwned"],
     );

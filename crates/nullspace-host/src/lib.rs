@@ -12,6 +12,7 @@ pub mod agent;
 mod cmd;
 mod config;
 mod disk;
+mod egress;
 mod error;
 mod events;
 pub mod image;

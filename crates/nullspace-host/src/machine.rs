@@ -64,6 +64,7 @@ pub struct Machine {
     pub(crate) vm: Arc<dyn Vm>,
     pub(crate) agent: Agent,
     pub(crate) net: MachineNet,
+    pub(crate) egress: nullspace_types::Egress,
     pub(crate) boot: Boot,
     pub(crate) state: Mutex<MachineState>,
     pub(crate) teardown: Mutex<Option<Teardown>>,
@@ -86,6 +87,11 @@ impl std::fmt::Debug for Machine {
 }
 
 impl Machine {
+    /// The machine's outbound policy.
+    pub fn egress(&self) -> &nullspace_types::Egress {
+        &self.egress
+    }
+
     /// The machine's id.
     pub fn id(&self) -> &MachineId {
         &self.id
@@ -114,6 +120,11 @@ impl Machine {
     /// Its network namespace name.
     pub fn netns(&self) -> &str {
         &self.net.name
+    }
+
+    /// A TCP connection to `port` of the guest, made inside its namespace.
+    pub async fn connect_port(&self, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+        crate::netns::connect_guest(&self.net.path(), port).await
     }
 
     /// Its private directory on the host.
@@ -292,6 +303,9 @@ pub(crate) struct MachineRecord {
     /// Sizes and checksums of the paused state and disk layers.
     #[serde(default)]
     pub(crate) pause_seals: Vec<crate::integrity::FileSeal>,
+    /// Outbound policy (kept across pause and resume).
+    #[serde(default)]
+    pub(crate) egress: nullspace_types::Egress,
 }
 
 /// File in a paused machine's directory holding its memory and device state.
@@ -315,6 +329,7 @@ impl Machine {
             origin: self.origin.clone(),
             hostname: self.hostname.clone(),
             net: self.net.clone(),
+            egress: self.egress.clone(),
             vmm_pid: self.vm.pid(),
             boot: self.boot.clone(),
             disk_layer: self.disk_layer.load(Ordering::SeqCst),

@@ -21,6 +21,10 @@ pub const GUEST_IP: &str = "10.0.2.2/24";
 pub const GATEWAY: &str = "10.0.2.1";
 /// MAC of every guest NIC (each guest is alone on its segment).
 pub const GUEST_MAC: &str = "02:4e:53:00:00:02";
+/// MAC of every namespace's tap, the guest's gateway: the same in every
+/// namespace, so a guest resumed or restored in a new one keeps a valid
+/// neighbour entry for its gateway.
+pub const GATEWAY_MAC: &str = "02:4e:53:00:00:01";
 /// Number of slots (one /30 each in 10.200.0.0/16).
 const SLOTS: u32 = 16384;
 /// Prefix of namespace names made by Nullspace.
@@ -155,6 +159,7 @@ impl MachineNet {
              addr add {ns_ip}/30 dev veth0\n\
              route add default via {host_ip}\n\
              tuntap add dev {TAP} mode tap\n\
+             link set {TAP} address {GATEWAY_MAC}\n\
              addr add {GATEWAY}/24 dev {TAP}\n\
              link set {TAP} up\n"
         );
@@ -231,6 +236,47 @@ fn enable_forwarding(netns: Option<&std::path::Path>) -> Result<(), NetError> {
             .expect("forwarding thread")
         }
     }
+}
+
+/// Address of the guest NIC without its prefix length.
+pub const GUEST_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
+
+/// Open a TCP connection to `port` of the guest, from inside the namespace at
+/// `netns`, so the host reaches guest ports without any route or forwarding.
+pub async fn connect_guest(
+    netns: &std::path::Path,
+    port: u16,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = socket_in(netns.to_owned()).await?;
+    socket
+        .connect(std::net::SocketAddr::from((GUEST_ADDR, port)))
+        .await
+}
+
+/// A TCP socket made inside the namespace at `netns` (a socket belongs to the
+/// namespace it was made in, wherever it is used after).
+async fn socket_in(netns: PathBuf) -> std::io::Result<tokio::net::TcpSocket> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A fresh thread enters the namespace so no runtime thread ever changes its own.
+    std::thread::Builder::new()
+        .name("netns-socket".into())
+        .spawn(move || {
+            let made = (|| {
+                let f = std::fs::File::open(&netns)?;
+                use std::os::fd::AsRawFd;
+                // SAFETY: setns(2) on a valid open namespace descriptor; it only
+                // changes this short-lived thread's network namespace.
+                if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.set_nodelay(true)?;
+                Ok(socket)
+            })();
+            let _ = tx.send(made);
+        })?;
+    rx.await
+        .map_err(|_| std::io::Error::other("namespace socket thread ended"))?
 }
 
 /// Host-wide egress: forwarding on, and masquerade of machine traffic leaving

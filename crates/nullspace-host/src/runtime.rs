@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use nullspace_types::{MachineId, MachineState, SnapshotId};
+use nullspace_types::{Egress, MachineId, MachineState, SnapshotId};
 use nullspace_vmm::{Backend, Disk, Kernel, Memory, Net, QemuBackend, SaveMode, Start, Vm, VmSpec};
 
 use crate::agent::Agent;
@@ -72,6 +72,8 @@ struct Source<'a> {
     /// Seals of files in a directory that the VM only reads, checked while it
     /// restores; a mismatch stops it before anyone can use it.
     seals: Option<(PathBuf, Vec<FileSeal>)>,
+    /// Outbound policy, installed before the guest runs.
+    egress: Egress,
 }
 
 impl Runtime {
@@ -149,14 +151,17 @@ impl Runtime {
 
     /// Create a machine by restoring `template` (no kernel boot).
     pub async fn create_machine(&self, template: &Template) -> Result<Arc<Machine>, RuntimeError> {
-        self.create_machine_as(MachineId::random(), template).await
+        self.create_machine_as(MachineId::random(), template, Egress::OPEN)
+            .await
     }
 
-    /// Create a machine with a caller-chosen id (recorded before the create ends).
+    /// Create a machine with a caller-chosen id (recorded before the create ends)
+    /// and outbound policy.
     pub async fn create_machine_as(
         &self,
         id: MachineId,
         template: &Template,
+        egress: Egress,
     ) -> Result<Arc<Machine>, RuntimeError> {
         self.start_machine(
             id,
@@ -180,6 +185,7 @@ impl Runtime {
                 state: &template.state(),
                 mode: SaveMode::DeviceOnly,
                 seals: None,
+                egress,
             },
         )
         .await
@@ -187,14 +193,17 @@ impl Runtime {
 
     /// Create a machine from snapshot `id`, with its own identity.
     pub async fn restore_snapshot(&self, id: &SnapshotId) -> Result<Arc<Machine>, RuntimeError> {
-        self.restore_snapshot_as(MachineId::random(), id).await
+        self.restore_snapshot_as(MachineId::random(), id, Egress::OPEN)
+            .await
     }
 
-    /// Create machine `machine` from snapshot `id` (its files are checked first).
+    /// Create machine `machine` from snapshot `id` (its files are checked first)
+    /// with outbound policy `egress`.
     pub async fn restore_snapshot_as(
         &self,
         machine: MachineId,
         id: &SnapshotId,
+        egress: Egress,
     ) -> Result<Arc<Machine>, RuntimeError> {
         let snap = SnapshotInfo::load(&self.cfg.snapshots_dir(), id)?;
         self.start_machine(
@@ -216,6 +225,7 @@ impl Runtime {
                 state: &snap.state(),
                 mode: SaveMode::Full,
                 seals: Some((snap.dir.clone(), snap.seals.clone())),
+                egress,
             },
         )
         .await
@@ -273,6 +283,7 @@ impl Runtime {
         let started = async {
             disk_ready?;
             let net = net?;
+            net.apply_egress(&src.egress).await?;
             let spec = VmSpec {
                 name: id.to_string(),
                 dir: dir.clone(),
@@ -369,6 +380,7 @@ impl Runtime {
             vm,
             agent,
             net,
+            egress: src.egress,
             boot: src.boot,
             state: Mutex::new(MachineState::Running),
             teardown: Mutex::new(Some(teardown)),
@@ -480,6 +492,7 @@ impl Runtime {
                     state: &state,
                     mode: SaveMode::Full,
                     seals: Some((dir.clone(), memory)),
+                    egress: record.egress.clone(),
                 },
             )
             .await?;
@@ -544,6 +557,7 @@ impl Runtime {
             vm,
             agent,
             net: record.net,
+            egress: record.egress,
             boot: record.boot,
             state: Mutex::new(MachineState::Running),
             teardown: Mutex::new(Some(teardown)),
@@ -757,6 +771,7 @@ impl Runtime {
                     state: &state,
                     mode: SaveMode::Full,
                     seals: None,
+                    egress: source.egress.clone(),
                 },
             )
         }))

@@ -93,6 +93,7 @@ impl From<NodeError> for ApiError {
             N::WrongEntryType => ErrorCode::WrongEntryType,
             N::NotEmpty => ErrorCode::NotEmpty,
             N::InvalidArgument => ErrorCode::ValidationError,
+            N::InvalidPattern => ErrorCode::InvalidPattern,
             N::PathEscapesRoot => ErrorCode::PathEscapesRoot,
             N::ReservedPath => ErrorCode::ReservedPath,
             N::UserNotFound => ErrorCode::UserNotFound,
@@ -104,6 +105,7 @@ impl From<NodeError> for ApiError {
             N::StdinClosed => ErrorCode::StdinClosed,
             N::NotAPty => ErrorCode::NotAPty,
             N::TagInUse => ErrorCode::TagInUse,
+            N::PortClosed => ErrorCode::PreviewUpstreamUnavailable,
             N::Internal => ErrorCode::Internal,
         };
         let mut err = Self::new(code, e.message);

@@ -30,8 +30,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// An optional JSON object body: an empty body is `T::default()`, anything else
-/// is read like [`ApiJson`].
+/// An optional JSON object body: a body of no bytes is `T::default()`, anything
+/// else (whitespace too) is read like [`ApiJson`].
 #[derive(Debug)]
 pub struct ApiJsonOrEmpty<T>(pub T);
 
@@ -41,7 +41,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOr
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let json = is_json(req.headers());
         let bytes = body_bytes(req, state).await?;
-        if bytes.iter().all(|b| is_json_space(*b)) {
+        if bytes.is_empty() {
             return Ok(Self(T::default()));
         }
         if !json {

@@ -18,6 +18,7 @@ pub mod routes;
 pub mod services;
 pub mod state;
 pub mod store;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,12 @@ pub struct ServerConfig {
     pub history_retention_secs: i64,
     /// Most bytes one file upload takes.
     pub max_upload_bytes: u64,
+    /// Where preview URLs are served (default `http://localhost:{listen port}`).
+    pub preview_base: Option<String>,
+    /// Address the SSH relay listens on (port 0: any free port).
+    pub ssh_listen: SocketAddr,
+    /// Host name the SSH relay is advertised as (default: the listen address).
+    pub ssh_host: Option<String>,
 }
 
 /// Why the server could not start.
@@ -62,6 +69,9 @@ pub enum StartError {
     /// The guest image could not be built.
     #[error(transparent)]
     Image(#[from] nullspace_host::image::ImageError),
+    /// A setting is invalid.
+    #[error("{0}")]
+    Config(String),
     /// Machines of the previous run could not be settled.
     #[error("recovering machines of the previous run: {0}")]
     Recovery(String),
@@ -116,6 +126,13 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
 
 /// Start everything and serve until SIGINT/SIGTERM.
 pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
+    let preview = match &cfg.preview_base {
+        Some(base) => services::previews::PreviewBase::parse(base).map_err(StartError::Config)?,
+        None => services::previews::PreviewBase {
+            port: Some(cfg.listen.port()),
+            ..Default::default()
+        },
+    };
     std::fs::create_dir_all(&cfg.data_dir).map_err(|source| StartError::Io {
         what: format!("create {}", cfg.data_dir.display()),
         source,
@@ -136,6 +153,22 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
             what: format!("listen on {}", cfg.listen),
             source,
         })?;
+    let ssh_listener = tokio::net::TcpListener::bind(cfg.ssh_listen)
+        .await
+        .map_err(|source| StartError::Io {
+            what: format!("listen for SSH on {}", cfg.ssh_listen),
+            source,
+        })?;
+    let ssh = services::ssh::RelayAddress {
+        host: cfg
+            .ssh_host
+            .clone()
+            .unwrap_or_else(|| cfg.ssh_listen.ip().to_string()),
+        port: ssh_listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(cfg.ssh_listen.port()),
+    };
     let store = store::Store::open(&db_path(&state_dir))?;
     if let Some(path) = bootstrap_admin_key(&store, &state_dir)? {
         tracing::info!(path = %path.display(), "created the admin API key; it is in this file");
@@ -165,6 +198,8 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
     state.settings = Arc::new(Settings {
         history_retention_secs: cfg.history_retention_secs,
         max_upload_bytes: cfg.max_upload_bytes,
+        preview,
+        ssh: ssh.clone(),
     });
     // Subscribed before recovery, so a VM that dies meanwhile is not missed.
     let node_events = node.subscribe();
@@ -181,11 +216,30 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
     }
     tokio::spawn(reaper::run(state.clone()));
     tokio::spawn(services::node_events::follow(state.clone(), node_events));
+    // Made before the relay serves, so a bad store fails the start.
+    services::ssh::keys(&state)
+        .await
+        .map_err(|e| StartError::Config(format!("SSH keys: {}", e.message)))?;
+    let relay = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = services::ssh::relay::serve(relay, ssh_listener).await {
+            tracing::error!("{e}");
+        }
+    });
+    tracing::info!(host = %ssh.host, port = ssh.port, "serving SSH");
+    eprintln!("nullspace-server: SSH relay on {}:{}", ssh.host, ssh.port);
     tracing::info!(addr = %cfg.listen, "serving /v1");
     eprintln!("nullspace-server: listening on http://{}", cfg.listen);
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    // Small writes (WebSocket frames, proxied answers) go out at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let served = axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     if cfg.destroy_on_exit {
         tracing::info!("shutting down: destroying machines");
         recovery::stop_all(&state).await;

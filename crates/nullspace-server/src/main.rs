@@ -52,6 +52,19 @@ struct ServeArgs {
     #[arg(long, default_value_t = nullspace_api::MAX_FILE_BYTES,
           value_parser = clap::value_parser!(u64).range(1..=nullspace_api::MAX_FILE_BYTES))]
     max_upload_bytes: u64,
+    /// Where preview URLs are served, `http[s]://host[:port]`: machine ports are
+    /// `{port}-{machine}.{host}` [default: $NULLSPACE_PREVIEW_BASE, else
+    /// http://localhost:{listen port}].
+    #[arg(long)]
+    preview_base: Option<String>,
+    /// Address the SSH relay listens on, port 0 for any free one [default:
+    /// $NULLSPACE_SSH_LISTEN, else 127.0.0.1:2222].
+    #[arg(long)]
+    ssh_listen: Option<std::net::SocketAddr>,
+    /// Host name SSH access grants give for the relay [default:
+    /// $NULLSPACE_SSH_HOST, else the --ssh-listen address].
+    #[arg(long)]
+    ssh_host: Option<String>,
 }
 
 /// What a stop does with running machines.
@@ -104,6 +117,20 @@ async fn main() -> ExitCode {
         .data_dir
         .or_else(|| std::env::var_os("NULLSPACE_DATA_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(nullspace_host::DEFAULT_DATA_DIR));
+    let ssh_listen = match cli.serve.ssh_listen {
+        Some(a) => a,
+        None => {
+            let text = std::env::var("NULLSPACE_SSH_LISTEN")
+                .unwrap_or_else(|_| nullspace_server::services::ssh::DEFAULT_LISTEN.into());
+            match text.parse() {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: NULLSPACE_SSH_LISTEN={text}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
     let result = match cli.command {
         Some(Command::Keys { command }) => {
             keys(cli.state_dir.as_deref().unwrap_or(&data_dir), command)
@@ -118,6 +145,15 @@ async fn main() -> ExitCode {
             destroy_on_exit: cli.serve.on_exit == OnExit::Destroy,
             history_retention_secs: cli.serve.history_retention,
             max_upload_bytes: cli.serve.max_upload_bytes,
+            preview_base: cli
+                .serve
+                .preview_base
+                .or_else(|| std::env::var("NULLSPACE_PREVIEW_BASE").ok()),
+            ssh_listen,
+            ssh_host: cli
+                .serve
+                .ssh_host
+                .or_else(|| std::env::var("NULLSPACE_SSH_HOST").ok()),
         })
         .await
         .map_err(|e| e.to_string()),

@@ -113,6 +113,16 @@ pub fn machine_id(raw: &str) -> ApiResult<MachineId> {
         .map_err(|_| ApiError::new(ErrorCode::NotFound, format!("machine {raw} not found")))
 }
 
+/// Parse a machine port from the path or query (422 outside 1–65535).
+pub fn port(raw: &str) -> ApiResult<u16> {
+    crate::services::previews::parse_port(raw).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ValidationError,
+            format!("port {raw:?}: expected 1-65535"),
+        )
+    })
+}
+
 /// Parse a snapshot id from the path (404 for ids that cannot exist).
 pub fn snapshot_id(raw: &str) -> ApiResult<SnapshotId> {
     raw.parse()

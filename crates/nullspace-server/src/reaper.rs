@@ -1,6 +1,7 @@
 //! Acts on machines whose timeout has passed (kills them, or pauses those whose
-//! timeout action is `pause`), and forgets killed and failed machines once their
-//! history retention is over.
+//! timeout action is `pause`), forgets killed and failed machines once their
+//! history retention is over, aborts expired upload sessions and closes the
+//! preview proxy's idle upstream connections.
 
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ pub async fn run(state: AppState) {
         tick = tick.wrapping_add(1);
         if tick % PURGE_EVERY == 1 {
             purge(&state).await;
+            services::uploads::sweep(&state).await;
+        }
+        if tick.is_multiple_of(10) {
+            state.proxy_pool.sweep(std::time::Instant::now());
         }
         let expired = match state.store_call(|s| s.expired(now().1)).await {
             Ok(rows) => rows,

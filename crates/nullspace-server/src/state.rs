@@ -18,6 +18,10 @@ pub struct Settings {
     pub history_retention_secs: i64,
     /// Most bytes one file upload takes.
     pub max_upload_bytes: u64,
+    /// Where preview URLs are served.
+    pub preview: crate::services::previews::PreviewBase,
+    /// Where clients reach the SSH relay.
+    pub ssh: crate::services::ssh::RelayAddress,
 }
 
 impl Default for Settings {
@@ -25,6 +29,8 @@ impl Default for Settings {
         Self {
             history_retention_secs: nullspace_api::DEFAULT_HISTORY_RETENTION_SECS,
             max_upload_bytes: nullspace_api::MAX_FILE_BYTES,
+            preview: Default::default(),
+            ssh: Default::default(),
         }
     }
 }
@@ -44,6 +50,12 @@ pub struct AppState {
     pub events: EventBus,
     /// Service settings.
     pub settings: Arc<Settings>,
+    /// The secret signed URLs are signed with, once read from the store.
+    pub url_key: Arc<tokio::sync::OnceCell<[u8; 32]>>,
+    /// Idle connections of the preview proxy.
+    pub proxy_pool: Arc<crate::services::proxy_pool::ProxyPool>,
+    /// The SSH CA and relay host key, once read from the store.
+    pub ssh_keys: Arc<tokio::sync::OnceCell<Arc<crate::services::ssh::Keys>>>,
 }
 
 impl AppState {
@@ -56,6 +68,9 @@ impl AppState {
             gates: Arc::default(),
             events: EventBus::default(),
             settings: Arc::default(),
+            url_key: Arc::default(),
+            proxy_pool: Arc::default(),
+            ssh_keys: Arc::default(),
         }
     }
 

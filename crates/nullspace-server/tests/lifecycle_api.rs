@@ -32,6 +32,21 @@ async fn fork_makes_children_and_rejects_bad_counts() {
             "{v}"
         );
     }
+    // A body of whitespace is not JSON, even though no bytes at all are fine.
+    let (s, v) = api
+        .send(
+            Method::POST,
+            &uri,
+            Some(&api.key),
+            Some(axum::body::Body::from(" ")),
+            true,
+        )
+        .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "bad_request"),
+        "{v}"
+    );
     // No body: one child with the source's labels and settings.
     let (s, v) = api.call(Method::POST, &uri, None).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");

@@ -127,6 +127,21 @@ prefixed_id!(
     SnapshotId,
     "snap_"
 );
+prefixed_id!(
+    /// Id of a resumable upload: `upl_` followed by 20 characters of `[a-z0-9]`.
+    UploadId,
+    "upl_"
+);
+prefixed_id!(
+    /// Id of a preview grant: `pvg_` followed by 20 characters of `[a-z0-9]`.
+    PreviewGrantId,
+    "pvg_"
+);
+prefixed_id!(
+    /// Id of an SSH access grant: `ssha_` followed by 20 characters of `[a-z0-9]`.
+    SshAccessId,
+    "ssha_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,8 +5,10 @@
 //! malformed id is rejected at the edge with a clear error instead of deep inside
 //! the runtime.
 
+mod egress;
 mod id;
 mod state;
 
-pub use id::{IdError, MachineId, SnapshotId};
+pub use egress::{Cidr, Egress, EgressError, MAX_CIDRS};
+pub use id::{IdError, MachineId, PreviewGrantId, SnapshotId, SshAccessId, UploadId};
 pub use state::{MachineState, UnknownState};

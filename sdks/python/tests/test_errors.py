@@ -45,11 +45,34 @@ ALL_CODES = [
     (409, "not_a_pty", errors.NotAPtyError),
     (409, "tag_in_use", errors.TagInUseError),
     (409, "agent_outdated", errors.AgentOutdatedError),
+    (422, "invalid_pattern", errors.InvalidPatternError),
+    (404, "upload_not_found", errors.UploadNotFoundError),
+    (410, "upload_expired", errors.UploadExpiredError),
+    (422, "upload_checksum_mismatch", errors.UploadChecksumError),
+    (409, "upload_state", errors.UploadStateError),
+    (409, "upload_conflict", errors.UploadConflictError),
+    (413, "upload_too_large", errors.UploadLimitError),
+    (422, "upload_path_invalid", errors.UploadPathError),
+    (409, "upload_chunk_invalid", errors.UploadChunkError),
+    (422, "git_auth_failed", errors.GitAuthError),
+    (404, "git_repository_not_found", errors.GitRepositoryNotFoundError),
+    (422, "git_not_a_repository", errors.GitNotARepositoryError),
+    (404, "git_ref_not_found", errors.GitRefNotFoundError),
+    (409, "git_push_rejected", errors.GitPushRejectedError),
+    (409, "git_conflict", errors.GitConflictError),
+    (409, "git_nothing_to_commit", errors.GitNothingToCommitError),
+    (422, "git_failed", errors.GitError),
+    (401, "preview_token_required", errors.PreviewTokenRequiredError),
+    (403, "preview_token_invalid", errors.PreviewTokenInvalidError),
+    (404, "preview_grant_not_found", errors.PreviewGrantNotFoundError),
+    (502, "preview_upstream_unavailable", errors.PreviewUpstreamUnavailableError),
+    (422, "ssh_key_invalid", errors.SshKeyInvalidError),
+    (404, "ssh_access_not_found", errors.SshAccessNotFoundError),
 ]
 
 
 def test_every_spec_code_is_mapped() -> None:
-    assert len({code for _, code, _ in ALL_CODES}) == 34
+    assert len({code for _, code, _ in ALL_CODES}) == 57
 
 
 def test_process_codes_keep_older_except_clauses() -> None:

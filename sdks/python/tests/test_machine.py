@@ -70,6 +70,62 @@ async def test_create_all_arguments(flavour: Flavour) -> None:
     assert machine.info.template == "py"
 
 
+async def test_create_network_settings(flavour: Flavour) -> None:
+    flavour.api.on(
+        "POST",
+        "/v1/machines",
+        machine_json(
+            network={"allow_out": [], "deny_out": [], "allow_public_traffic": False},
+            traffic_access_token="nstt_abc",
+        ),
+        status=201,
+    )
+    machine = await maybe(
+        flavour.Machine.create(
+            network={"deny_out": [nullspace.ALL_TRAFFIC], "allow_public_traffic": False},
+            internet_access=True,
+            **flavour.conn(),
+        )
+    )
+    assert flavour.api.last.json() == {
+        "template": "base",
+        "timeout": 300,
+        "network": {"deny_out": ["0.0.0.0/0"], "allow_public_traffic": False},
+        "internet_access": True,
+    }
+    assert machine.traffic_access_token == "nstt_abc"
+    assert machine.info.network.allow_public_traffic is False
+    assert machine.info.internet_access is True
+    await maybe(machine.close())
+
+
+@pytest.mark.parametrize(
+    ("network", "internet", "needle"),
+    [
+        ({"allow_out": "10.0.0.0/8"}, None, "list of IPv4"),
+        ({"allow_out": ["10.0.0.1/33"]}, None, "10.0.0.1/33"),
+        ({"deny_out": ["fe80::/10"]}, None, "IPv6"),
+        ({"allow_out": [1]}, None, "not a string"),
+        ({"alow_out": []}, None, "unknown: alow_out"),
+        ({"allow_public_traffic": "no"}, None, "True or False"),
+        ({"deny_out": ["10.0.0.0/8"] * 257}, None, "at most 256"),
+        (None, "no", "internet_access"),
+    ],
+)
+async def test_create_refuses_bad_network_settings_before_any_request(
+    flavour: Flavour, network: object, internet: object, needle: str
+) -> None:
+    with pytest.raises(nullspace.InvalidArgumentError, match=needle):
+        await maybe(
+            flavour.Machine.create(
+                network=network,  # type: ignore[arg-type]
+                internet_access=internet,  # type: ignore[arg-type]
+                **flavour.conn(),
+            )
+        )
+    assert flavour.api.requests == []
+
+
 async def test_create_base_url_alias(flavour: Flavour) -> None:
     flavour.api.on("POST", "/v1/machines", machine_json(), status=201)
     conn = flavour.conn()

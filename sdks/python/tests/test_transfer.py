@@ -268,7 +268,7 @@ async def test_upload_known_to_be_over_the_limit_is_refused_before_sending(
 
     machine = await flavour.machine()
     with pytest.raises(InvalidArgumentError) as info:
-        await maybe(machine.files.upload_file(Huge(b""), "/w/huge.img"))
+        await maybe(machine.files.upload_file(Huge(b""), "/w/huge.img", resumable=False))
     assert (info.value.code, info.value.status) == ("payload_too_large", None)
     assert "at most 17179869184 bytes" in info.value.message
     assert flavour.api.requests == []

@@ -48,6 +48,20 @@ impl AsUser {
     }
 }
 
+/// The file a signed URL grants, and for how long.
+#[derive(Debug, Args)]
+pub struct UrlArgs {
+    /// Machine id (sb_…).
+    pub id: MachineId,
+    /// File path.
+    pub path: String,
+    /// Seconds the URL works (default 3600, at most 604800).
+    #[arg(long, value_name = "SECONDS")]
+    pub expires_in: Option<u64>,
+    #[command(flatten)]
+    pub as_user: AsUser,
+}
+
 /// Subcommands of `sandbox file`.
 #[derive(Debug, Subcommand)]
 pub enum FileCommand {
@@ -151,30 +165,10 @@ pub enum FileCommand {
     },
     /// Print a signed URL that downloads the file with plain `curl` and no API key
     /// (`curl -o out URL`), until it expires.
-    DownloadUrl {
-        /// Machine id (sb_…).
-        id: MachineId,
-        /// File path.
-        path: String,
-        /// Seconds the URL works (default 3600, at most 604800).
-        #[arg(long, value_name = "SECONDS")]
-        expires_in: Option<u64>,
-        #[command(flatten)]
-        as_user: AsUser,
-    },
+    DownloadUrl(UrlArgs),
     /// Print a signed URL that uploads the file with plain `curl` and no API key
     /// (`curl -T file URL`), until it expires.
-    UploadUrl {
-        /// Machine id (sb_…).
-        id: MachineId,
-        /// File path.
-        path: String,
-        /// Seconds the URL works (default 3600, at most 604800).
-        #[arg(long, value_name = "SECONDS")]
-        expires_in: Option<u64>,
-        #[command(flatten)]
-        as_user: AsUser,
-    },
+    UploadUrl(UrlArgs),
     /// Change permission bits.
     Chmod {
         /// Machine id (sb_…).
@@ -186,6 +180,8 @@ pub enum FileCommand {
         #[command(flatten)]
         as_user: AsUser,
     },
+    #[command(flatten)]
+    Tree(super::file_tree::TreeCommand),
     /// Remove a file, or a directory with everything in it (as the API and the SDK do).
     Rm {
         /// Machine id (sb_…).
@@ -205,9 +201,13 @@ pub enum FileCommand {
 
 /// Runs `sandbox file …`.
 pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
+    let command = match args.command {
+        FileCommand::Tree(t) => return super::file_tree::run(ctx, t).await,
+        other => other,
+    };
     let client = ctx.client()?;
     let json = ctx.json();
-    match args.command {
+    match command {
         FileCommand::Read {
             id,
             path,
@@ -328,18 +328,8 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
                 output::line(&format!("moved {source} to {}", info.path))?;
             }
         }
-        FileCommand::DownloadUrl {
-            id,
-            path,
-            expires_in,
-            as_user,
-        } => signed_url(&client, json, &id, false, path, expires_in, &as_user).await?,
-        FileCommand::UploadUrl {
-            id,
-            path,
-            expires_in,
-            as_user,
-        } => signed_url(&client, json, &id, true, path, expires_in, &as_user).await?,
+        FileCommand::DownloadUrl(url) => signed_url(&client, json, false, url).await?,
+        FileCommand::UploadUrl(url) => signed_url(&client, json, true, url).await?,
         FileCommand::Chmod {
             id,
             path,
@@ -356,6 +346,7 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
                 ))?;
             }
         }
+        FileCommand::Tree(_) => unreachable!("dispatched above"),
         FileCommand::Rm {
             id,
             path,
@@ -380,18 +371,15 @@ pub async fn run(ctx: &Ctx, args: FileArgs) -> Outcome {
 async fn signed_url(
     client: &nullspace_client::Client,
     json: bool,
-    id: &MachineId,
     upload: bool,
-    path: String,
-    expires_in: Option<u64>,
-    as_user: &AsUser,
+    url: UrlArgs,
 ) -> Result<(), crate::error::CliError> {
     let request = FileUrlRequest {
-        path,
-        user: as_user.name().map(str::to_owned),
-        expires_in,
+        path: url.path,
+        user: url.as_user.name().map(str::to_owned),
+        expires_in: url.expires_in,
     };
-    let signed = client.file_url(id, upload, &request).await?;
+    let signed = client.file_url(&url.id, upload, &request).await?;
     if json {
         output::json(&signed)
     } else {

@@ -5,14 +5,20 @@ pub mod completion;
 pub mod doctor;
 pub mod exec;
 pub mod file;
+pub mod file_tree;
 pub mod fork;
+pub mod git;
 pub mod metrics;
+pub mod preview;
 pub mod process;
 pub mod pty;
 pub mod quickstart;
 pub mod sandbox;
+pub mod sandbox_create;
 pub mod schema;
 pub mod snapshot;
+pub mod ssh;
+pub mod upload;
 
 use nullspace_client::Client;
 
@@ -113,6 +119,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
             Command::Quickstart(args) => quickstart::run(&ctx, &args).await,
             Command::Sandbox(args) => sandbox::run(&ctx, args).await,
             Command::Snapshot(args) => snapshot::run(&ctx, args).await,
+            Command::Ssh(args) => ssh::run(&ctx, args).await,
             Command::Schema(args) => schema::run(&ctx, &args),
             Command::Completion(args) => completion::run(&args),
         }

@@ -3,13 +3,15 @@
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use nullspace_api::{
     CreateMachineRequest, KillOutcome, KillResponse, Machine, MachineList, TimeoutAction,
-    DEFAULT_TEMPLATE,
 };
 use nullspace_client::ListMachines;
-use nullspace_types::{MachineId, MachineState, SnapshotId};
+use nullspace_types::{MachineId, MachineState};
 
-use super::{exec, file, fork, metrics, process, pty, snapshot, Ctx, Outcome, OK};
-use crate::args::{merge, JsonMap, KeyValue, MachineOrSnapshot, OnTimeout};
+pub use super::sandbox_create::CreateArgs;
+use super::{
+    exec, file, fork, git, metrics, preview, process, pty, snapshot, ssh, upload, Ctx, Outcome, OK,
+};
+use crate::args::{KeyValue, MachineOrSnapshot, OnTimeout};
 use crate::output;
 
 /// `sandbox` and its subcommands.
@@ -52,10 +54,27 @@ pub enum SandboxCommand {
     Snapshot(snapshot::SandboxSnapshotArgs),
     /// Read, write and manage files of a machine.
     File(file::FileArgs),
+    /// Upload a local file, directory or standard input (-) into a machine.
+    Upload(upload::UploadArgs),
     /// Background processes: list, logs, stdin, stream, attach, kill.
     Process(process::ProcessArgs),
     /// Terminal sessions: create, list, connect, resize, kill.
     Pty(pty::PtyArgs),
+    /// Git in a machine: clone, status, log, diff, add, commit, checkout, branch, pull,
+    /// push, fetch, remote, config.
+    Git(git::GitArgs),
+    /// Print the preview host of a machine port (`8080-sb_….localhost:7070`).
+    Host(preview::PortArgs),
+    /// Print the preview URL of a machine port, signed with a new one-hour grant when the
+    /// machine takes no public traffic (its token redacted unless --raw).
+    Url(preview::UrlArgs),
+    /// Preview URLs of machine ports: get, create (signed links), list and revoke grants.
+    PreviewUrl(preview::PreviewUrlArgs),
+    /// Upstreams and header tokens for a reverse proxy of your own.
+    PreviewProxyTarget(preview::ProxyTargetArgs),
+    /// Certify an SSH public key for the machine through the server's relay (the
+    /// certificate is written beside the key); --print-command prints a ready `ssh` line.
+    SshAccess(ssh::SshAccessArgs),
 }
 
 /// Argument of `sandbox resume`.
@@ -71,90 +90,6 @@ pub struct ResumeArgs {
 pub struct IdArg {
     /// Machine id (sb_…).
     pub id: MachineId,
-}
-
-/// Flags of `sandbox create`.
-#[derive(Debug, Args)]
-pub struct CreateArgs {
-    /// Template to create the machine from (default base; with --snapshot-id, the
-    /// snapshot's).
-    #[arg(long)]
-    pub template: Option<String>,
-    /// Start from this snapshot (its memory, processes and disk) instead of a template.
-    #[arg(long, value_name = "SNAPSHOT_ID")]
-    pub snapshot_id: Option<SnapshotId>,
-    /// Seconds until the timeout is reached (1-2592000; server default 300).
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(1..=nullspace_api::MAX_TIMEOUT_SECS))]
-    pub timeout: Option<i64>,
-    /// What happens at the timeout (server default kill; hibernate is pause).
-    #[arg(long, value_enum, value_name = "ACTION")]
-    pub on_timeout: Option<OnTimeout>,
-    /// --on-timeout under the API's field name.
-    #[arg(long, value_enum, value_name = "ACTION", conflicts_with = "on_timeout")]
-    pub timeout_action: Option<OnTimeout>,
-    /// Wake the machine when a request reaches it while it is paused.
-    #[arg(long, overrides_with = "no_auto_resume")]
-    pub auto_resume: bool,
-    /// Leave the machine paused until it is resumed explicitly (server default).
-    #[arg(long, overrides_with = "auto_resume")]
-    pub no_auto_resume: bool,
-    /// Default working directory of commands (server default /workspace).
-    #[arg(long)]
-    pub cwd: Option<String>,
-    /// Environment variable of every command, KEY=VALUE (repeatable; wins over --env-json).
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub envs: Vec<KeyValue>,
-    /// Environment variables as a JSON object.
-    #[arg(long, value_name = "JSON")]
-    pub env_json: Option<JsonMap>,
-    /// Label, KEY=VALUE (repeatable; wins over --metadata-json).
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub metadata: Vec<KeyValue>,
-    /// Labels as a JSON object.
-    #[arg(long, value_name = "JSON")]
-    pub metadata_json: Option<JsonMap>,
-    /// Repeating a create with the same key returns the same machine.
-    #[arg(long, value_name = "KEY")]
-    pub idempotency_key: Option<String>,
-    /// vCPUs (must be what the template allows).
-    #[arg(long, value_name = "N")]
-    pub cpu_count: Option<u32>,
-    /// Memory in MiB (must be what the template allows).
-    #[arg(long, value_name = "N")]
-    pub memory_mb: Option<u64>,
-}
-
-impl CreateArgs {
-    /// The request these flags describe.
-    pub fn request(&self) -> CreateMachineRequest {
-        let template = match (&self.template, &self.snapshot_id) {
-            (Some(template), _) => Some(template.clone()),
-            (None, None) => Some(DEFAULT_TEMPLATE.to_owned()),
-            // The snapshot knows its template.
-            (None, Some(_)) => None,
-        };
-        let auto_resume = match (self.auto_resume, self.no_auto_resume) {
-            (true, _) => Some(true),
-            (_, true) => Some(false),
-            _ => None,
-        };
-        CreateMachineRequest {
-            template,
-            cpu_count: self.cpu_count,
-            memory_mb: self.memory_mb,
-            timeout: self.timeout,
-            metadata: merge(self.metadata_json.clone(), &self.metadata),
-            envs: merge(self.env_json.clone(), &self.envs),
-            cwd: self.cwd.clone(),
-            idempotency_key: self.idempotency_key.clone(),
-            snapshot_id: self.snapshot_id.clone(),
-            timeout_action: self
-                .on_timeout
-                .or(self.timeout_action)
-                .map(TimeoutAction::from),
-            auto_resume,
-        }
-    }
 }
 
 /// A machine state, as `--state` spells it.
@@ -299,8 +234,15 @@ pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Outcome {
         SandboxCommand::Metrics(IdArg { id }) => metrics::run(ctx, &id).await,
         SandboxCommand::Snapshot(args) => snapshot::run_sandbox(ctx, args).await,
         SandboxCommand::File(args) => file::run(ctx, args).await,
+        SandboxCommand::Upload(args) => upload::run(ctx, args).await,
         SandboxCommand::Process(args) => process::run(ctx, args).await,
         SandboxCommand::Pty(args) => pty::run(ctx, args).await,
+        SandboxCommand::Git(args) => git::run(ctx, args).await,
+        SandboxCommand::Host(args) => preview::host(ctx, &args).await,
+        SandboxCommand::Url(args) => preview::url(ctx, &args).await,
+        SandboxCommand::PreviewUrl(args) => preview::run_url(ctx, args).await,
+        SandboxCommand::PreviewProxyTarget(args) => preview::run_proxy_target(ctx, args).await,
+        SandboxCommand::SshAccess(args) => ssh::access(ctx, args).await,
     }
 }
 
@@ -416,224 +358,5 @@ async fn list(ctx: &Ctx, args: &ListArgs) -> Outcome {
 }
 
 #[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-    use crate::cli::{Cli, Command};
-
-    fn sandbox(args: &[&str]) -> SandboxCommand {
-        let cli = Cli::try_parse_from(["nullspace", "sandbox"].iter().chain(args)).unwrap();
-        match cli.command {
-            Command::Sandbox(s) => s.command,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn create_flags_build_the_request() {
-        let SandboxCommand::Create(args) = sandbox(&[
-            "create",
-            "--env",
-            "A=1",
-            "--env-json",
-            r#"{"A":"0","B":"2"}"#,
-            "--metadata",
-            "team=eval",
-            "--timeout",
-            "60",
-            "--idempotency-key",
-            "k",
-        ]) else {
-            panic!()
-        };
-        let r = args.request();
-        assert_eq!(r.template.as_deref(), Some("base"));
-        assert_eq!(r.envs["A"], "1");
-        assert_eq!(r.envs["B"], "2");
-        assert_eq!(r.metadata["team"], "eval");
-        assert_eq!(r.timeout, Some(60));
-        assert_eq!(r.idempotency_key.as_deref(), Some("k"));
-    }
-
-    #[test]
-    fn create_lifecycle_flags_build_the_request() {
-        let create = |a: &[&str]| {
-            let mut all = vec!["create"];
-            all.extend_from_slice(a);
-            let SandboxCommand::Create(args) = sandbox(&all) else {
-                panic!()
-            };
-            args.request()
-        };
-        let r = create(&[]);
-        assert_eq!(r.template.as_deref(), Some("base"));
-        assert_eq!(
-            (r.snapshot_id, r.timeout_action, r.auto_resume),
-            (None, None, None)
-        );
-        let r = create(&["--snapshot-id", "snap_x", "--on-timeout", "hibernate"]);
-        assert_eq!(r.template, None, "the snapshot's template");
-        assert_eq!(r.snapshot_id.unwrap().as_str(), "snap_x");
-        assert_eq!(r.timeout_action, Some(TimeoutAction::Pause));
-        let r = create(&["--snapshot-id", "snap_x", "--template", "py"]);
-        assert_eq!(r.template.as_deref(), Some("py"));
-        let r = create(&["--timeout-action", "kill", "--auto-resume"]);
-        assert_eq!(r.timeout_action, Some(TimeoutAction::Kill));
-        assert_eq!(r.auto_resume, Some(true));
-        let r = create(&["--auto-resume", "--no-auto-resume"]);
-        assert_eq!(r.auto_resume, Some(false), "the last one wins");
-        let r = create(&["--no-auto-resume", "--auto-resume"]);
-        assert_eq!(r.auto_resume, Some(true));
-
-        let parse =
-            |a: &[&str]| Cli::try_parse_from(["nullspace", "sandbox", "create"].iter().chain(a));
-        for bad in [
-            &["--on-timeout", "sleep"][..],
-            &["--timeout-action", "pause", "--on-timeout", "pause"][..],
-            &["--snapshot-id", "sb_x"][..],
-            &["--timeout", "0"][..],
-            &["--timeout", "2592001"][..],
-        ] {
-            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
-        }
-        let err = parse(&["--on-timeout", "sleep"]).unwrap_err().to_string();
-        assert!(err.contains("kill, pause, hibernate"), "{err}");
-    }
-
-    #[test]
-    fn timeout_set_takes_positional_or_flag() {
-        for a in [
-            &["timeout", "set", "sb_a", "120"][..],
-            &["timeout", "set", "sb_a", "--seconds", "120"][..],
-        ] {
-            let SandboxCommand::Timeout(TimeoutArgs {
-                command: TimeoutCommand::Set(t),
-            }) = sandbox(a)
-            else {
-                panic!()
-            };
-            assert_eq!(t.seconds.or(t.seconds_flag), Some(120));
-        }
-        let SandboxCommand::Timeout(TimeoutArgs {
-            command: TimeoutCommand::Set(t),
-        }) = sandbox(&[
-            "timeout",
-            "set",
-            "sb_a",
-            "--seconds",
-            "9",
-            "--action",
-            "hibernate",
-        ])
-        else {
-            panic!()
-        };
-        assert_eq!(
-            t.action.map(TimeoutAction::from),
-            Some(TimeoutAction::Pause)
-        );
-        assert!(Cli::try_parse_from([
-            "nullspace",
-            "sandbox",
-            "timeout",
-            "set",
-            "sb_a",
-            "9",
-            "--action",
-            "sleep"
-        ])
-        .is_err());
-        assert!(Cli::try_parse_from(["nullspace", "sandbox", "timeout", "set", "sb_a"]).is_err());
-        assert!(
-            Cli::try_parse_from(["nullspace", "sandbox", "timeout", "set", "sb_a", "0"]).is_err()
-        );
-    }
-
-    #[test]
-    fn pause_resume_and_new_states_parse() {
-        let SandboxCommand::Pause(IdArg { id }) = sandbox(&["pause", "sb_a"]) else {
-            panic!()
-        };
-        assert_eq!(id.as_str(), "sb_a");
-        assert!(matches!(
-            sandbox(&["hibernate", "sb_a"]),
-            SandboxCommand::Pause(_)
-        ));
-        assert!(matches!(
-            sandbox(&["resume", "sb_a"]),
-            SandboxCommand::Resume(ResumeArgs {
-                target: MachineOrSnapshot::Machine(_)
-            })
-        ));
-        assert!(matches!(
-            sandbox(&["resume", "snap_a"]),
-            SandboxCommand::Resume(ResumeArgs {
-                target: MachineOrSnapshot::Snapshot(_)
-            })
-        ));
-        assert!(Cli::try_parse_from(["nullspace", "sandbox", "pause"]).is_err());
-        assert!(Cli::try_parse_from(["nullspace", "sandbox", "resume", "nope"]).is_err());
-        let SandboxCommand::List(args) = sandbox(&["list", "--state", "paused"]) else {
-            panic!()
-        };
-        assert_eq!(args.state, [StateArg::Paused]);
-    }
-
-    #[test]
-    fn states_are_repeatable_and_comma_separated() {
-        let states = |a: &[&str]| {
-            let mut all = vec!["list"];
-            all.extend_from_slice(a);
-            let SandboxCommand::List(args) = sandbox(&all) else {
-                panic!()
-            };
-            args.state
-                .into_iter()
-                .map(MachineState::from)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(states(&[]), [], "the server's default: live machines");
-        assert_eq!(
-            states(&["--state", "killed,failed", "--state", "paused"]),
-            [
-                MachineState::Killed,
-                MachineState::Failed,
-                MachineState::Paused
-            ]
-        );
-        let err = Cli::try_parse_from(["nullspace", "sandbox", "list", "--state", "running,gone"])
-            .unwrap_err();
-        assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("'gone'"), "{err}");
-    }
-
-    #[test]
-    fn kill_says_what_it_did() {
-        let id: MachineId = "sb_a".parse().unwrap();
-        let killed = KillResponse {
-            id: id.clone(),
-            outcome: KillOutcome::Killed,
-            previous_state: MachineState::Paused,
-        };
-        assert_eq!(kill_text(&id, Some(&killed)), "killed sb_a (was paused)");
-        assert_eq!(
-            kill_json(&id, Some(&killed)),
-            serde_json::json!({"id": "sb_a", "outcome": "killed", "previous_state": "paused"})
-        );
-        let cancelled = KillResponse {
-            outcome: KillOutcome::CreateCancelled,
-            previous_state: MachineState::Starting,
-            ..killed
-        };
-        assert_eq!(
-            kill_text(&id, Some(&cancelled)),
-            "cancelled the create of sb_a: it was still starting and never became usable"
-        );
-        assert_eq!(kill_text(&id, None), "killed sb_a");
-        assert_eq!(
-            kill_json(&id, None),
-            serde_json::json!({"id": "sb_a", "outcome": "killed", "previous_state": null})
-        );
-    }
-}
+#[path = "sandbox_tests.rs"]
+mod tests;

@@ -7,9 +7,10 @@ use std::any::TypeId;
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, Args, Command, CommandFactory};
-use nullspace_types::{MachineId, SnapshotId};
+use nullspace_types::{MachineId, PreviewGrantId, SnapshotId};
 use serde_json::{json, Value};
 
+use super::preview::{Expires, TimeSpan};
 use super::{Ctx, Outcome, OK};
 use crate::args::{
     JsonMap, KeyValue, MachineOrSnapshot, OctalMode, SignalArg, UserName, WriteFiles,
@@ -97,7 +98,7 @@ fn type_name(arg: &Arg) -> &'static str {
         return "enum";
     }
     let id = arg.get_value_parser().type_id();
-    let known: [(TypeId, &'static str); 17] = [
+    let known: [(TypeId, &'static str); 20] = [
         (TypeId::of::<String>(), "string"),
         (TypeId::of::<PathBuf>(), "path"),
         (TypeId::of::<i64>(), "integer"),
@@ -115,6 +116,9 @@ fn type_name(arg: &Arg) -> &'static str {
         (TypeId::of::<WriteFiles>(), "json_write_files"),
         (TypeId::of::<UserName>(), "user_name"),
         (TypeId::of::<SignalArg>(), "signal"),
+        (TypeId::of::<PreviewGrantId>(), "preview_grant_id"),
+        (TypeId::of::<TimeSpan>(), "duration"),
+        (TypeId::of::<Expires>(), "duration"),
     ];
     known
         .iter()

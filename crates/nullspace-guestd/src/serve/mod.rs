@@ -149,7 +149,10 @@ async fn start(
         pgid: pgid.clone(),
         window,
         cancel: cancel.clone(),
-        viewer: matches!(op, Op::ProcessAttach(_) | Op::ProcessWait { .. }),
+        viewer: matches!(
+            op,
+            Op::ProcessAttach(_) | Op::ProcessWait { .. } | Op::WatchDir(_)
+        ),
     };
     if !calls.insert(id, entry) {
         let error = GuestError::from(OpError::DuplicateCall(id.0));

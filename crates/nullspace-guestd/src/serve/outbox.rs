@@ -57,6 +57,11 @@ impl Outbox {
         true
     }
 
+    /// Like [`Outbox::send`], for blocking threads.
+    pub fn blocking_send(&self, msg: &GuestMsg) {
+        let _ = self.tx.blocking_send(encode(msg, &[]));
+    }
+
     /// Like [`Outbox::send_data`], for blocking threads.
     pub fn blocking_send_data(&self, msg: &GuestMsg, data: &[u8]) -> bool {
         for chunk in data.chunks(CHUNK) {

@@ -36,6 +36,9 @@ pub enum OpError {
     /// `exec` named both `argv` and `shell`, or neither.
     #[error("exec needs exactly one of argv and shell")]
     CommandShape,
+    /// A glob or regular expression does not parse (or is empty).
+    #[error("{0}")]
+    Pattern(String),
     /// `list` asked for depth 0.
     #[error("list depth must be at least 1")]
     ZeroDepth,
@@ -122,6 +125,7 @@ impl OpError {
             OpError::Path(PathError::Reserved { .. }) => ErrorCode::ReservedPath,
             OpError::Path(PathError::Resolve { source, .. }) => io_code(source),
             OpError::Io { source, .. } | OpError::Sys { source, .. } => io_code(source),
+            OpError::Pattern(_) => ErrorCode::InvalidPattern,
             OpError::CommandShape
             | OpError::ZeroDepth
             | OpError::BadMode(_)

@@ -27,6 +27,7 @@ pub fn takes_input(op: &Op) -> bool {
     match op {
         Op::Exec(req) => req.stdin,
         Op::WriteFile { .. } | Op::ProcessInput { .. } => true,
+        Op::ExtractArchive(req) => req.source.is_none(),
         _ => false,
     }
 }

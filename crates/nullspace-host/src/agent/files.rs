@@ -10,6 +10,8 @@ use super::{Agent, AgentError};
 
 /// Time allowed for a file operation other than reads and writes.
 const FILE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed for a call that walks a tree or reads a whole file.
+const TREE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Time allowed per MiB moved by reads and writes (on top of `FILE_TIMEOUT`).
 const PER_MIB: Duration = Duration::from_millis(500);
 
@@ -29,6 +31,8 @@ pub struct WriteOptions {
     pub append: bool,
     /// Confine the path to this directory.
     pub root: Option<String>,
+    /// Write in place at this offset, keeping the rest of the file.
+    pub offset: Option<u64>,
 }
 
 /// Why a streamed write failed.
@@ -52,6 +56,7 @@ pub fn write_op(path: &str, opts: WriteOptions) -> Op {
         owner: opts.owner,
         create_parents: opts.create_parents,
         append: opts.append,
+        offset: opts.offset,
     }
 }
 
@@ -153,9 +158,29 @@ impl Agent {
     pub async fn write_stream<S, B>(
         &self,
         op: Op,
-        mut body: S,
+        body: S,
         step: Duration,
     ) -> Result<EntryInfo, WriteError>
+    where
+        S: Stream<Item = Result<B, String>> + Unpin,
+        B: AsRef<[u8]>,
+    {
+        match self.input_stream(op, body, step).await? {
+            OpResult::Entry(e) => Ok(e),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    /// Run `op` (a call that takes input: `write_file`, `extract_archive`) with
+    /// `body` as its input, sent as it arrives within the call's window, and
+    /// answer its result; `step` bounds the wait for each chunk and for the
+    /// answer. A failed source cancels the call.
+    pub async fn input_stream<S, B>(
+        &self,
+        op: Op,
+        mut body: S,
+        step: Duration,
+    ) -> Result<OpResult, WriteError>
     where
         S: Stream<Item = Result<B, String>> + Unpin,
         B: AsRef<[u8]>,
@@ -172,7 +197,7 @@ impl Agent {
             };
             tokio::time::timeout(step, call.input(chunk.as_ref()))
                 .await
-                .map_err(|_| late("write_file input"))??;
+                .map_err(|_| late("call input"))??;
             // A guest that refused the write (no rights, no space) says so early.
             if let Some(frame) = call.try_next() {
                 return Err(match frame.msg {
@@ -184,17 +209,14 @@ impl Agent {
         let done = async {
             call.input_end().await?;
             match call.next().await?.msg {
-                GuestMsg::Done {
-                    result: OpResult::Entry(e),
-                    ..
-                } => Ok(e),
+                GuestMsg::Done { result, .. } => Ok(result),
                 GuestMsg::Failed { error, .. } => Err(error.into()),
                 other => Err(AgentError::Protocol(format!("{other:?}"))),
             }
         };
         Ok(tokio::time::timeout(step, done)
             .await
-            .map_err(|_| late("write_file"))??)
+            .map_err(|_| late("call answer"))??)
     }
 
     async fn simple(&self, what: &'static str, op: Op) -> Result<OpResult, AgentError> {
@@ -356,6 +378,13 @@ impl Agent {
 
     /// Run any file operation (for confined paths and options not covered above).
     pub async fn file_op(&self, op: Op) -> Result<OpResult, AgentError> {
-        self.simple("file operation", op).await
+        let limit = match op {
+            // Tree-wide calls walk whole directories: allowed far longer.
+            Op::SearchFiles(_) | Op::FindInFiles(_) | Op::ReplaceInFiles(_) | Op::DigestFile(_) => {
+                TREE_TIMEOUT
+            }
+            _ => FILE_TIMEOUT,
+        };
+        Ok(self.request("file operation", op, limit).await?.0)
     }
 }

@@ -9,6 +9,7 @@ mod files;
 mod process;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,6 +27,7 @@ use tokio::sync::{mpsc, Semaphore};
 pub use exec::{ExecOutput, OutputStream, Partial};
 pub use files::{write_op, ReadStream, WriteError, WriteOptions};
 pub use process::{Attach, AttachEvent};
+pub use watch::Watch;
 
 /// Largest input chunk sent in one frame.
 const INPUT_CHUNK: usize = 256 * 1024;

@@ -135,6 +135,7 @@ async fn input_waits_for_the_guests_credit() {
         owner: None,
         create_parents: false,
         append: false,
+        offset: None,
     };
     let call = agent.start(op).await.unwrap();
     let id = call.id();

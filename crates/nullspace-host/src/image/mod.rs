@@ -70,6 +70,7 @@ pub const BASE_PACKAGES: &[&str] = &[
     "unzip",
     "nano",
     "openssh-client",
+    "openssh-sftp-server",
     "xz-utils",
 ];
 

@@ -42,6 +42,8 @@ pub enum NodeErrorCode {
     NotEmpty,
     /// An argument the guest refused.
     InvalidArgument,
+    /// A glob or regular expression does not parse.
+    InvalidPattern,
     /// The path leaves the allowed root.
     PathEscapesRoot,
     /// The path is reserved for the platform.
@@ -64,6 +66,8 @@ pub enum NodeErrorCode {
     NotAPty,
     /// Another running process has the tag.
     TagInUse,
+    /// Nothing accepts connections on the machine port.
+    PortClosed,
     /// Anything else: a fault of the node itself.
     Internal,
 }
@@ -91,6 +95,7 @@ impl NodeErrorCode {
             WrongEntryType => "wrong_entry_type",
             NotEmpty => "not_empty",
             InvalidArgument => "invalid_argument",
+            InvalidPattern => "invalid_pattern",
             PathEscapesRoot => "path_escapes_root",
             ReservedPath => "reserved_path",
             UserNotFound => "user_not_found",
@@ -102,6 +107,7 @@ impl NodeErrorCode {
             StdinClosed => "stdin_closed",
             NotAPty => "not_a_pty",
             TagInUse => "tag_in_use",
+            PortClosed => "port_closed",
             Internal => "internal",
         }
     }
@@ -127,6 +133,14 @@ impl NodeError {
             message: message.into(),
             partial: None,
         }
+    }
+
+    /// 500 for a guest answer that does not fit the call.
+    pub fn unexpected(answer: &dyn std::fmt::Debug) -> Self {
+        Self::new(
+            NodeErrorCode::Internal,
+            format!("the guest answered with {answer:?}"),
+        )
     }
 
     /// The same error carrying what the command printed so far.

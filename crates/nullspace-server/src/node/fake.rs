@@ -12,14 +12,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Bytes;
 use futures_util::StreamExt;
-use nullspace_types::{MachineId, SnapshotId};
+use nullspace_types::{Egress, MachineId, SnapshotId};
 
 use super::fake_procs::FakeProcs;
 use super::{
-    AttachRequest, AttachStream, Command, CommandOutput, Download, Entry, EntryKind, Exit,
-    FileAnswer, FileOp, FileRead, FileWrite, Metrics, Node, NodeError, NodeErrorCode as Code,
-    NodeEvent, NodeResult, Partial, Process, ProcessRef, ProcessSpec, SnapshotFacts, TemplateShape,
-    TermSize, Upload, RESERVED_DIR,
+    fake_tree, ArchiveFacts, ArchiveSpec, AttachRequest, AttachStream, Command, CommandOutput,
+    Download, Entry, EntryKind, Exit, FileAnswer, FileOp, FileRead, FileWrite, Metrics, Node,
+    NodeError, NodeErrorCode as Code, NodeEvent, NodeResult, Partial, Process, ProcessRef,
+    ProcessSpec, SnapshotFacts, TemplateShape, TermSize, Upload, WatchStream, RESERVED_DIR,
 };
 
 /// Files of one fake machine or snapshot.
@@ -32,6 +32,10 @@ pub struct FakeNode {
     files: Mutex<BTreeMap<(MachineId, String), Vec<u8>>>,
     snapshots: Mutex<HashMap<SnapshotId, Files>>,
     procs: FakeProcs,
+    /// Loopback servers standing in for machine ports.
+    ports: Mutex<HashMap<(MachineId, u16), std::net::SocketAddr>>,
+    /// The outbound policy each machine was started with (forks inherit theirs).
+    egress: Mutex<HashMap<MachineId, Egress>>,
     subscribers: Mutex<Vec<tokio::sync::mpsc::Sender<NodeEvent>>>,
     /// How long a create, pause or resume takes (to race them in tests).
     delay: Duration,
@@ -73,6 +77,19 @@ fn entry(path: &str, size: usize) -> Entry {
 }
 
 impl FakeNode {
+    /// Serve port `port` of machine `id` from `addr` (a loopback server of the test).
+    pub fn expose(&self, id: &MachineId, port: u16, addr: std::net::SocketAddr) {
+        self.ports
+            .lock()
+            .expect("lock")
+            .insert((id.clone(), port), addr);
+    }
+
+    /// The outbound policy machine `id` runs with on this node.
+    pub fn egress_of(&self, id: &MachineId) -> Option<Egress> {
+        self.egress.lock().expect("lock").get(id).cloned()
+    }
+
     /// A fake node whose creates, pauses and resumes each take `delay`.
     pub fn with_delay(delay: Duration) -> Self {
         Self {
@@ -151,7 +168,7 @@ impl Node for FakeNode {
         })
     }
 
-    async fn create(&self, id: MachineId, template: &str) -> NodeResult<()> {
+    async fn create(&self, id: MachineId, template: &str, egress: Egress) -> NodeResult<()> {
         tokio::time::sleep(self.delay).await;
         if template == "broken" {
             return Err(NodeError::new(
@@ -159,11 +176,17 @@ impl Node for FakeNode {
                 format!("machine {id} died: restored guest did not answer: kernel panic"),
             ));
         }
+        self.egress.lock().expect("lock").insert(id.clone(), egress);
         self.machines.lock().expect("lock").insert(id);
         Ok(())
     }
 
-    async fn create_from_snapshot(&self, id: MachineId, snapshot: &SnapshotId) -> NodeResult<()> {
+    async fn create_from_snapshot(
+        &self,
+        id: MachineId,
+        snapshot: &SnapshotId,
+        egress: Egress,
+    ) -> NodeResult<()> {
         let files = self
             .snapshots
             .lock()
@@ -171,6 +194,7 @@ impl Node for FakeNode {
             .get(snapshot)
             .cloned()
             .ok_or_else(|| snapshot_not_found(snapshot))?;
+        self.egress.lock().expect("lock").insert(id.clone(), egress);
         self.start_with(&id, files);
         Ok(())
     }
@@ -178,7 +202,12 @@ impl Node for FakeNode {
     async fn fork(&self, id: &MachineId, children: Vec<MachineId>) -> NodeResult<u64> {
         self.check(id)?;
         let files = self.files_of(id);
+        let egress = self.egress_of(id).unwrap_or_default();
         for c in &children {
+            self.egress
+                .lock()
+                .expect("lock")
+                .insert(c.clone(), egress.clone());
             self.start_with(c, files.clone());
         }
         Ok(0)
@@ -325,8 +354,29 @@ impl Node for FakeNode {
             return Err(NodeError::new(Code::ReservedPath, path));
         }
         allowed(write.user.as_deref(), &path)?;
-        let mut data = Vec::new();
+        let mut data = match write.offset {
+            Some(_) => self
+                .files
+                .lock()
+                .expect("lock")
+                .get(&(id.clone(), path.clone()))
+                .cloned()
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let mut at = write.offset.map(|o| o as usize);
         while let Some(chunk) = body.next().await {
+            if let Some(pos) = at.as_mut() {
+                let chunk = chunk.map_err(|why| {
+                    NodeError::new(Code::InputAborted, format!("input aborted: {why}"))
+                })?;
+                if data.len() < *pos + chunk.len() {
+                    data.resize(*pos + chunk.len(), 0);
+                }
+                data[*pos..*pos + chunk.len()].copy_from_slice(&chunk);
+                *pos += chunk.len();
+                continue;
+            }
             data.extend_from_slice(&chunk.map_err(|why| {
                 NodeError::new(Code::InputAborted, format!("input aborted: {why}"))
             })?);
@@ -407,6 +457,12 @@ impl Node for FakeNode {
         if let FileOp::Remove { path, user, .. } | FileOp::Chmod { path, user, .. } = &op {
             allowed(user.as_deref(), path)?;
         }
+        if let FileOp::Remove { path, .. } = &op {
+            let mut all = self.files.lock().expect("lock");
+            let below = format!("{path}/");
+            all.retain(|(m, p), _| m != id || (p != path && !p.starts_with(&below)));
+            return Ok(FileAnswer::Done);
+        }
         if let FileOp::Rename { from, to, user, .. } = op {
             allowed(user.as_deref(), &from)?;
             allowed(user.as_deref(), &to)?;
@@ -417,6 +473,23 @@ impl Node for FakeNode {
             let e = entry(&to, data.len());
             all.insert((id.clone(), to), data);
             return Ok(FileAnswer::Entry(e));
+        }
+        if matches!(
+            op,
+            FileOp::Search { .. }
+                | FileOp::Find { .. }
+                | FileOp::Replace { .. }
+                | FileOp::Digest { .. }
+        ) {
+            let mut mine: fake_tree::Files = self.files_of(id);
+            let answer = fake_tree::answer(&mut mine, &op, entry).expect("a tree call");
+            if matches!(op, FileOp::Replace { dry_run: false, .. }) && answer.is_ok() {
+                let mut all = self.files.lock().expect("lock");
+                for (p, d) in mine {
+                    all.insert((id.clone(), p), d);
+                }
+            }
+            return answer;
         }
         let files = self.files.lock().expect("lock");
         let get = |p: &str| {
@@ -437,7 +510,7 @@ impl Node for FakeNode {
                     .collect(),
             ),
             FileOp::Mkdir { .. } => FileAnswer::Created(true),
-            FileOp::Remove { .. } | FileOp::Chmod { .. } => FileAnswer::Done,
+            FileOp::Chmod { .. } => FileAnswer::Done,
             other => {
                 return Err(NodeError::new(
                     Code::InvalidArgument,
@@ -447,12 +520,91 @@ impl Node for FakeNode {
         })
     }
 
+    async fn extract_archive(
+        &self,
+        id: &MachineId,
+        spec: ArchiveSpec,
+        body: Option<Upload>,
+    ) -> NodeResult<ArchiveFacts> {
+        self.check(id)?;
+        allowed(spec.user.as_deref(), &spec.path)?;
+        let body = match (body, spec.source) {
+            (Some(b), _) => b,
+            (None, Some(src)) => {
+                let data = self
+                    .files
+                    .lock()
+                    .expect("lock")
+                    .get(&(id.clone(), src.clone()))
+                    .cloned()
+                    .ok_or_else(|| NodeError::new(Code::NotFound, src))?;
+                Box::pin(futures_util::stream::iter([Ok(Bytes::from(data))]))
+            }
+            (None, None) => return Err(NodeError::new(Code::InvalidArgument, "no archive")),
+        };
+        fake_tree::extract(&self.files, id, &spec.path, spec.conflict, body).await
+    }
+
+    async fn read_archive(
+        &self,
+        id: &MachineId,
+        path: String,
+        user: Option<String>,
+    ) -> NodeResult<Download> {
+        self.check(id)?;
+        allowed(user.as_deref(), &path)?;
+        let tar = fake_tree::archive(&self.files_of(id), &path)?;
+        Ok(Box::pin(futures_util::stream::iter([Ok(Bytes::from(tar))])))
+    }
+
+    async fn watch(
+        &self,
+        id: &MachineId,
+        path: String,
+        user: Option<String>,
+        _recursive: bool,
+    ) -> NodeResult<WatchStream> {
+        self.check(id)?;
+        allowed(user.as_deref(), &path)?;
+        let is_dir = path == "/workspace"
+            || self
+                .files_of(id)
+                .keys()
+                .any(|p| p.starts_with(&format!("{path}/")));
+        if !is_dir {
+            return Err(NodeError::new(
+                Code::NotFound,
+                format!("watch {path}: no such directory"),
+            ));
+        }
+        Ok(Box::pin(futures_util::stream::pending()))
+    }
+
     async fn adopt(&self, id: &MachineId) -> NodeResult<()> {
         Err(not_found(id))
     }
 
     async fn discard(&self, id: &MachineId, _keep_files: bool) {
         self.machines.lock().expect("lock").remove(id);
+    }
+
+    async fn connect_port(&self, id: &MachineId, port: u16) -> NodeResult<super::PortStream> {
+        if !self.is_alive(id) {
+            return Err(not_found(id));
+        }
+        let addr = self
+            .ports
+            .lock()
+            .expect("lock")
+            .get(&(id.clone(), port))
+            .copied();
+        let refused =
+            || NodeError::new(Code::PortClosed, format!("port {port}: connection refused"));
+        let addr = addr.ok_or_else(refused)?;
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|_| refused())?;
+        Ok(Box::new(stream))
     }
 
     fn is_alive(&self, id: &MachineId) -> bool {

@@ -8,19 +8,27 @@
 mod error;
 mod fake;
 mod fake_procs;
+mod fake_tree;
 mod host;
+mod ports;
 mod process;
+mod tree;
 mod types;
 
 use async_trait::async_trait;
-use nullspace_types::{MachineId, SnapshotId};
+use nullspace_types::{Egress, MachineId, SnapshotId};
 
 pub use error::{NodeError, NodeErrorCode, NodeResult};
 pub use fake::FakeNode;
 pub use host::HostNode;
+pub use ports::{PortIo, PortStream};
 pub use process::{
     AttachEnd, AttachEvent, AttachRequest, AttachStream, OutputStream, Process, ProcessRef,
     ProcessSpec, StreamFacts, TermSize,
+};
+pub use tree::{
+    ArchiveFacts, ArchiveSpec, Conflict, FileReplaced, FsEvent, FsEventKind, LineMatch, TextQuery,
+    WatchStream,
 };
 pub use types::{
     Command, CommandOutput, Download, Entry, EntryKind, Exit, FileAnswer, FileOp, FileRead,
@@ -58,12 +66,19 @@ pub enum NodeEvent {
 pub trait Node: Send + Sync {
     /// The shape of template `name`, if this node has it.
     fn template(&self, name: &str) -> Option<TemplateShape>;
-    /// Create machine `id` from template `name`.
-    async fn create(&self, id: MachineId, template: &str) -> NodeResult<()>;
-    /// Create machine `id` from snapshot `snapshot` (files checked first).
-    async fn create_from_snapshot(&self, id: MachineId, snapshot: &SnapshotId) -> NodeResult<()>;
-    /// Fork running machine `id` into `children` (all start or none); returns how
-    /// long the source was stopped (ms).
+    /// Create machine `id` from template `name`, its outbound policy `egress`
+    /// in place before the guest runs.
+    async fn create(&self, id: MachineId, template: &str, egress: Egress) -> NodeResult<()>;
+    /// Create machine `id` from snapshot `snapshot` (files checked first) with
+    /// outbound policy `egress`.
+    async fn create_from_snapshot(
+        &self,
+        id: MachineId,
+        snapshot: &SnapshotId,
+        egress: Egress,
+    ) -> NodeResult<()>;
+    /// Fork running machine `id` into `children` (all start or none, each with
+    /// the source's outbound policy); returns how long the source was stopped (ms).
     async fn fork(&self, id: &MachineId, children: Vec<MachineId>) -> NodeResult<u64>;
     /// Snapshot running machine `id` as `snapshot` (it keeps running).
     async fn snapshot(&self, id: &MachineId, snapshot: SnapshotId) -> NodeResult<SnapshotFacts>;
@@ -76,7 +91,7 @@ pub trait Node: Send + Sync {
     async fn recover_paused(&self, id: &MachineId) -> bool;
     /// Pause a running machine (saved to disk, no VMM while paused).
     async fn pause(&self, id: &MachineId) -> NodeResult<()>;
-    /// Resume a paused machine.
+    /// Resume a paused machine (with the outbound policy it had).
     async fn resume(&self, id: &MachineId) -> NodeResult<()>;
     /// Destroy a machine, whatever is left of it (nothing of it may remain).
     async fn kill(&self, id: &MachineId) -> NodeResult<()>;
@@ -95,6 +110,31 @@ pub trait Node: Send + Sync {
         -> NodeResult<Entry>;
     /// Any other file operation.
     async fn file_op(&self, id: &MachineId, op: FileOp) -> NodeResult<FileAnswer>;
+    /// Unpack a tar archive (from `body`, or from `spec.source` in the guest)
+    /// into a directory as it arrives.
+    async fn extract_archive(
+        &self,
+        id: &MachineId,
+        spec: ArchiveSpec,
+        body: Option<Upload>,
+    ) -> NodeResult<ArchiveFacts>;
+    /// A directory's contents as a tar stream; an error found before the first
+    /// byte (no such directory, no rights) is the call's own.
+    async fn read_archive(
+        &self,
+        id: &MachineId,
+        path: String,
+        user: Option<String>,
+    ) -> NodeResult<Download>;
+    /// Watch a directory; answers once the watch is in place (a missing path
+    /// is the call's own error).
+    async fn watch(
+        &self,
+        id: &MachineId,
+        path: String,
+        user: Option<String>,
+        recursive: bool,
+    ) -> NodeResult<WatchStream>;
     /// Start a process in the machine's process table (it outlives the call).
     async fn process_start(&self, id: &MachineId, spec: ProcessSpec) -> NodeResult<Process>;
     /// The machine's processes (running and recently exited), by pid.
@@ -127,6 +167,9 @@ pub trait Node: Send + Sync {
         process: ProcessRef,
         size: TermSize,
     ) -> NodeResult<()>;
+    /// A TCP connection to `port` of running machine `id`, made inside its own
+    /// network (`PortClosed` if nothing accepts it).
+    async fn connect_port(&self, id: &MachineId, port: u16) -> NodeResult<PortStream>;
     /// Take over machine `id` left running by an earlier server.
     async fn adopt(&self, id: &MachineId) -> NodeResult<()>;
     /// Remove whatever an earlier server left of machine `id`; with `keep_files`

@@ -6,6 +6,8 @@ use std::pin::Pin;
 use axum::body::Bytes;
 use futures_util::Stream;
 
+use super::tree::{FileReplaced, LineMatch, TextQuery};
+
 /// Directory of every machine that file calls may not write into.
 pub const RESERVED_DIR: &str = "/workspace/.nullspace";
 
@@ -156,6 +158,8 @@ pub struct FileWrite {
     pub mode: Option<u32>,
     /// Owner of a file root writes.
     pub owner: Option<String>,
+    /// Write in place at this offset, keeping the rest (a chunk of an upload).
+    pub offset: Option<u64>,
 }
 
 /// Bytes of a file read as they arrive; an `Err` ends it (the read failed
@@ -231,6 +235,52 @@ pub enum FileOp {
         /// New bits.
         mode: u32,
     },
+    /// Entries below a directory whose names match a glob.
+    Search {
+        /// Directory.
+        path: String,
+        /// Whose rights.
+        user: Option<String>,
+        /// Glob.
+        pattern: String,
+        /// Most entries.
+        limit: u32,
+    },
+    /// Matching lines of a file or of the files below a directory.
+    Find {
+        /// File or directory.
+        path: String,
+        /// Whose rights.
+        user: Option<String>,
+        /// What matches.
+        text: TextQuery,
+        /// Most matches.
+        max_results: u32,
+        /// Larger files are skipped.
+        max_file_bytes: u64,
+    },
+    /// Replace matches in files.
+    Replace {
+        /// Files or directories.
+        paths: Vec<String>,
+        /// Whose rights.
+        user: Option<String>,
+        /// What matches.
+        text: TextQuery,
+        /// The replacement.
+        replacement: String,
+        /// Write nothing.
+        dry_run: bool,
+        /// Most files to change.
+        max_files: u32,
+    },
+    /// SHA-256 of a file.
+    Digest {
+        /// The file.
+        path: String,
+        /// Whose rights.
+        user: Option<String>,
+    },
 }
 
 /// What a [`FileOp`] answers.
@@ -246,4 +296,38 @@ pub enum FileAnswer {
     Created(bool),
     /// For `Remove` and `Chmod`.
     Done,
+    /// For `Search`.
+    Search {
+        /// Matching entries.
+        entries: Vec<Entry>,
+        /// More matched.
+        truncated: bool,
+    },
+    /// For `Find`.
+    Found {
+        /// The matches.
+        matches: Vec<LineMatch>,
+        /// Files read.
+        files_scanned: u64,
+        /// More matched.
+        truncated: bool,
+    },
+    /// For `Replace`.
+    Replaced {
+        /// Files changed.
+        files: Vec<FileReplaced>,
+        /// Replacements made.
+        total_replacements: u64,
+        /// Files read.
+        files_scanned: u64,
+        /// More would have changed.
+        truncated: bool,
+    },
+    /// For `Digest`.
+    Digest {
+        /// Hex SHA-256.
+        sha256: String,
+        /// Bytes hashed.
+        size: u64,
+    },
 }

@@ -13,9 +13,9 @@ use axum::Json;
 use base64::Engine;
 use futures_util::{stream, StreamExt};
 use nullspace_api::{
-    ChmodRequest, EntryInfo, EntryType, ErrorCode, ExistsResponse, FileUrl, FileUrlRequest,
-    ListResponse, MkdirRequest, MkdirResponse, RenameRequest, WriteFilesRequest,
-    WriteFilesResponse, DEFAULT_URL_SECS, DEFAULT_USER, MAX_URL_SECS,
+    ChmodRequest, EntryInfo, ExistsResponse, FileUrl, FileUrlRequest, ListResponse, MkdirRequest,
+    MkdirResponse, RenameRequest, WriteFilesRequest, WriteFilesResponse, DEFAULT_URL_SECS,
+    MAX_URL_SECS,
 };
 use nullspace_types::MachineId;
 use serde::Deserialize;
@@ -23,12 +23,13 @@ use serde::Deserialize;
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::node::{self, EntryKind, FileAnswer, FileOp, FileRead, FileWrite, Upload};
+use crate::node::{FileAnswer, FileOp, FileRead, FileWrite, Upload};
 use crate::params;
 use crate::services;
 use crate::services::files::{op, unexpected};
 use crate::services::signed_urls::{self, Grant};
 use crate::state::AppState;
+use crate::wire::{bounded_upload, entry, running, too_large, user};
 
 /// `?path=&user=` of most file routes.
 #[derive(Debug, Deserialize)]
@@ -75,52 +76,6 @@ pub struct RemoveQuery {
     recursive: Option<bool>,
 }
 
-/// The guest user an operation runs as (`user` unless named).
-fn user(u: Option<String>) -> ApiResult<String> {
-    params::user("user", u.as_deref().unwrap_or(DEFAULT_USER))
-}
-
-/// `rwxr-xr-x` of permission bits.
-fn permissions(mode: u32) -> String {
-    (0..9)
-        .map(|i| {
-            let bit = 1 << (8 - i);
-            if mode & bit == 0 {
-                '-'
-            } else {
-                ['r', 'w', 'x'][i % 3]
-            }
-        })
-        .collect()
-}
-
-/// The API view of a node entry.
-pub fn entry(e: node::Entry) -> EntryInfo {
-    EntryInfo {
-        name: e.name,
-        path: e.path,
-        kind: match e.kind {
-            EntryKind::File => EntryType::File,
-            EntryKind::Dir => EntryType::Dir,
-            EntryKind::Symlink => EntryType::Symlink,
-            EntryKind::Other => EntryType::Other,
-        },
-        size: e.size,
-        mode: e.mode,
-        permissions: permissions(e.mode),
-        owner: e.owner,
-        group: e.group,
-        modified_time: crate::store::rfc3339(e.modified_ms.div_euclid(1000)),
-        symlink_target: e.symlink_target,
-    }
-}
-
-async fn running(state: &AppState, tenant: &Tenant, id: &str) -> ApiResult<MachineId> {
-    let id = params::machine_id(id)?;
-    services::lifecycle::running(state, tenant, &id).await?;
-    Ok(id)
-}
-
 /// `GET /files?path=&offset=&limit=`: the file's bytes as they are read, from
 /// `offset` to its end or `limit` bytes. An error after the first bytes cuts the
 /// body short (it ends without its last chunk), so it is never taken for whole.
@@ -151,34 +106,6 @@ async fn read_as(state: &AppState, tenant: &Tenant, id: &str, q: ReadQuery) -> A
         })
     }));
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
-}
-
-/// The request body as an [`Upload`] cut at `max` bytes; `over` is set when the
-/// cut happens.
-fn bounded_upload(body: Body, max: u64, over: Arc<AtomicBool>) -> Upload {
-    let mut seen = 0u64;
-    let chunks = body.into_data_stream().map(move |chunk| {
-        let chunk: Bytes = chunk.map_err(|e| format!("reading the request body: {e}"))?;
-        seen += chunk.len() as u64;
-        if seen > max {
-            over.store(true, Ordering::SeqCst);
-            return Err(format!("the body is larger than {max} bytes"));
-        }
-        Ok(chunk)
-    });
-    // Nothing is read past the first error.
-    Box::pin(chunks.scan(false, |failed, c| {
-        let out = (!*failed).then_some(c.clone());
-        *failed |= c.is_err();
-        std::future::ready(out)
-    }))
-}
-
-fn too_large(max: u64) -> ApiError {
-    ApiError::new(
-        ErrorCode::PayloadTooLarge,
-        format!("a file upload is at most {max} bytes"),
-    )
 }
 
 /// `PUT /files?path=`: write the body atomically, streamed to the guest.
@@ -219,6 +146,7 @@ async fn write_as(
             .map(|m| params::mode("mode", m))
             .transpose()?,
         owner: None,
+        offset: None,
     };
     let id = running(state, tenant, id).await?;
     let over = Arc::new(AtomicBool::new(false));
@@ -551,35 +479,4 @@ pub async fn signed_write(
         mode: None,
     };
     write_as(&state, &tenant, &q.machine, write, &headers, body).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn permission_strings() {
-        assert_eq!(permissions(0o754), "rwxr-xr--");
-    }
-
-    #[tokio::test]
-    async fn uploads_are_cut_at_the_limit() {
-        let big = Bytes::from(vec![0u8; 1 << 20]);
-        let max = 8 << 20;
-        let n = (max >> 20) + 1;
-        let body = Body::from_stream(stream::iter(
-            (0..n).map(move |_| Ok::<_, std::io::Error>(big.clone())),
-        ));
-        let over = Arc::new(AtomicBool::new(false));
-        let mut upload = bounded_upload(body, max, over.clone());
-        let (mut ok, mut errors) = (0u64, 0);
-        while let Some(c) = upload.next().await {
-            match c {
-                Ok(c) => ok += c.len() as u64,
-                Err(_) => errors += 1,
-            }
-        }
-        assert_eq!((ok, errors), (max, 1));
-        assert!(over.load(Ordering::SeqCst));
-    }
 }

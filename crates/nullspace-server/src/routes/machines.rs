@@ -30,12 +30,19 @@ pub async fn create(
                 .to_owned(),
         ),
     };
-    Ok(
-        match services::machines::create(&state, &tenant, req, key).await? {
-            Created::New(row) => (StatusCode::CREATED, Json(row.to_api())),
-            Created::Existing(row) => (StatusCode::OK, Json(row.to_api())),
-        },
-    )
+    let (status, row) = match services::machines::create(&state, &tenant, req, key).await? {
+        Created::New(row) => (StatusCode::CREATED, row),
+        Created::Existing(row) => (StatusCode::OK, row),
+    };
+    Ok((status, Json(with_token(&state, &row).await?)))
+}
+
+/// The API view of `row` with its traffic access token (if it takes no public
+/// preview traffic): what create and get answer.
+async fn with_token(state: &AppState, row: &MachineRow) -> ApiResult<Machine> {
+    let mut m = row.to_api();
+    m.traffic_access_token = services::previews::traffic_token(state, row).await?;
+    Ok(m)
 }
 
 /// `GET /v1/machines/{id}`.
@@ -45,7 +52,8 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Machine>> {
     let id = params::machine_id(&id)?;
-    Ok(Json(services::load(&state, &tenant, &id).await?.to_api()))
+    let row = services::load(&state, &tenant, &id).await?;
+    Ok(Json(with_token(&state, &row).await?))
 }
 
 /// `GET /v1/machines`: live machines unless `state` asks for others.

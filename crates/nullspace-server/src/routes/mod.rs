@@ -1,14 +1,22 @@
 //! The router: one table of routes, checked against `spec/openapi.yaml`.
 
+mod archive;
 mod commands;
 mod files;
+mod git;
 mod lifecycle;
 pub(crate) mod machines;
 mod meta;
+mod preview_proxy;
+mod previews;
 mod process_stream;
 mod processes;
 mod pty;
 mod snapshots;
+mod ssh_access;
+mod tree;
+mod uploads;
+mod watch;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
@@ -50,6 +58,42 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("get", "/v1/snapshots", get(snapshots::list)),
         ("get", "/v1/snapshots/{id}", get(snapshots::get)),
         ("delete", "/v1/snapshots/{id}", delete(snapshots::delete)),
+        ("post", "/v1/machines/{id}/previews", post(previews::create)),
+        (
+            "get",
+            "/v1/machines/{id}/previews/{port}",
+            get(previews::direct),
+        ),
+        (
+            "get",
+            "/v1/machines/{id}/previews/{port}/readiness",
+            get(previews::readiness),
+        ),
+        (
+            "get",
+            "/v1/machines/{id}/preview-grants",
+            get(previews::list),
+        ),
+        (
+            "delete",
+            "/v1/machines/{id}/preview-grants/{grant_id}",
+            delete(previews::revoke),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/preview-proxy-targets",
+            post(previews::proxy_target),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/ssh-access",
+            post(ssh_access::create),
+        ),
+        (
+            "delete",
+            "/v1/machines/{id}/ssh-access/{access_id}",
+            delete(ssh_access::revoke),
+        ),
         ("post", "/v1/machines/{id}/commands", post(commands::run)),
         ("get", "/v1/machines/{id}/files", get(files::read)),
         ("put", "/v1/machines/{id}/files", put(files::write)),
@@ -78,6 +122,45 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             "post",
             "/v1/machines/{id}/files/upload-url",
             post(files::upload_url),
+        ),
+        ("get", "/v1/machines/{id}/files/search", get(tree::search)),
+        ("post", "/v1/machines/{id}/files/find", post(tree::find)),
+        (
+            "post",
+            "/v1/machines/{id}/files/replace",
+            post(tree::replace),
+        ),
+        ("get", "/v1/machines/{id}/files/watch", get(watch::watch)),
+        (
+            "get",
+            "/v1/machines/{id}/files/archive",
+            get(archive::download),
+        ),
+        (
+            "put",
+            "/v1/machines/{id}/files/archive",
+            put(archive::upload),
+        ),
+        ("post", "/v1/machines/{id}/uploads", post(uploads::create)),
+        (
+            "get",
+            "/v1/machines/{id}/uploads/{upload_id}",
+            get(uploads::get),
+        ),
+        (
+            "delete",
+            "/v1/machines/{id}/uploads/{upload_id}",
+            delete(uploads::abort),
+        ),
+        (
+            "put",
+            "/v1/machines/{id}/uploads/{upload_id}/chunks/{index}",
+            put(uploads::chunk),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/uploads/{upload_id}/complete",
+            post(uploads::complete),
         ),
         ("get", "/v1/signed/files", get(files::signed_read)),
         ("put", "/v1/signed/files", put(files::signed_write)),
@@ -126,6 +209,66 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             "get",
             "/v1/machines/{id}/processes/{pid}/stream",
             get(process_stream::stream),
+        ),
+        ("post", "/v1/machines/{id}/git/clone", post(git::clone)),
+        ("post", "/v1/machines/{id}/git/init", post(git::init)),
+        ("post", "/v1/machines/{id}/git/status", post(git::status)),
+        ("post", "/v1/machines/{id}/git/log", post(git::log)),
+        ("post", "/v1/machines/{id}/git/diff", post(git::diff)),
+        ("post", "/v1/machines/{id}/git/add", post(git::add)),
+        ("post", "/v1/machines/{id}/git/commit", post(git::commit)),
+        (
+            "post",
+            "/v1/machines/{id}/git/checkout",
+            post(git::checkout),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/git/branch/list",
+            post(git::branches),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/git/branch/create",
+            post(git::branch_create),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/git/branch/delete",
+            post(git::branch_delete),
+        ),
+        ("post", "/v1/machines/{id}/git/pull", post(git::pull)),
+        ("post", "/v1/machines/{id}/git/push", post(git::push)),
+        ("post", "/v1/machines/{id}/git/fetch", post(git::fetch)),
+        (
+            "post",
+            "/v1/machines/{id}/git/remote/list",
+            post(git::remotes),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/git/remote/add",
+            post(git::remote_add),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/git/remote/set-url",
+            post(git::remote_set_url),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/git/remote/remove",
+            post(git::remote_remove),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/git/config/get",
+            post(git::config_get),
+        ),
+        (
+            "post",
+            "/v1/machines/{id}/git/config/set",
+            post(git::config_set),
         ),
         ("post", "/v1/machines/{id}/pty", post(pty::create)),
         ("get", "/v1/machines/{id}/pty", get(pty::list)),
@@ -187,5 +330,9 @@ pub fn app(state: AppState) -> Router {
             e
         })
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            preview_proxy::divert,
+        ))
         .with_state(state)
 }

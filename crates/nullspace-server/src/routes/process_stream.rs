@@ -185,7 +185,7 @@ impl Channel {
                 let _ = send_json(&mut socket, &msg).await;
                 CloseFrame {
                     code: close_code(e.code),
-                    reason: code_name(e.code).into(),
+                    reason: e.code.name().into(),
                 }
             }
         };
@@ -326,14 +326,6 @@ fn close_code(code: ErrorCode) -> u16 {
         ErrorCode::MachineDied => CLOSE_MACHINE_DIED,
         _ => CLOSE_INTERNAL,
     }
-}
-
-/// The wire name of a code.
-fn code_name(code: ErrorCode) -> String {
-    serde_json::to_value(code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 async fn send_json(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), ()> {

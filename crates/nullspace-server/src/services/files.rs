@@ -6,7 +6,10 @@ use nullspace_types::MachineId;
 
 use super::settle;
 use crate::error::{ApiError, ApiResult};
-use crate::node::{Download, Entry, FileAnswer, FileOp, FileRead, FileWrite, Upload};
+use crate::node::{
+    ArchiveFacts, ArchiveSpec, Download, Entry, FileAnswer, FileOp, FileRead, FileWrite, Upload,
+    WatchStream,
+};
 use crate::state::AppState;
 
 /// Run a file call other than a read or a write.
@@ -27,6 +30,43 @@ pub async fn write(
     body: Upload,
 ) -> ApiResult<Entry> {
     settle(state, id, state.node.write_file(id, write, body).await).await
+}
+
+/// Unpack an archive into a directory.
+pub async fn extract(
+    state: &AppState,
+    id: &MachineId,
+    spec: ArchiveSpec,
+    body: Option<Upload>,
+) -> ApiResult<ArchiveFacts> {
+    settle(state, id, state.node.extract_archive(id, spec, body).await).await
+}
+
+/// A directory as a tar stream.
+pub async fn archive(
+    state: &AppState,
+    id: &MachineId,
+    path: String,
+    user: String,
+) -> ApiResult<Download> {
+    settle(
+        state,
+        id,
+        state.node.read_archive(id, path, Some(user)).await,
+    )
+    .await
+}
+
+/// Watch a directory (in place once this answers).
+pub async fn watch(
+    state: &AppState,
+    id: &MachineId,
+    path: String,
+    user: String,
+    recursive: bool,
+) -> ApiResult<WatchStream> {
+    let w = state.node.watch(id, path, Some(user), recursive).await;
+    settle(state, id, w).await
 }
 
 /// Facts about one entry.

@@ -223,6 +223,7 @@ pub async fn fork(
             auto_resume: source.auto_resume,
             snapshot_id: None,
             forked_from: Some(id.clone()),
+            network: source.network.clone(),
         };
         let c = child.clone();
         match state
@@ -318,6 +319,7 @@ pub async fn snapshot(
         cwd: source.cwd,
         size_bytes: facts.size_bytes,
         source_stall_ms: facts.stall_ms,
+        network: source.network,
     };
     let row = state.store_call(move |s| s.insert_snapshot(&new)).await;
     drop(gate);

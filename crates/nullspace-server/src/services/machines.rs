@@ -141,6 +141,7 @@ async fn plan(
         auto_resume: req.auto_resume.unwrap_or(false),
         snapshot_id: req.snapshot_id.clone(),
         forked_from: None,
+        network: super::network::plan(req, snapshot.as_ref().map(|s| &s.network))?,
     })
 }
 
@@ -163,6 +164,7 @@ pub async fn create(
 ) -> ApiResult<Created> {
     let new = plan(state, tenant, &req, idempotency_key).await?;
     let template = new.template.clone();
+    let egress = new.network.egress.clone();
     let id = MachineId::random();
     // Held before the row exists, so a kill always waits for this create to end.
     let gate = state.gates.enter(&id).await;
@@ -186,8 +188,13 @@ pub async fn create(
         }
     }
     let started = match &req.snapshot_id {
-        Some(snap) => state.node.create_from_snapshot(id.clone(), snap).await,
-        None => state.node.create(id.clone(), &template).await,
+        Some(snap) => {
+            state
+                .node
+                .create_from_snapshot(id.clone(), snap, egress)
+                .await
+        }
+        None => state.node.create(id.clone(), &template, egress).await,
     };
     let result = match started {
         Ok(()) => {

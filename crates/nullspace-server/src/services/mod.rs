@@ -13,11 +13,18 @@ pub mod commands;
 pub mod events;
 pub mod files;
 pub mod gates;
+pub mod git;
 pub mod lifecycle;
 pub mod machines;
+pub mod network;
 pub mod node_events;
+pub mod previews;
 pub mod processes;
+pub mod proxy;
+pub mod proxy_pool;
 pub mod signed_urls;
+pub mod ssh;
+pub mod uploads;
 
 use nullspace_api::ErrorCode;
 use nullspace_types::{MachineId, MachineState};
@@ -50,6 +57,10 @@ pub async fn transition(
         .store_call(move |s| s.transition(&i, &f, to, &change))
         .await?;
     if let Moved::From(prev) = moved {
+        if to != MachineState::Running {
+            // Its network goes with its VM: pooled preview connections are dead.
+            state.proxy_pool.forget(id);
+        }
         state.events.publish(Event::State(StateChanged {
             machine: id.clone(),
             from: prev,

@@ -46,7 +46,7 @@ impl Grant {
 }
 
 /// HMAC-SHA256 of `message` under `key`.
-fn hmac(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
     let mut block = [0u8; BLOCK];
     block[..key.len()].copy_from_slice(key);
     let pad = |byte: u8| block.map(|b| b ^ byte);
@@ -63,12 +63,17 @@ fn hmac(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
 
 /// Whether two byte strings are equal, in time that does not depend on where
 /// they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn key(state: &AppState) -> ApiResult<[u8; 32]> {
-    state.store_call(|s| s.secret(SECRET)).await
+/// The signing secret: read from the store once, then kept in the state.
+pub(crate) async fn key(state: &AppState) -> ApiResult<[u8; 32]> {
+    state
+        .url_key
+        .get_or_try_init(|| state.store_call(|s| s.secret(SECRET)))
+        .await
+        .copied()
 }
 
 /// The signature of `grant`, hex.

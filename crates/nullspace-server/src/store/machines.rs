@@ -45,6 +45,8 @@ pub struct MachineRow {
     pub forked_from: Option<MachineId>,
     /// Why it failed.
     pub failure_reason: Option<String>,
+    /// Outbound policy and preview access.
+    pub network: super::Network,
 }
 
 impl MachineRow {
@@ -68,6 +70,9 @@ impl MachineRow {
                 .failure_reason
                 .clone()
                 .filter(|_| self.state == MachineState::Failed),
+            network: self.network.to_api(),
+            internet_access: self.network.egress.internet_access,
+            traffic_access_token: None,
         }
     }
 }
@@ -101,6 +106,8 @@ pub struct NewMachine {
     pub snapshot_id: Option<SnapshotId>,
     /// Machine it is forked from.
     pub forked_from: Option<MachineId>,
+    /// Outbound policy and preview access.
+    pub network: super::Network,
 }
 
 /// What recording a new machine did.
@@ -146,7 +153,7 @@ pub enum Moved {
     Not(Option<MachineState>),
 }
 
-const COLUMNS: &str = "seq, id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd, created_at, end_at_unix, timeout_action, auto_resume, snapshot_id, forked_from, failure_reason";
+const COLUMNS: &str = "seq, id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd, created_at, end_at_unix, timeout_action, auto_resume, snapshot_id, forked_from, failure_reason, network";
 
 /// States that hold something on the host (all but killed and failed).
 const LIVE: &str =
@@ -160,6 +167,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
     let action: String = r.get(12)?;
     let snapshot: Option<String> = r.get(14)?;
     let forked: Option<String> = r.get(15)?;
+    let network: String = r.get(17)?;
     let build = || -> Result<MachineRow, StoreError> {
         Ok(MachineRow {
             seq: r.get(0)?,
@@ -191,6 +199,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MachineRow, StoreError>> {
                 .transpose()
                 .map_err(|_| StoreError::Corrupt("machine id"))?,
             failure_reason: r.get(16)?,
+            network: super::Network::from_column(&network)?,
         })
     };
     Ok(build())
@@ -208,7 +217,7 @@ impl Store {
                     .query_row(
                         &format!("SELECT {COLUMNS}, idempotency_hash FROM machines WHERE tenant_id = ?1 AND idempotency_key = ?2"),
                         params![m.tenant_id, key],
-                        |r| Ok((from_row(r)?, r.get::<_, Option<String>>(17)?)),
+                        |r| Ok((from_row(r)?, r.get::<_, Option<String>>(18)?)),
                     )
                     .optional()?;
                 if let Some((row, stored)) = existing {
@@ -222,8 +231,8 @@ impl Store {
             tx.execute(
                 "INSERT INTO machines (id, tenant_id, template, state, cpu_count, memory_mb, metadata, envs, cwd,
                     created_at, end_at, end_at_unix, idempotency_key, idempotency_hash, timeout_action,
-                    auto_resume, snapshot_id, forked_from)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                    auto_resume, snapshot_id, forked_from, network)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                 params![
                     id.as_str(),
                     m.tenant_id,
@@ -243,6 +252,7 @@ impl Store {
                     m.auto_resume,
                     m.snapshot_id.as_ref().map(|s| s.as_str()),
                     m.forked_from.as_ref().map(|s| s.as_str()),
+                    m.network.to_column(),
                 ],
             )?;
             let row = tx.query_row(
@@ -474,6 +484,7 @@ mod tests {
             auto_resume: false,
             snapshot_id: None,
             forked_from: None,
+            network: Default::default(),
         }
     }
 

@@ -2,8 +2,12 @@
 
 mod keys;
 mod machines;
+mod network;
+mod previews;
 mod secrets;
 mod snapshots;
+mod ssh_access;
+mod uploads;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,7 +16,11 @@ use rusqlite::Connection;
 
 pub use keys::{hash_key, ApiKeyRecord, NewKey};
 pub use machines::{Change, Inserted, ListFilter, MachineRow, Moved, NewMachine};
+pub use network::Network;
+pub use previews::{GrantUse, PreviewGrantRow};
 pub use snapshots::{NewSnapshot, SnapshotFilter, SnapshotRow};
+pub use ssh_access::SshAccessRow;
+pub use uploads::UploadRow;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +100,60 @@ const MIGRATIONS: &[&str] = &[
     // Which VMM process runs a machine is the node's business, not the record's.
     "ALTER TABLE machines DROP COLUMN vmm_pid;",
     "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    // Resumable uploads: one row per session, a bit per chunk received.
+    "CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        machine_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        staging TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        chunk_size INTEGER NOT NULL,
+        received BLOB NOT NULL,
+        sha256 TEXT,
+        conflict TEXT NOT NULL,
+        mode INTEGER,
+        user TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_unix INTEGER NOT NULL,
+        expires_unix INTEGER NOT NULL
+    );
+    CREATE INDEX uploads_by_machine ON uploads (machine_id);",
+    // Preview grants: signed access to a machine port, revocable, with counters.
+    "CREATE TABLE preview_grants (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        machine_id TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        transports TEXT NOT NULL,
+        created_unix INTEGER NOT NULL,
+        expires_unix INTEGER NOT NULL,
+        revoked_unix INTEGER,
+        request_count INTEGER NOT NULL DEFAULT 0,
+        websocket_count INTEGER NOT NULL DEFAULT 0,
+        denied_count INTEGER NOT NULL DEFAULT 0,
+        last_used_unix INTEGER,
+        last_error_code TEXT,
+        last_error_message TEXT,
+        last_error_unix INTEGER
+    );
+    CREATE INDEX preview_grants_by_machine ON preview_grants (machine_id, port);",
+    // Outbound policy and preview access of machines and of the machines snapshots come from.
+    "ALTER TABLE machines ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE snapshots ADD COLUMN network TEXT NOT NULL DEFAULT '{}';",
+    // SSH access grants: the certificates the relay accepts, revocable.
+    "CREATE TABLE ssh_access (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        machine_id TEXT NOT NULL,
+        key_fingerprint TEXT NOT NULL,
+        created_unix INTEGER NOT NULL,
+        expires_unix INTEGER NOT NULL,
+        revoked_unix INTEGER
+    );
+    CREATE INDEX ssh_access_by_machine ON ssh_access (machine_id);",
 ];
 
 /// The database, shared by request handlers.

@@ -36,6 +36,8 @@ pub struct SnapshotRow {
     pub source_stall_ms: u64,
     /// Creation time, RFC 3339.
     pub created_at: String,
+    /// Network settings of the source, inherited by machines started from it.
+    pub network: super::Network,
 }
 
 impl SnapshotRow {
@@ -80,6 +82,8 @@ pub struct NewSnapshot {
     pub size_bytes: u64,
     /// How long the source was stopped, ms.
     pub source_stall_ms: u64,
+    /// Network settings of the source.
+    pub network: super::Network,
 }
 
 /// Filters of a snapshot list.
@@ -91,13 +95,14 @@ pub struct SnapshotFilter {
     pub page: super::Page,
 }
 
-const COLUMNS: &str = "seq, id, tenant_id, machine_id, template, cpu_count, memory_mb, metadata, envs, cwd, size_bytes, source_stall_ms, created_at";
+const COLUMNS: &str = "seq, id, tenant_id, machine_id, template, cpu_count, memory_mb, metadata, envs, cwd, size_bytes, source_stall_ms, created_at, network";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<SnapshotRow, StoreError>> {
     let id: String = r.get(1)?;
     let machine: String = r.get(3)?;
     let metadata: String = r.get(7)?;
     let envs: String = r.get(8)?;
+    let network: String = r.get(13)?;
     let build = || -> Result<SnapshotRow, StoreError> {
         Ok(SnapshotRow {
             seq: r.get(0)?,
@@ -115,6 +120,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<SnapshotRow, StoreError>> {
             size_bytes: r.get::<_, i64>(10)? as u64,
             source_stall_ms: r.get::<_, i64>(11)? as u64,
             created_at: r.get(12)?,
+            network: super::Network::from_column(&network)?,
         })
     };
     Ok(build())
@@ -127,8 +133,8 @@ impl Store {
         self.with(|c| {
             c.execute(
                 "INSERT INTO snapshots (id, tenant_id, machine_id, template, cpu_count, memory_mb,
-                    metadata, envs, cwd, size_bytes, source_stall_ms, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    metadata, envs, cwd, size_bytes, source_stall_ms, created_at, network)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     s.id.as_str(),
                     s.tenant_id,
@@ -142,6 +148,7 @@ impl Store {
                     s.size_bytes as i64,
                     s.source_stall_ms as i64,
                     created_at,
+                    s.network.to_column(),
                 ],
             )?;
             c.query_row(
@@ -213,6 +220,7 @@ mod tests {
             cwd: "/workspace".into(),
             size_bytes: 10,
             source_stall_ms: 5,
+            network: Default::default(),
         }
     }
 

@@ -113,6 +113,13 @@ impl Server {
                 guestd().to_str().unwrap(),
             ])
             .args(["--on-exit", on_exit])
+            // Any free port for the SSH relay, so servers of parallel tests never
+            // fight over the default one; grants say which it is.
+            .args(if args.contains(&"--ssh-listen") {
+                &[][..]
+            } else {
+                &["--ssh-listen", "127.0.0.1:0"][..]
+            })
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())

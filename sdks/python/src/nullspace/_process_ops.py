@@ -16,7 +16,8 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from ._ops import (
+from ._command_ops import command_body_argv, json_seconds
+from ._op_base import (
     _check_bool,
     _check_str_map,
     _drop_none,
@@ -25,8 +26,6 @@ from ._ops import (
     _model,
     _none,
     _validate,
-    command_body_argv,
-    json_seconds,
 )
 from ._transport import Operation, RequestSpec
 from .errors import (

@@ -77,7 +77,7 @@ async def _settle(returned: object) -> None:
         await returned
 
 
-def _is_path(value: object) -> bool:
+def is_path(value: object) -> bool:
     return isinstance(value, str | os.PathLike)
 
 
@@ -85,7 +85,7 @@ def _is_path(value: object) -> bool:
 # uploads
 
 
-def _remaining(stream: Any) -> int | None:
+def remaining(stream: Any) -> int | None:
     """Bytes left in ``stream`` from where it stands, if that can be known: a regular
     file's size, or the end of a seekable stream; ``None`` for a pipe, a socket, a
     terminal or a stream that cannot tell."""
@@ -110,7 +110,7 @@ def _remaining(stream: Any) -> int | None:
     return max(end - here, 0)
 
 
-def _stream_name(stream: object) -> str | None:
+def stream_name(stream: object) -> str | None:
     name = getattr(stream, "name", None)  # an open file's path; an int for a descriptor
     if isinstance(name, str) and name:
         return os.path.basename(name) or None
@@ -150,7 +150,7 @@ class Upload:
         :data:`DEFAULT_UPLOAD_DIR`."""
         if path is not None and (not isinstance(path, str) or not path):
             raise InvalidArgumentError("bad_request", "path must be a non-empty string")
-        if _is_path(source):
+        if is_path(source):
             local = os.fspath(cast(str | os.PathLike[str], source))
             name: str | None = os.path.basename(local)
             reader: Readable = open(local, "rb")  # closed by close()
@@ -160,7 +160,7 @@ class Upload:
                 "bad_request", "upload_file reads bytes: open the file in binary mode ('rb')"
             )
         elif callable(getattr(source, "read", None)):
-            name, reader, owned = _stream_name(source), cast(Readable, source), False
+            name, reader, owned = stream_name(source), cast(Readable, source), False
         else:
             hint = " (write bytes with files.write)" if isinstance(source, bytes) else ""
             raise InvalidArgumentError(
@@ -177,7 +177,7 @@ class Upload:
                     "give the destination path: the stream has no file name to upload it under",
                 )
             path = posixpath.join(DEFAULT_UPLOAD_DIR, name)
-        return cls(reader, path, _remaining(reader), owned=owned, progress=progress)
+        return cls(reader, path, remaining(reader), owned=owned, progress=progress)
 
     def _read(self) -> bytes:
         """The next chunk, ``b""`` at the end; exactly :attr:`total` bytes in all when
@@ -315,7 +315,7 @@ class Download:
         self._partial: str | None = None
         self._file: BinaryIO | None = None
         self._out: Writable
-        if _is_path(destination):
+        if is_path(destination):
             final = os.fspath(cast(str | os.PathLike[str], destination))
             if os.path.isdir(final):
                 raise IsADirectoryError(

@@ -8,16 +8,21 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 import httpx
 
 from . import _ops
 from ._config import ClientConfig
 from ._ops import DEFAULT_USER, StateFilter
+from ._preview_methods import AsyncPreviewMethods
+from ._ssh_methods import AsyncSshMethods
 from ._transport import AsyncTransport, open_config
+from .async_files import AsyncFilesystem
+from .async_git import AsyncGit
 from .commands import AsyncCommands
-from .files import AsyncFilesystem
 from .models import CommandResult, MachineInfo, MachineMetrics, TimeoutAction
+from .network import NetworkPolicy
 from .pagination import AsyncMachinePaginator
 from .pty import AsyncPty
 from .snapshot import AsyncSnapshot
@@ -35,13 +40,14 @@ def _open(
     return AsyncTransport(open_config(api_key, api_url, base_url, request_timeout), transport)
 
 
-class AsyncMachine:
+class AsyncMachine(AsyncPreviewMethods, AsyncSshMethods):
     """A running Nullspace machine (asynchronous).
 
     Make one with :meth:`create` or :meth:`connect`; run commands with
-    :attr:`commands`, use files with :attr:`files` and terminals
-    with :attr:`pty`. As a context manager it kills
-    the machine on exit::
+    :attr:`commands`, use files with :attr:`files`, repositories with
+    :attr:`git` and terminals with :attr:`pty`; reach its ports with
+    :meth:`get_preview_url` and the other preview methods. As a context manager it
+    kills the machine on exit::
 
         async with await AsyncMachine.create(template="base", timeout=300) as machine:
             result = await machine.commands.run("python3 --version", shell=True)
@@ -58,6 +64,7 @@ class AsyncMachine:
         """How long the source stopped during this handle's last :meth:`fork`, in ms."""
         self.commands = AsyncCommands(info.id, transport)
         self.files = AsyncFilesystem(info.id, transport)
+        self.git = AsyncGit(info.id, transport)
         self.pty = AsyncPty(info.id, transport)
 
     # -- identity -------------------------------------------------------------
@@ -73,6 +80,12 @@ class AsyncMachine:
     @property
     def sandbox_id(self) -> str:
         return self._info.id
+
+    @property
+    def traffic_access_token(self) -> str | None:
+        """The ``x-nullspace-traffic-access-token`` of a machine created with
+        ``network={"allow_public_traffic": False}`` (else ``None``)."""
+        return self._info.traffic_access_token
 
     @property
     def info(self) -> MachineInfo:
@@ -103,6 +116,8 @@ class AsyncMachine:
         snapshot_id: str | None = None,
         on_timeout: TimeoutAction | None = None,
         auto_resume: bool | None = None,
+        network: NetworkPolicy | Mapping[str, Any] | None = None,
+        internet_access: bool | None = None,
         api_key: str | None = None,
         api_url: str | None = None,
         base_url: str | None = None,
@@ -117,6 +132,11 @@ class AsyncMachine:
         ``on_timeout`` is what happens at the timeout: ``"kill"`` (default), ``"pause"``
         or its alias ``"hibernate"``. ``auto_resume=True`` wakes the machine when a
         request (command, file, metrics) reaches it while it is paused.
+        ``network`` (:class:`~nullspace.NetworkPolicy`) limits where it may connect
+        (``allow_out``/``deny_out`` IPv4 CIDRs) and whether preview traffic needs a
+        token; ``internet_access=False`` drops everything outside ``allow_out``. The
+        policy is in force before the machine runs anything and is kept by pause,
+        resume, fork and snapshots.
         ``idempotency_key`` makes retries return the machine of the first call. Bad
         arguments raise :class:`~nullspace.InvalidArgumentError` before any request."""
         op = _ops.create_machine(
@@ -131,6 +151,8 @@ class AsyncMachine:
             snapshot_id=snapshot_id,
             on_timeout=on_timeout,
             auto_resume=auto_resume,
+            network=network,
+            internet_access=internet_access,
         )
         sender = _open(api_key, api_url, base_url, request_timeout, transport)
         try:

@@ -85,7 +85,7 @@ def plan_run(
     request_timeout: float | None,
 ) -> RunPlan:
     """Check the arguments of ``commands.run`` and build its requests (pure)."""
-    _ops._check_bool("background", background)
+    _ops.check_bool("background", background)
     use_shell = _ops.resolve_shell(shell, args)
     seconds = _ops.command_seconds(timeout, background=background)
     if isinstance(stdin, bool):

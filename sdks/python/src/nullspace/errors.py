@@ -21,25 +21,50 @@ __all__ = [
     "BatchWriteError",
     "ConflictError",
     "FileTooLargeError",
+    "FileUploadError",
     "FilesystemError",
+    "GitAuthError",
+    "GitConflictError",
+    "GitError",
+    "GitNotARepositoryError",
+    "GitNothingToCommitError",
+    "GitPushRejectedError",
+    "GitRefNotFoundError",
+    "GitRepositoryNotFoundError",
     "IdempotencyKeyReusedError",
     "InvalidArgumentError",
+    "InvalidPatternError",
     "MachineError",
     "NotAPtyError",
     "NotEnoughSpaceError",
     "NotFoundError",
     "NullspaceError",
     "OutputLimitError",
+    "PreviewError",
+    "PreviewGrantNotFoundError",
+    "PreviewTokenInvalidError",
+    "PreviewTokenRequiredError",
+    "PreviewUpstreamUnavailableError",
     "ProcessExitedError",
     "ProcessNotFoundError",
     "RateLimitError",
     "SandboxError",
     "ServerError",
     "SnapshotInUseError",
+    "SshAccessNotFoundError",
+    "SshKeyInvalidError",
     "StateCorruptError",
     "StdinClosedError",
     "TagInUseError",
     "TimeoutError",
+    "UploadChecksumError",
+    "UploadChunkError",
+    "UploadConflictError",
+    "UploadExpiredError",
+    "UploadLimitError",
+    "UploadNotFoundError",
+    "UploadPathError",
+    "UploadStateError",
     "error_for",
 ]
 
@@ -241,6 +266,158 @@ class BatchWriteError(NullspaceError):
         self.paths: list[str] = list(paths or [])
 
 
+class InvalidPatternError(InvalidArgumentError):
+    """A glob or regular expression of a search, find or replace does not parse
+    (422 ``invalid_pattern``)."""
+
+
+class FileUploadError(NullspaceError):
+    """A resumable upload failed. :attr:`upload_id` names its session when one was
+    opened (``None`` before): pass it to ``files.resume_upload(upload_id, source)`` to
+    send only the chunks the server is missing. A failure that is not about the
+    session itself (a connection lost, a machine stopped, a progress callback that
+    raised) is a plain :class:`FileUploadError` whose ``__cause__`` is the original
+    error, and whose ``code`` / ``status`` are that error's. The subclasses are the
+    session's own error codes; each is also the class an older SDK raised for its
+    status (:class:`NotFoundError`, :class:`ConflictError`,
+    :class:`InvalidArgumentError`), so existing ``except`` clauses keep catching
+    them."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int | None = None,
+        *,
+        upload_id: str | None = None,
+    ) -> None:
+        super().__init__(code, message, status)
+        self.upload_id = upload_id
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
+            f"status={self.status!r}, upload_id={self.upload_id!r})"
+        )
+
+
+class UploadNotFoundError(FileUploadError, NotFoundError):
+    """No upload session of this machine has that id (404 ``upload_not_found``)."""
+
+
+class UploadExpiredError(FileUploadError, NotFoundError):
+    """The session expired and its staged bytes are gone (410 ``upload_expired``):
+    start the upload again."""
+
+
+class UploadChecksumError(FileUploadError, InvalidArgumentError):
+    """A chunk's or the whole content's SHA-256 is not what the client sent
+    (422 ``upload_checksum_mismatch``): the source changed since the chunks the server
+    holds were sent, or bytes were damaged on the way."""
+
+
+class UploadStateError(FileUploadError, ConflictError):
+    """The session cannot take this step (409 ``upload_state``): it is already
+    complete or aborted, or completion was asked with chunks missing."""
+
+
+class UploadConflictError(FileUploadError, ConflictError):
+    """The destination cannot take the content (409 ``upload_conflict``): a directory
+    where a file goes, or ``conflict="error"`` with an existing destination."""
+
+
+class UploadLimitError(FileUploadError, InvalidArgumentError):
+    """The upload is larger than the server takes, or a chunk longer than it should
+    be (413 ``upload_too_large``)."""
+
+
+class UploadPathError(FileUploadError, InvalidArgumentError):
+    """The destination is not allowed: reserved, outside its root, or empty
+    (422 ``upload_path_invalid``)."""
+
+
+class UploadChunkError(FileUploadError, ConflictError):
+    """A chunk index out of range, or a chunk of the wrong length
+    (409 ``upload_chunk_invalid``): it does not fit the session."""
+
+
+class GitError(NullspaceError):
+    """A git operation of ``machine.git`` failed (``git_failed``, 422): ``message`` has
+    git's exit code and what it printed. The subclasses name the failures a caller
+    can act on."""
+
+
+class GitAuthError(GitError):
+    """The remote refused the credentials, or needs some and none were given
+    (422 ``git_auth_failed``). Not an :class:`AuthError`: the API key is fine."""
+
+
+class GitRepositoryNotFoundError(GitError, NotFoundError):
+    """The remote has no such repository, or the remote name is unknown
+    (404 ``git_repository_not_found``)."""
+
+
+class GitNotARepositoryError(GitError, InvalidArgumentError):
+    """The path is not inside a git repository (422 ``git_not_a_repository``)."""
+
+
+class GitRefNotFoundError(GitError, NotFoundError):
+    """No such branch, tag, commit or remote branch (404 ``git_ref_not_found``)."""
+
+
+class GitPushRejectedError(GitError, ConflictError):
+    """The remote refused the push: it has commits the branch lacks; pull first
+    (409 ``git_push_rejected``)."""
+
+
+class GitConflictError(GitError, ConflictError):
+    """The change conflicts with the repository's files: merge conflicts, or local
+    changes a checkout or pull would overwrite (409 ``git_conflict``)."""
+
+
+class GitNothingToCommitError(GitError, ConflictError):
+    """There is nothing to commit (409 ``git_nothing_to_commit``); stage changes, or
+    pass ``allow_empty=True``."""
+
+
+class SshKeyInvalidError(InvalidArgumentError):
+    """The public key given for SSH access is not one OpenSSH ``ssh-ed25519`` or
+    ``ecdsa-sha2-nistp*`` key line (422 ``ssh_key_invalid``)."""
+
+
+class SshAccessNotFoundError(NotFoundError):
+    """The machine has no SSH access grant with that id (404 ``ssh_access_not_found``)."""
+
+
+class PreviewError(NullspaceError):
+    """A preview of a machine port was refused; the subclasses say why. The preview
+    proxy answers these codes to whoever holds the URL; of the API, only revoking an
+    unknown grant raises one."""
+
+
+class PreviewTokenRequiredError(PreviewError):
+    """The machine takes no public traffic and the request had no credential
+    (401 ``preview_token_required``). Not an :class:`AuthError`: the API key is not
+    what is missing."""
+
+
+class PreviewTokenInvalidError(PreviewError):
+    """The preview credential does not grant this machine port now: wrong, expired,
+    revoked or another machine's (403 ``preview_token_invalid``; the message says
+    which)."""
+
+
+class PreviewGrantNotFoundError(PreviewError, NotFoundError):
+    """The machine has no preview grant with that id (404 ``preview_grant_not_found``)."""
+
+
+class PreviewUpstreamUnavailableError(PreviewError, ServerError):
+    """Nothing accepts connections on the port in the machine
+    (502 ``preview_upstream_unavailable``): start the service, or wait for it with
+    ``machine.wait_for_preview``. A :class:`ServerError` as its status is 5xx, not a
+    :class:`MachineError`: the machine runs."""
+
+
 _BY_CODE: dict[str, type[NullspaceError]] = {
     "unauthorized": AuthError,
     "not_found": NotFoundError,
@@ -275,6 +452,29 @@ _BY_CODE: dict[str, type[NullspaceError]] = {
     "tag_in_use": TagInUseError,
     "agent_outdated": AgentOutdatedError,
     "output_limit_exceeded": OutputLimitError,
+    "invalid_pattern": InvalidPatternError,
+    "upload_not_found": UploadNotFoundError,
+    "upload_expired": UploadExpiredError,
+    "upload_checksum_mismatch": UploadChecksumError,
+    "upload_state": UploadStateError,
+    "upload_conflict": UploadConflictError,
+    "upload_too_large": UploadLimitError,
+    "upload_path_invalid": UploadPathError,
+    "upload_chunk_invalid": UploadChunkError,
+    "git_failed": GitError,
+    "git_auth_failed": GitAuthError,
+    "git_repository_not_found": GitRepositoryNotFoundError,
+    "git_not_a_repository": GitNotARepositoryError,
+    "git_ref_not_found": GitRefNotFoundError,
+    "git_push_rejected": GitPushRejectedError,
+    "git_conflict": GitConflictError,
+    "git_nothing_to_commit": GitNothingToCommitError,
+    "preview_token_required": PreviewTokenRequiredError,
+    "preview_token_invalid": PreviewTokenInvalidError,
+    "preview_grant_not_found": PreviewGrantNotFoundError,
+    "preview_upstream_unavailable": PreviewUpstreamUnavailableError,
+    "ssh_key_invalid": SshKeyInvalidError,
+    "ssh_access_not_found": SshAccessNotFoundError,
     "internal": ServerError,
     "unavailable": ServerError,
 }
@@ -286,6 +486,7 @@ _BY_STATUS: dict[int, type[NullspaceError]] = {
     404: NotFoundError,
     405: InvalidArgumentError,
     409: ConflictError,
+    410: NotFoundError,
     413: InvalidArgumentError,
     422: InvalidArgumentError,
     429: RateLimitError,
@@ -351,6 +552,7 @@ def _default_code(status: int | None) -> str:
         404: "not_found",
         405: "method_not_allowed",
         409: "conflict",
+        410: "gone",
         413: "payload_too_large",
         422: "validation_error",
         429: "rate_limited",

@@ -5,16 +5,21 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 import httpx
 
 from . import _ops
 from ._config import ClientConfig
 from ._ops import DEFAULT_USER, StateFilter
+from ._preview_methods import PreviewMethods
+from ._ssh_methods import SshMethods
 from ._transport import SyncTransport, open_config
 from .commands import Commands
 from .files import Filesystem
+from .git import Git
 from .models import CommandResult, MachineInfo, MachineMetrics, TimeoutAction
+from .network import NetworkPolicy
 from .pagination import MachinePaginator
 from .pty import Pty
 from .snapshot import Snapshot
@@ -32,13 +37,15 @@ def _open(
     return SyncTransport(open_config(api_key, api_url, base_url, request_timeout), transport)
 
 
-class Machine:
+class Machine(PreviewMethods, SshMethods):
     """A running Nullspace machine.
 
     Make one with :meth:`create` or :meth:`connect`; run commands with
-    :attr:`commands`, use files with :attr:`files` and terminals
-    with :attr:`pty`. As a context manager it kills
-    the machine on exit::
+    :attr:`commands`, use files with :attr:`files`, repositories with
+    :attr:`git` and terminals with :attr:`pty`; reach its ports with
+    :meth:`get_preview_url` and the other preview methods, and SSH into it with a
+    certificate from :meth:`create_ssh_access`. As a context manager it kills the
+    machine on exit::
 
         with Machine.create(template="base", timeout=300) as machine:
             result = machine.commands.run("python3 --version", shell=True)
@@ -55,6 +62,7 @@ class Machine:
         """How long the source stopped during this handle's last :meth:`fork`, in ms."""
         self.commands = Commands(info.id, transport)
         self.files = Filesystem(info.id, transport)
+        self.git = Git(info.id, transport)
         self.pty = Pty(info.id, transport)
 
     # -- identity -------------------------------------------------------------
@@ -70,6 +78,12 @@ class Machine:
     @property
     def sandbox_id(self) -> str:
         return self._info.id
+
+    @property
+    def traffic_access_token(self) -> str | None:
+        """The ``x-nullspace-traffic-access-token`` of a machine created with
+        ``network={"allow_public_traffic": False}`` (else ``None``)."""
+        return self._info.traffic_access_token
 
     @property
     def info(self) -> MachineInfo:
@@ -100,6 +114,8 @@ class Machine:
         snapshot_id: str | None = None,
         on_timeout: TimeoutAction | None = None,
         auto_resume: bool | None = None,
+        network: NetworkPolicy | Mapping[str, Any] | None = None,
+        internet_access: bool | None = None,
         api_key: str | None = None,
         api_url: str | None = None,
         base_url: str | None = None,
@@ -114,6 +130,11 @@ class Machine:
         ``on_timeout`` is what happens at the timeout: ``"kill"`` (default), ``"pause"``
         or its alias ``"hibernate"``. ``auto_resume=True`` wakes the machine when a
         request (command, file, metrics) reaches it while it is paused.
+        ``network`` (:class:`~nullspace.NetworkPolicy`) limits where it may connect
+        (``allow_out``/``deny_out`` IPv4 CIDRs) and whether preview traffic needs a
+        token; ``internet_access=False`` drops everything outside ``allow_out``. The
+        policy is in force before the machine runs anything and is kept by pause,
+        resume, fork and snapshots.
         ``idempotency_key`` makes retries return the machine of the first call. Bad
         arguments raise :class:`~nullspace.InvalidArgumentError` before any request."""
         op = _ops.create_machine(
@@ -128,6 +149,8 @@ class Machine:
             snapshot_id=snapshot_id,
             on_timeout=on_timeout,
             auto_resume=auto_resume,
+            network=network,
+            internet_access=internet_access,
         )
         sender = _open(api_key, api_url, base_url, request_timeout, transport)
         try:

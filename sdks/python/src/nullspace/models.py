@@ -7,16 +7,40 @@ older SDK.
 from __future__ import annotations
 
 import base64
+import enum
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ArchiveInfo",
+    "FilesystemEvent",
+    "FilesystemEventType",
+    "FindMatch",
+    "FindResult",
+    "ReplaceResult",
+    "ReplacedFile",
+    "UploadKind",
+    "UploadPhase",
+    "UploadSession",
+    "UploadSessionKind",
     "CommandResult",
     "DownloadProgress",
     "DownloadResult",
     "EntryInfo",
+    "GitBranch",
+    "GitBranches",
+    "GitCommit",
+    "GitCommitResult",
+    "GitConfigScope",
+    "GitConfigValue",
+    "GitFetchResult",
+    "GitFileStatus",
+    "GitPushResult",
+    "GitRemote",
+    "GitRepoState",
+    "GitStatus",
     "MachineInfo",
     "MachineMetrics",
     "MachineState",
@@ -51,6 +75,17 @@ class _Response(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class MachineNetwork(_Response):
+    """A machine's network policy (``MachineNetwork`` schema)."""
+
+    allow_out: list[str] = Field(default_factory=list)
+    """IPv4 networks always reachable (normalised: sorted, nested ones dropped)."""
+    deny_out: list[str] = Field(default_factory=list)
+    """IPv4 networks dropped."""
+    allow_public_traffic: bool = True
+    """Whether preview traffic needs no token."""
+
+
 class MachineInfo(_Response):
     """A machine as the API describes it (``Machine`` schema)."""
 
@@ -75,6 +110,13 @@ class MachineInfo(_Response):
     """The machine it was forked from, if any."""
     failure_reason: str | None = None
     """Why the machine failed (state ``failed`` only; ``None`` otherwise)."""
+    network: MachineNetwork = Field(default_factory=lambda: MachineNetwork())
+    """Its outbound CIDR lists and preview access."""
+    internet_access: bool = True
+    """Whether destinations outside ``network.allow_out`` are reachable."""
+    traffic_access_token: str | None = None
+    """Token for ``x-nullspace-traffic-access-token`` when the machine takes no public
+    preview traffic (given by create and get, never by lists)."""
 
     @property
     def machine_id(self) -> str:
@@ -179,8 +221,18 @@ class EntryInfo(_Response):
         return self.type == "file"
 
 
-UploadTransport = Literal["direct"]
-"""How an upload travelled: ``direct`` is one streamed ``PUT /files``."""
+UploadTransport = Literal["direct", "resumable"]
+"""How an upload travelled: ``direct`` is one streamed request (``PUT /files`` for a
+file, ``PUT /files/archive`` for a directory); ``resumable`` is an upload session sent
+in chunks (``POST /uploads``), which :meth:`Filesystem.resume_upload` can continue."""
+
+UploadKind = Literal["file", "directory"]
+"""What was uploaded: one file, or a directory (sent as a tar archive)."""
+
+UploadPhase = Literal["preparing", "uploading", "completing", "done"]
+"""Where an upload stands: ``preparing`` (reading the source to checksum it, or
+packing a directory for a resumable upload), ``uploading`` (bytes sent),
+``completing`` (the server checks and moves the content into place), ``done``."""
 
 
 class _Outcome(BaseModel):
@@ -190,10 +242,12 @@ class _Outcome(BaseModel):
 
 
 class UploadProgress(_Outcome):
-    """One progress event of ``files.upload_file``: after each chunk sent
-    (``uploading``), and once the server has written the file (``done``)."""
+    """One progress event of an upload: after each chunk sent (``uploading``), while a
+    resumable upload prepares or completes, and once the server has the content
+    (``done``). ``bytes_completed`` counts bytes the server took (for a directory, of
+    its tar stream); a resumed upload starts from what the server already held."""
 
-    phase: Literal["uploading", "done"]
+    phase: UploadPhase
     bytes_completed: int
     bytes_total: int | None
     """The source's length: known for a file (or a seekable stream), ``None`` for a
@@ -201,17 +255,139 @@ class UploadProgress(_Outcome):
     transport: UploadTransport = "direct"
 
 
+class ArchiveInfo(_Response):
+    """What a directory upload unpacked (the answer of ``PUT /files/archive``)."""
+
+    path: str
+    """The destination directory, absolute."""
+    files: int
+    dirs: int
+    symlinks: int
+    bytes: int
+    """Bytes of the regular files written."""
+
+
 class UploadResult(_Outcome):
-    """A finished ``files.upload_file``."""
+    """A finished upload: ``files.upload_file``, ``upload_dir``, ``upload`` or
+    ``resume_upload``."""
 
     transport: UploadTransport = "direct"
     target_path: str
-    """The absolute path in the machine (the server's ``EntryInfo.path``)."""
+    """The absolute path in the machine: the file, or the destination directory."""
     bytes_uploaded: int
+    """Bytes this call sent (a directory's tar stream; a resumed upload only the
+    chunks that were missing)."""
     upload_id: str | None = None
-    """``None`` for a direct upload."""
-    entry: EntryInfo
-    """The written file, as the server described it."""
+    """The session of a resumable upload; ``None`` for a direct upload."""
+    kind: UploadKind = "file"
+    file_count: int = 1
+    """Regular files written (1 for a file upload)."""
+    entry: EntryInfo | None = None
+    """The written file, as the server described it (``None`` for a directory)."""
+    archive: ArchiveInfo | None = None
+    """What a directory upload unpacked (``None`` for a file)."""
+
+
+UploadSessionKind = Literal["file", "archive"]
+"""A session's content: one file, or a tar stream unpacked at completion."""
+
+
+class UploadSession(_Response):
+    """A resumable upload session (the ``Upload`` object of ``/uploads``)."""
+
+    upload_id: str
+    machine_id: str
+    path: str
+    kind: str
+    """``file`` or ``archive`` (a plain ``str``, so kinds added later still parse)."""
+    size: int
+    chunk_size: int
+    chunks: int
+    received: list[int] = Field(default_factory=list)
+    """Indexes of the chunks the server holds."""
+    bytes_received: int = 0
+    sha256: str | None = None
+    state: str
+    """``open``, ``complete`` or ``aborted``."""
+    user: str | None = None
+    """The guest user the upload writes as."""
+    created_at: datetime
+    expires_at: datetime
+
+    @property
+    def missing(self) -> list[int]:
+        """Indexes of the chunks still to send, in order."""
+        have = set(self.received)
+        return [i for i in range(self.chunks) if i not in have]
+
+
+class FindMatch(_Response):
+    """One line that matched ``files.find_files``."""
+
+    path: str
+    line: int
+    """1-based."""
+    column: int
+    """1-based, in bytes."""
+    text: str
+    """The whole line (at most 1000 bytes, invalid UTF-8 replaced)."""
+
+
+class FindResult(_Response):
+    """The answer of ``files.find_files``."""
+
+    matches: list[FindMatch] = Field(default_factory=list)
+    files_scanned: int
+    truncated: bool = False
+    """More matched than ``max_results``: only the first are listed."""
+
+
+class ReplacedFile(_Response):
+    """A file ``files.replace_in_files`` rewrote (or, with ``dry_run``, would)."""
+
+    path: str
+    replacements: int
+
+
+class ReplaceResult(_Response):
+    """The answer of ``files.replace_in_files``."""
+
+    files: list[ReplacedFile] = Field(default_factory=list)
+    total_replacements: int
+    files_scanned: int
+    dry_run: bool
+    truncated: bool = False
+    """More files than ``max_files`` were found: only the first were looked at."""
+
+
+class FilesystemEventType(enum.StrEnum):
+    """What changed, in a ``files.watch_dir`` event. A rename is reported as
+    ``RENAME`` for the old path and ``CREATE`` for the new one."""
+
+    CREATE = "create"
+    WRITE = "write"
+    REMOVE = "remove"
+    RENAME = "rename"
+    CHMOD = "chmod"
+
+
+class FilesystemEvent(_Response):
+    """One change under a watched directory."""
+
+    kind: FilesystemEventType
+    path: str
+    """Absolute path of what changed."""
+    is_dir: bool = False
+
+    @property
+    def type(self) -> FilesystemEventType:
+        """Alias of :attr:`kind`."""
+        return self.kind
+
+    @property
+    def name(self) -> str:
+        """The path's last component."""
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
 
 
 class DownloadProgress(_Outcome):
@@ -355,3 +531,138 @@ class WriteEntry(BaseModel):
 
     def __init__(self, path: str, data: str | bytes) -> None:
         super().__init__(path=path, data=data)
+
+
+# ---------------------------------------------------------------------------
+# git (``machine.git``)
+
+GitConfigScope = Literal["repository", "global"]
+"""Which file a git config call reads or writes: the repository's ``.git/config``
+(default) or the user's ``~/.gitconfig``."""
+
+
+class GitRepoState(_Response):
+    """Where a repository's HEAD is, after clone, init, checkout or pull."""
+
+    path: str
+    branch: str | None
+    """Current branch (``None``: detached HEAD)."""
+    head: str | None
+    """Commit checked out (``None``: no commits yet)."""
+
+
+class GitFileStatus(_Response):
+    """One changed or untracked path of :class:`GitStatus`."""
+
+    path: str
+    """Relative to the repository root."""
+    renamed_from: str | None = None
+    index_status: str
+    """``git status --short`` index column: ``" "``, ``M``, ``A``, ``D``, ``R``, ``C``,
+    ``T``, ``U`` (unmerged), ``?`` (untracked)."""
+    worktree_status: str
+    status: str
+    """In one word: ``modified``, ``added``, ``deleted``, ``renamed``, ``copied``,
+    ``typechange``, ``untracked`` or ``conflict``."""
+    staged: bool
+
+
+class GitStatus(_Response):
+    """A repository's branch, upstream and changed paths (``git/status``)."""
+
+    branch: str | None
+    upstream: str | None
+    ahead: int
+    behind: int
+    detached: bool
+    head: str | None
+    files: list[GitFileStatus]
+    clean: bool
+    """No changes and nothing untracked."""
+
+    @property
+    def staged(self) -> list[GitFileStatus]:
+        """The paths with staged changes."""
+        return [f for f in self.files if f.staged]
+
+    @property
+    def untracked(self) -> list[GitFileStatus]:
+        """The untracked paths."""
+        return [f for f in self.files if f.status == "untracked"]
+
+    @property
+    def conflicts(self) -> list[GitFileStatus]:
+        """The paths with merge conflicts."""
+        return [f for f in self.files if f.status == "conflict"]
+
+
+class GitCommit(_Response):
+    """One commit of ``git.log``."""
+
+    sha: str
+    author_name: str
+    author_email: str
+    date: datetime
+    message: str
+
+    @property
+    def subject(self) -> str:
+        """The first line of the message."""
+        return self.message.split("\n", 1)[0]
+
+
+class GitBranch(_Response):
+    """One local branch."""
+
+    name: str
+    current: bool
+    upstream: str | None
+    sha: str
+
+
+class GitBranches(_Response):
+    """The local branches (``git/branch/list``) and the checked-out one."""
+
+    branches: list[GitBranch]
+    current: str | None
+
+    @property
+    def names(self) -> list[str]:
+        """The branch names."""
+        return [b.name for b in self.branches]
+
+
+class GitCommitResult(_Response):
+    """The commit ``git.commit`` made."""
+
+    sha: str
+    branch: str | None
+
+
+class GitPushResult(_Response):
+    """What ``git.push`` pushed, and where."""
+
+    remote: str
+    branch: str
+
+
+class GitFetchResult(_Response):
+    """What ``git.fetch`` fetched from (``None``: the default remote)."""
+
+    remote: str | None
+
+
+class GitRemote(_Response):
+    """One remote."""
+
+    name: str
+    url: str
+    push_url: str | None = None
+
+
+class GitConfigValue(_Response):
+    """A git config value (``None``: not set)."""
+
+    key: str
+    value: str | None
+    scope: GitConfigScope

@@ -196,3 +196,32 @@ async def test_connection_error_names_url(flavour: Flavour) -> None:
 
 def test_env_points_at_server() -> None:
     assert os.environ["NULLSPACE_API_URL"] == TEST_URL
+
+
+async def test_network_settings_are_shown_and_kept_by_forks(flavour: Flavour, run_tag: str) -> None:
+    m = await maybe(
+        flavour.Machine.create(
+            template="base",
+            timeout=300,
+            metadata={"test": run_tag},
+            network={"allow_out": ["198.51.100.0/24", "198.51.100.7/32"], "deny_out": []},
+            internet_access=False,
+        )
+    )
+    try:
+        info = await maybe(m.get_info())
+        assert info.internet_access is False
+        assert info.network.allow_out == ["198.51.100.0/24"]
+        assert info.network.allow_public_traffic is True
+        assert m.traffic_access_token is None
+        kids = await maybe(m.fork())
+        try:
+            assert kids[0].info.network == info.network
+            assert kids[0].info.internet_access is False
+        finally:
+            for k in kids:
+                await discard(k)
+    finally:
+        await discard(m)
+    with pytest.raises(nullspace.InvalidArgumentError):
+        await maybe(flavour.Machine.create(network={"allow_out": ["2001:db8::/32"]}))

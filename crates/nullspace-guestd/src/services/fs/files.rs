@@ -101,6 +101,8 @@ pub struct WriteReq {
     pub create_parents: bool,
     /// Append instead of replacing.
     pub append: bool,
+    /// Write in place at this offset, keeping the rest of the file.
+    pub offset: Option<u64>,
 }
 
 /// Receive the call's input into the target and commit it on `input_end`, as `who`.
@@ -255,14 +257,19 @@ fn prepare(
         FsUser::Root => Some((0, 0)),
         FsUser::User(_) => None,
     };
-    if req.append {
+    if req.append || req.offset.is_some() {
         let new_mode = mode_to_set(who, &r.real, existing.as_ref(), asked_mode)?;
-        let file = OpenOptions::new()
-            .append(true)
+        let mut file = OpenOptions::new()
+            .append(req.append)
+            .write(true)
             .create(true)
             .mode(asked_mode.unwrap_or(0o644))
             .open(&r.real)
             .map_err(|e| OpError::io("open", &r.shown, e))?;
+        if let Some(at) = req.offset {
+            file.seek(SeekFrom::Start(at))
+                .map_err(|e| OpError::io("seek", &r.shown, e))?;
+        }
         let new = existing.is_none();
         return Ok(Prepared {
             mode: new_mode.or(new.then_some(0o644)),
@@ -347,4 +354,44 @@ fn mode_to_set(
         }
         _ => Ok(Some(mode)),
     }
+}
+
+/// SHA-256 and size of a file, read on the current thread (which has the
+/// call's user's rights).
+pub fn digest(
+    state: &GuestState,
+    scope: &nullspace_guest_proto::Scope,
+) -> Result<OpResult, OpError> {
+    use sha2::Digest as _;
+    let r = state.paths.resolve(
+        &scope.path,
+        scope.root.as_deref(),
+        Final::Follow,
+        Access::Read,
+    )?;
+    let mut file = File::open(&r.real).map_err(|e| OpError::io("open", &r.shown, e))?;
+    if file
+        .metadata()
+        .map_err(|e| OpError::io("stat", &r.shown, e))?
+        .is_dir()
+    {
+        return Err(OpError::IsDir(r.shown));
+    }
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(OpError::io("read", &r.shown, e)),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(OpResult::Digest(nullspace_guest_proto::Digest {
+        sha256: hex::encode(hasher.finalize()),
+        size,
+    }))
 }

@@ -7,11 +7,16 @@
 //! file-system credentials until the call ends ([`creds`]), so the kernel, not
 //! guestd, decides what it may touch.
 
+pub mod archive;
 pub mod creds;
 pub mod entry;
 pub mod files;
 pub mod paths;
+pub mod pattern;
+pub mod search;
 pub mod tree;
+pub mod walk;
+pub mod watch;
 
 use nullspace_guest_proto::{Op, OpResult, Service};
 
@@ -48,6 +53,7 @@ pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
             owner,
             create_parents,
             append,
+            offset,
         } => {
             let db = ctx.state.users();
             let who = FsUser::lookup(&db, user.as_deref())?;
@@ -58,6 +64,7 @@ pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
                 owner,
                 create_parents,
                 append,
+                offset,
             };
             files::write(ctx, who, db, req).await
         }
@@ -74,8 +81,86 @@ pub async fn run(op: Op, ctx: CallCtx) -> Result<OpResult, OpError> {
             let as_who = who.clone();
             creds::blocking_as(&as_who, move || tree::run(&state, &db, &who, op)).await
         }
+        Op::SearchFiles(req) => {
+            let (db, who) = user_of(&ctx, req.scope.user.as_deref())?;
+            let state = ctx.state.clone();
+            creds::blocking_as(&who, move || search::search(&state, &db, &req)).await
+        }
+        Op::FindInFiles(req) => {
+            let (_, who) = user_of(&ctx, req.scope.user.as_deref())?;
+            let state = ctx.state.clone();
+            creds::blocking_as(&who, move || search::find(&state, &req)).await
+        }
+        Op::ReplaceInFiles(req) => {
+            let (_, who) = user_of(&ctx, req.user.as_deref())?;
+            let state = ctx.state.clone();
+            creds::blocking_as(&who, move || search::replace(&state, &req)).await
+        }
+        Op::DigestFile(scope) => {
+            let (_, who) = user_of(&ctx, scope.user.as_deref())?;
+            let state = ctx.state.clone();
+            creds::blocking_as(&who, move || files::digest(&state, &scope)).await
+        }
+        Op::WatchDir(req) => {
+            let (_, who) = user_of(&ctx, req.scope.user.as_deref())?;
+            let (state, out, id, cancel) = (
+                ctx.state.clone(),
+                ctx.out.clone(),
+                ctx.id,
+                ctx.cancel.clone(),
+            );
+            creds::blocking_as(&who, move || watch::watch(&state, &req, &out, id, &cancel)).await
+        }
+        Op::CreateArchive(scope) => {
+            let (_, who) = user_of(&ctx, scope.user.as_deref())?;
+            let (state, out, id) = (ctx.state.clone(), ctx.out.clone(), ctx.id);
+            creds::blocking_as(&who, move || archive::create(&state, &scope, &out, id)).await
+        }
+        Op::ExtractArchive(req) => extract(ctx, req).await,
         other => Err(OpError::misrouted(&other, Service::Filesystem)),
     }
+}
+
+/// The users database and the file-system user a call runs as.
+fn user_of(ctx: &CallCtx, user: Option<&str>) -> Result<(crate::users::UserDb, FsUser), OpError> {
+    let db = ctx.state.users();
+    let who = FsUser::lookup(&db, user)?;
+    Ok((db, who))
+}
+
+/// Unpack an archive from the call's input (fed to the blocking side as it
+/// arrives) or from a guest file.
+async fn extract(
+    mut ctx: CallCtx,
+    req: nullspace_guest_proto::ExtractRequest,
+) -> Result<OpResult, OpError> {
+    let (_, who) = user_of(&ctx, req.scope.user.as_deref())?;
+    let (state, id) = (ctx.state.clone(), ctx.id);
+    if let Some(source) = req.source.clone() {
+        return creds::blocking_as(&who, move || {
+            let r =
+                state
+                    .paths
+                    .resolve(&source, None, paths::Final::Follow, paths::Access::Read)?;
+            let mut file =
+                std::fs::File::open(&r.real).map_err(|e| OpError::io("open", &r.shown, e))?;
+            archive::extract(&state, &req, &mut file, id)
+        })
+        .await;
+    }
+    let input = ctx
+        .input
+        .take()
+        .ok_or(OpError::Internal("extract_archive without input"))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let feeder = tokio::spawn(archive::feed(input, tx));
+    let result = creds::blocking_as(&who, move || {
+        let mut reader = archive::PieceReader::new(rx);
+        archive::extract(&state, &req, &mut reader, id)
+    })
+    .await;
+    feeder.abort();
+    result
 }
 
 /// The `user` of a file call (none for the others).
@@ -100,6 +185,13 @@ fn file_user(op: &Op) -> Option<&str> {
         | Op::ProcessInput { .. }
         | Op::ProcessSignal { .. }
         | Op::ProcessResize { .. }
-        | Op::ProcessWait { .. } => None,
+        | Op::ProcessWait { .. }
+        | Op::SearchFiles(_)
+        | Op::FindInFiles(_)
+        | Op::ReplaceInFiles(_)
+        | Op::WatchDir(_)
+        | Op::ExtractArchive(_)
+        | Op::CreateArchive(_)
+        | Op::DigestFile(_) => None,
     }
 }

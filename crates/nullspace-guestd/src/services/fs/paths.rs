@@ -136,6 +136,11 @@ impl PathPolicy {
         Ok(Resolved { shown, real })
     }
 
+    /// Whether `path` (absolute, normalised) is the reserved directory or inside it.
+    pub fn is_reserved(&self, path: &Path) -> bool {
+        path.starts_with(&self.reserved)
+    }
+
     fn check_reserved(&self, shown: &Path, real: &Path, access: Access) -> Result<(), PathError> {
         let reserved_real =
             physical(&self.reserved, true).unwrap_or_else(|_| self.reserved.clone());

@@ -91,7 +91,14 @@ pub fn run(state: &GuestState, db: &UserDb, who: &FsUser, op: Op) -> Result<OpRe
         | Op::ProcessInput { .. }
         | Op::ProcessSignal { .. }
         | Op::ProcessResize { .. }
-        | Op::ProcessWait { .. } => Err(OpError::Internal("not a directory-level call")),
+        | Op::ProcessWait { .. }
+        | Op::SearchFiles(_)
+        | Op::FindInFiles(_)
+        | Op::ReplaceInFiles(_)
+        | Op::WatchDir(_)
+        | Op::ExtractArchive(_)
+        | Op::CreateArchive(_)
+        | Op::DigestFile(_) => Err(OpError::Internal("not a directory-level call")),
     }
 }
 

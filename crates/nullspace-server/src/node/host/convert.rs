@@ -5,8 +5,8 @@ use nullspace_host::agent;
 
 use crate::node::{
     AttachEnd, AttachEvent, AttachRequest, Command, CommandOutput, Entry, EntryKind, Exit,
-    FileAnswer, FileOp, Metrics, NodeError, NodeErrorCode, OutputStream, Process, ProcessRef,
-    ProcessSpec, StreamFacts, TermSize,
+    FileAnswer, FileOp, FileReplaced, LineMatch, Metrics, NodeError, NodeErrorCode, OutputStream,
+    Process, ProcessRef, ProcessSpec, StreamFacts, TermSize,
 };
 
 impl From<Command> for guest::ExecRequest {
@@ -131,7 +131,55 @@ impl From<FileOp> for guest::Op {
                 user,
                 mode,
             },
+            FileOp::Search {
+                path,
+                user,
+                pattern,
+                limit,
+            } => Self::SearchFiles(guest::SearchRequest {
+                scope: scope(path, user),
+                pattern,
+                limit,
+            }),
+            FileOp::Find {
+                path,
+                user,
+                text,
+                max_results,
+                max_file_bytes,
+            } => Self::FindInFiles(guest::FindRequest {
+                scope: scope(path, user),
+                text: text.into(),
+                max_results,
+                max_file_bytes,
+            }),
+            FileOp::Replace {
+                paths,
+                user,
+                text,
+                replacement,
+                dry_run,
+                max_files,
+            } => Self::ReplaceInFiles(guest::ReplaceRequest {
+                paths,
+                root: None,
+                user,
+                text: text.into(),
+                replacement,
+                dry_run,
+                max_files,
+            }),
+            FileOp::Digest { path, user } => Self::DigestFile(scope(path, user)),
         }
+    }
+}
+
+/// Where a tree-wide guest call acts, as whom.
+pub(super) fn scope(path: String, user: Option<String>) -> guest::Scope {
+    guest::Scope {
+        path,
+        root: None,
+        user,
     }
 }
 
@@ -145,6 +193,41 @@ pub fn file_answer(r: guest::OpResult) -> Result<FileAnswer, NodeError> {
         guest::OpResult::Exists(b) => FileAnswer::Exists(b),
         guest::OpResult::Created(b) => FileAnswer::Created(b),
         guest::OpResult::Unit => FileAnswer::Done,
+        guest::OpResult::Search { entries, truncated } => FileAnswer::Search {
+            entries: entries.into_iter().map(Entry::from).collect(),
+            truncated,
+        },
+        guest::OpResult::Found(f) => FileAnswer::Found {
+            matches: f
+                .matches
+                .into_iter()
+                .map(|m| LineMatch {
+                    path: m.path,
+                    line: m.line,
+                    column: m.column,
+                    text: m.text,
+                })
+                .collect(),
+            files_scanned: f.files_scanned,
+            truncated: f.truncated,
+        },
+        guest::OpResult::Replaced(r) => FileAnswer::Replaced {
+            files: r
+                .files
+                .into_iter()
+                .map(|f| FileReplaced {
+                    path: f.path,
+                    replacements: f.replacements,
+                })
+                .collect(),
+            total_replacements: r.total_replacements,
+            files_scanned: r.files_scanned,
+            truncated: r.truncated,
+        },
+        guest::OpResult::Digest(d) => FileAnswer::Digest {
+            sha256: d.sha256,
+            size: d.size,
+        },
         other => {
             return Err(NodeError::new(
                 NodeErrorCode::Internal,

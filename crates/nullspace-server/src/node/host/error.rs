@@ -15,6 +15,7 @@ fn guest_code(code: Guest) -> Code {
         Guest::NotADirectory | Guest::IsADirectory => Code::WrongEntryType,
         Guest::NotEmpty => Code::NotEmpty,
         Guest::InvalidArgument => Code::InvalidArgument,
+        Guest::InvalidPattern => Code::InvalidPattern,
         Guest::PathEscapesRoot => Code::PathEscapesRoot,
         Guest::ReservedPath => Code::ReservedPath,
         Guest::UserNotFound => Code::UserNotFound,
@@ -44,10 +45,10 @@ fn agent_code(e: &AgentError) -> Code {
     }
 }
 
-fn partial(p: &HostPartial) -> Partial {
+fn partial(p: HostPartial) -> Partial {
     Partial {
-        stdout: p.stdout.clone(),
-        stderr: p.stderr.clone(),
+        stdout: p.stdout,
+        stderr: p.stderr,
     }
 }
 
@@ -65,14 +66,19 @@ impl From<RuntimeError> for NodeError {
             RuntimeError::SnapshotInUse { .. } => Code::SnapshotInUse,
             _ => Code::Internal,
         };
-        match e {
+        let RuntimeError::Agent(a) = e else {
+            return NodeError::new(code, e.to_string());
+        };
+        let message = a.to_string();
+        match a {
             // Guest errors already say what failed; the layers' prefixes go.
-            RuntimeError::Agent(AgentError::Guest(g)) => NodeError::new(code, g.message),
-            RuntimeError::Agent(
-                ref a @ (AgentError::CommandTimeout { partial: ref p, .. }
-                | AgentError::OutputLimit { partial: ref p, .. }),
-            ) => NodeError::new(code, a.to_string()).with_partial(partial(p)),
-            other => NodeError::new(code, other.to_string()),
+            AgentError::Guest(g) => NodeError::new(code, g.message),
+            // What the command printed moves into the error, uncopied.
+            AgentError::CommandTimeout { partial: p, .. }
+            | AgentError::OutputLimit { partial: p, .. } => {
+                NodeError::new(code, message).with_partial(partial(*p))
+            }
+            other => NodeError::new(code, RuntimeError::Agent(other).to_string()),
         }
     }
 }

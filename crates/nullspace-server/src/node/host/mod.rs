@@ -3,6 +3,7 @@
 
 mod convert;
 mod error;
+mod tree;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,19 +14,20 @@ use axum::body::Bytes;
 use nullspace_guest_proto::Op;
 use nullspace_host::agent::{write_op, AgentError, ReadStream, WriteError, WriteOptions};
 use nullspace_host::{Machine, Runtime, RuntimeError, Template};
-use nullspace_types::{MachineId, MachineState, SnapshotId};
+use nullspace_types::{Egress, MachineId, MachineState, SnapshotId};
 
 use super::{
-    AttachRequest, AttachStream, Command, CommandOutput, Download, Entry, FileAnswer, FileOp,
-    FileRead, FileWrite, Metrics, Node, NodeError, NodeErrorCode, NodeEvent, NodeResult, Process,
-    ProcessRef, ProcessSpec, SnapshotFacts, TemplateShape, TermSize, Upload,
+    ArchiveFacts, ArchiveSpec, AttachRequest, AttachStream, Command, CommandOutput, Download,
+    Entry, FileAnswer, FileOp, FileRead, FileWrite, Metrics, Node, NodeError, NodeErrorCode,
+    NodeEvent, NodeResult, Process, ProcessRef, ProcessSpec, SnapshotFacts, TemplateShape,
+    TermSize, Upload, WatchStream,
 };
 
 /// How long the CPU of a machine is sampled for its metrics.
 const METRICS_SAMPLE: Duration = Duration::from_millis(200);
 /// Longest wait for the guest to take one chunk of an upload or to finish a file
 /// call once its input is complete.
-const FILE_STEP: Duration = Duration::from_secs(60);
+pub(super) const FILE_STEP: Duration = Duration::from_secs(60);
 
 /// One call to the agent of running machine `$id`: `$call` runs with `$agent`
 /// bound, a dead VM is reported as such, and the answer becomes the node's.
@@ -65,19 +67,26 @@ impl Node for HostNode {
         })
     }
 
-    async fn create(&self, id: MachineId, template: &str) -> NodeResult<()> {
+    async fn create(&self, id: MachineId, template: &str, egress: Egress) -> NodeResult<()> {
         let t = self.templates.get(template).ok_or_else(|| {
             NodeError::new(
                 NodeErrorCode::TemplateNotFound,
                 format!("template {template}: no such template"),
             )
         })?;
-        self.runtime.create_machine_as(id, t).await?;
+        self.runtime.create_machine_as(id, t, egress).await?;
         Ok(())
     }
 
-    async fn create_from_snapshot(&self, id: MachineId, snapshot: &SnapshotId) -> NodeResult<()> {
-        self.runtime.restore_snapshot_as(id, snapshot).await?;
+    async fn create_from_snapshot(
+        &self,
+        id: MachineId,
+        snapshot: &SnapshotId,
+        egress: Egress,
+    ) -> NodeResult<()> {
+        self.runtime
+            .restore_snapshot_as(id, snapshot, egress)
+            .await?;
         Ok(())
     }
 
@@ -99,6 +108,17 @@ impl Node for HostNode {
 
     async fn metrics(&self, id: &MachineId) -> NodeResult<Metrics> {
         on_agent!(self, id, |agent| agent.metrics(METRICS_SAMPLE).await)
+    }
+
+    async fn connect_port(&self, id: &MachineId, port: u16) -> NodeResult<super::PortStream> {
+        let m = self.machine(id)?;
+        match m.connect_port(port).await {
+            Ok(stream) => Ok(Box::new(stream)),
+            Err(e) => Err(NodeError::new(
+                NodeErrorCode::PortClosed,
+                format!("port {port} of machine {id}: {e}"),
+            )),
+        }
     }
 
     async fn recover_paused(&self, id: &MachineId) -> bool {
@@ -140,7 +160,6 @@ impl Node for HostNode {
     }
 
     async fn read_file(&self, id: &MachineId, read: FileRead) -> NodeResult<Download> {
-        let m = self.machine(id)?;
         let op = Op::ReadFile {
             path: read.path,
             root: None,
@@ -148,29 +167,7 @@ impl Node for HostNode {
             limit: read.limit,
             user: read.user,
         };
-        let r = m.agent()?.read_stream(op).await;
-        let mut reader = m.check(r).await?;
-        // What the guest says first (bytes, the end, or why it cannot read) is
-        // the call's answer; the rest follows as the stream is polled.
-        let first = next_chunk(&mut reader).await;
-        let first = m.check(first).await?;
-        let rest = futures_util::stream::unfold(Some((first, reader, m)), |st| async move {
-            let (pending, mut reader, m) = st?;
-            let next = match pending {
-                Some(bytes) => Ok(Some(bytes)),
-                None => next_chunk(&mut reader).await,
-            };
-            match next {
-                Ok(Some(bytes)) => Some((Ok(Bytes::from(bytes)), Some((None, reader, m)))),
-                Ok(None) => None,
-                Err(e) => {
-                    // A dead VM is reported as such; the stream ends after it.
-                    let err = m.check::<()>(Err(e)).await.err()?;
-                    Some((Err(err.into()), None))
-                }
-            }
-        });
-        Ok(Box::pin(rest))
+        download(self.machine(id)?, op).await
     }
 
     async fn write_file(
@@ -185,6 +182,7 @@ impl Node for HostNode {
             mode: write.mode,
             owner: write.owner,
             create_parents: true,
+            offset: write.offset,
             ..Default::default()
         };
         let op = write_op(&write.path, opts);
@@ -271,6 +269,34 @@ impl Node for HostNode {
         convert::file_answer(m.check(r).await?)
     }
 
+    async fn extract_archive(
+        &self,
+        id: &MachineId,
+        spec: ArchiveSpec,
+        body: Option<Upload>,
+    ) -> NodeResult<ArchiveFacts> {
+        tree::extract(self.machine(id)?, spec, body).await
+    }
+
+    async fn read_archive(
+        &self,
+        id: &MachineId,
+        path: String,
+        user: Option<String>,
+    ) -> NodeResult<Download> {
+        tree::archive(self.machine(id)?, path, user).await
+    }
+
+    async fn watch(
+        &self,
+        id: &MachineId,
+        path: String,
+        user: Option<String>,
+        recursive: bool,
+    ) -> NodeResult<WatchStream> {
+        tree::watch(self.machine(id)?, path, user, recursive).await
+    }
+
     async fn adopt(&self, id: &MachineId) -> NodeResult<()> {
         self.runtime.adopt(id).await?;
         Ok(())
@@ -329,6 +355,33 @@ impl Node for HostNode {
 }
 
 /// The next bytes of a file read, waiting at most [`FILE_STEP`] for the guest.
+/// Start `op` (a call answered in `data` frames: `read_file`, `create_archive`)
+/// and stream its bytes. What the guest says first (bytes, the end, or why it
+/// cannot read) is the call's answer; the rest follows as the stream is polled,
+/// and a dead VM is reported as such.
+async fn download(m: Arc<Machine>, op: Op) -> NodeResult<Download> {
+    let r = m.agent()?.read_stream(op).await;
+    let mut reader = m.check(r).await?;
+    let first = next_chunk(&mut reader).await;
+    let first = m.check(first).await?;
+    let rest = futures_util::stream::unfold(Some((first, reader, m)), |st| async move {
+        let (pending, mut reader, m) = st?;
+        let next = match pending {
+            Some(bytes) => Ok(Some(bytes)),
+            None => next_chunk(&mut reader).await,
+        };
+        match next {
+            Ok(Some(bytes)) => Some((Ok(Bytes::from(bytes)), Some((None, reader, m)))),
+            Ok(None) => None,
+            Err(e) => {
+                let err = m.check::<()>(Err(e)).await.err()?;
+                Some((Err(err.into()), None))
+            }
+        }
+    });
+    Ok(Box::pin(rest))
+}
+
 async fn next_chunk(reader: &mut ReadStream) -> Result<Option<Vec<u8>>, AgentError> {
     tokio::time::timeout(FILE_STEP, reader.next())
         .await
