@@ -149,6 +149,12 @@ pub enum ErrorCode {
     SshKeyInvalid,
     /// 404: the machine has no such SSH access grant.
     SshAccessNotFound,
+    /// 404: the tenant has no template with this name, tag or id.
+    TemplateNotFound,
+    /// 404: the tenant has no template build with this id.
+    BuildNotFound,
+    /// 409: machines use the template (a version of it); kill them first.
+    TemplateInUse,
     /// 502: the machine died while serving the request.
     MachineDied,
     /// 503: the server cannot create machines now (capacity, runtime down).
@@ -180,12 +186,14 @@ impl ErrorCode {
             | GitRepositoryNotFound
             | GitRefNotFound
             | PreviewGrantNotFound
-            | SshAccessNotFound => 404,
+            | SshAccessNotFound
+            | TemplateNotFound
+            | BuildNotFound => 404,
             UploadExpired => 410,
             MachineNotRunning | Conflict | AlreadyExists | NotEmpty | SnapshotInUse
             | StateCorrupt | ProcessExited | StdinClosed | NotAPty | TagInUse | AgentOutdated
             | UploadState | UploadConflict | UploadChunkInvalid | GitPushRejected | GitConflict
-            | GitNothingToCommit => 409,
+            | GitNothingToCommit | TemplateInUse => 409,
             PayloadTooLarge | OutputLimitExceeded | FileTooLarge | UploadTooLarge => 413,
             ValidationError
             | CwdNotFound

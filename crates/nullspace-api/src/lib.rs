@@ -16,6 +16,7 @@ mod processes;
 mod snapshots;
 mod ssh;
 mod stream;
+mod templates;
 mod tree;
 mod uploads;
 
@@ -62,6 +63,13 @@ pub use ssh::{
 pub use stream::{
     ClientMsg, ServerMsg, StreamName, CLOSE_CONFLICT, CLOSE_INTERNAL, CLOSE_MACHINE_DIED,
     CLOSE_NOT_FOUND, WS_STDERR, WS_STDIN, WS_STDOUT,
+};
+pub use templates::{
+    AssignTagsRequest, BuildError, BuildErrorCode, BuildLogEntry, BuildLogs, BuildStatus,
+    PruneCacheResponse, Template, TemplateBuild, TemplateBuildRequest, TemplateList, TemplateStep,
+    TemplateTag, TemplateTagList, DEFAULT_READY_TIMEOUT_SECS, DEFAULT_STEP_TIMEOUT_SECS,
+    LATEST_TAG, MAX_BUILD_STEPS, MAX_BUILD_TAGS, MAX_CONTEXT_BYTES, MAX_LOG_PAGE,
+    MAX_READY_TIMEOUT_SECS, MAX_STEP_TIMEOUT_SECS,
 };
 pub use tree::{
     ArchiveResponse, Conflict, FindRequest, FindResponse, FoundMatch, FsEvent, FsEventKind,

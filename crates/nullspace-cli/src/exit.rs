@@ -156,11 +156,13 @@ impl Exit {
             | GitRepositoryNotFound
             | GitRefNotFound
             | PreviewGrantNotFound
-            | SshAccessNotFound => Exit::NotFound,
+            | SshAccessNotFound
+            | TemplateNotFound
+            | BuildNotFound => Exit::NotFound,
             MachineNotRunning | Conflict | AlreadyExists | NotEmpty | SnapshotInUse
             | StateCorrupt | NoSpace | ProcessExited | StdinClosed | NotAPty | TagInUse
             | AgentOutdated | UploadState | UploadConflict | UploadExpired | UploadChunkInvalid
-            | GitPushRejected | GitConflict | GitNothingToCommit => Exit::Conflict,
+            | GitPushRejected | GitConflict | GitNothingToCommit | TemplateInUse => Exit::Conflict,
             BadRequest
             | ValidationError
             | SshKeyInvalid
@@ -288,6 +290,9 @@ mod tests {
             (ValidationError, 7),
             (SshKeyInvalid, 7),
             (SshAccessNotFound, 5),
+            (TemplateNotFound, 5),
+            (BuildNotFound, 5),
+            (TemplateInUse, 6),
             (CwdNotFound, 7),
             (CommandNotFound, 7),
             (UserNotFound, 7),

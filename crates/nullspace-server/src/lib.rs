@@ -200,6 +200,7 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
         max_upload_bytes: cfg.max_upload_bytes,
         preview,
         ssh: ssh.clone(),
+        contexts_dir: state_dir.join("template-contexts"),
     });
     // Subscribed before recovery, so a VM that dies meanwhile is not missed.
     let node_events = node.subscribe();

@@ -38,6 +38,7 @@ pub async fn recover(state: &AppState) -> ApiResult<Recovered> {
     for row in state.store_call(|s| s.held_machines()).await? {
         settle(state, &row, &mut done).await?;
     }
+    services::templates::build::abandon_unfinished(state).await?;
     Ok(done)
 }
 

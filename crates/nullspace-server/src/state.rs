@@ -22,6 +22,8 @@ pub struct Settings {
     pub preview: crate::services::previews::PreviewBase,
     /// Where clients reach the SSH relay.
     pub ssh: crate::services::ssh::RelayAddress,
+    /// Where uploaded template build contexts are kept.
+    pub contexts_dir: std::path::PathBuf,
 }
 
 impl Default for Settings {
@@ -31,9 +33,14 @@ impl Default for Settings {
             max_upload_bytes: nullspace_api::MAX_FILE_BYTES,
             preview: Default::default(),
             ssh: Default::default(),
+            contexts_dir: std::env::temp_dir()
+                .join(format!("nullspace-contexts-{}", std::process::id())),
         }
     }
 }
+
+/// Template builds that run at once; more wait for a slot.
+pub const BUILD_SLOTS: usize = 2;
 
 /// Everything a handler needs.
 #[derive(Clone)]
@@ -56,6 +63,8 @@ pub struct AppState {
     pub proxy_pool: Arc<crate::services::proxy_pool::ProxyPool>,
     /// The SSH CA and relay host key, once read from the store.
     pub ssh_keys: Arc<tokio::sync::OnceCell<Arc<crate::services::ssh::Keys>>>,
+    /// Slots for template builds running at once.
+    pub build_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -71,6 +80,7 @@ impl AppState {
             url_key: Arc::default(),
             proxy_pool: Arc::default(),
             ssh_keys: Arc::default(),
+            build_slots: Arc::new(tokio::sync::Semaphore::new(BUILD_SLOTS)),
         }
     }
 

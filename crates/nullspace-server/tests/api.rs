@@ -68,7 +68,12 @@ async fn auth_is_required_and_tenants_are_isolated() {
 async fn bad_input_is_rejected_with_field_names() {
     let api = api();
     let cases = [
-        (json!({"template": "nope"}), 404, "not_found", "nope"),
+        (
+            json!({"template": "nope"}),
+            404,
+            "template_not_found",
+            "nope",
+        ),
         (json!({"timeout": -5}), 422, "validation_error", "timeout"),
         (
             json!({"timeout": 99_999_999}),

@@ -142,6 +142,17 @@ prefixed_id!(
     SshAccessId,
     "ssha_"
 );
+prefixed_id!(
+    /// Id of a built template: `tpl_` followed by 20 characters of `[a-z0-9]`.
+    TemplateId,
+    "tpl_"
+);
+prefixed_id!(
+    /// Id of a template build (one version of a template): `tb_` followed by 20
+    /// characters of `[a-z0-9]`.
+    TemplateBuildId,
+    "tb_"
+);
 
 #[cfg(test)]
 mod tests {

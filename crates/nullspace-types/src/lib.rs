@@ -10,5 +10,8 @@ mod id;
 mod state;
 
 pub use egress::{Cidr, Egress, EgressError, MAX_CIDRS};
-pub use id::{IdError, MachineId, PreviewGrantId, SnapshotId, SshAccessId, UploadId};
+pub use id::{
+    IdError, MachineId, PreviewGrantId, SnapshotId, SshAccessId, TemplateBuildId, TemplateId,
+    UploadId,
+};
 pub use state::{MachineState, UnknownState};

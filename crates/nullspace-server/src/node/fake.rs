@@ -85,6 +85,16 @@ impl FakeNode {
             .insert((id.clone(), port), addr);
     }
 
+    /// How many machines the node runs (tests).
+    pub fn machine_count(&self) -> usize {
+        self.machines.lock().expect("lock").len()
+    }
+
+    /// How many snapshots the node keeps (tests).
+    pub fn snapshot_count(&self) -> usize {
+        self.snapshots.lock().expect("lock").len()
+    }
+
     /// The outbound policy machine `id` runs with on this node.
     pub fn egress_of(&self, id: &MachineId) -> Option<Egress> {
         self.egress.lock().expect("lock").get(id).cloned()
@@ -273,7 +283,7 @@ impl Node for FakeNode {
         stdin: Option<Vec<u8>>,
     ) -> NodeResult<CommandOutput> {
         self.check(id)?;
-        let text = req.shell.clone().unwrap_or_else(|| req.argv.join(" "));
+        let text = command_text(&req);
         let partial = || Partial {
             stdout: text.clone().into_bytes(),
             stderr: Vec::new(),
@@ -290,10 +300,7 @@ impl Node for FakeNode {
             );
             return Err(NodeError::new(Code::OutputLimit, message).with_partial(partial()));
         }
-        let exit_code = text
-            .strip_prefix("exit ")
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0);
+        let exit_code = exit_code(&text);
         let mut stdout = text.into_bytes();
         stdout.extend(stdin.unwrap_or_default());
         Ok(CommandOutput {
@@ -622,4 +629,21 @@ impl Node for FakeNode {
     async fn shutdown(&self) {
         self.machines.lock().expect("lock").clear();
     }
+}
+
+/// What a fake command runs: its shell line, the script of `bash -c SCRIPT`, or
+/// its argv joined.
+pub(super) fn command_text(c: &Command) -> String {
+    match (&c.shell, c.argv.as_slice()) {
+        (Some(s), _) => s.clone(),
+        (None, [sh, flag, script]) if sh.ends_with("sh") && flag == "-c" => script.clone(),
+        (None, argv) => argv.join(" "),
+    }
+}
+
+/// A fake command `exit N` exits N; every other one exits 0.
+pub(super) fn exit_code(text: &str) -> i32 {
+    text.strip_prefix("exit ")
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }

@@ -55,12 +55,9 @@ impl FakeProcs {
                 ));
             }
         }
-        let text = spec
-            .command
-            .shell
-            .clone()
-            .unwrap_or_else(|| spec.command.argv.join(" "));
+        let text = super::fake::command_text(&spec.command);
         let runs = text.starts_with("sleep") || spec.pty.is_some();
+        let code = super::fake::exit_code(&text);
         let pid = {
             let mut next = self.next_pid.lock().expect("lock");
             *next += 1;
@@ -78,7 +75,7 @@ impl FakeProcs {
             pty: spec.pty,
             started_unix_ms: 0,
             stdin_open: runs && (spec.command.stdin || spec.pty.is_some()),
-            end: (!runs).then(|| ended(Some(0), None)),
+            end: (!runs).then(|| ended(Some(code), None)),
             stdout: StreamFacts {
                 total: stdout.len() as u64,
                 kept_from: 0,

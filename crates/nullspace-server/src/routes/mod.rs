@@ -14,6 +14,7 @@ mod processes;
 mod pty;
 mod snapshots;
 mod ssh_access;
+mod templates;
 mod tree;
 mod uploads;
 mod watch;
@@ -58,6 +59,41 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("get", "/v1/snapshots", get(snapshots::list)),
         ("get", "/v1/snapshots/{id}", get(snapshots::get)),
         ("delete", "/v1/snapshots/{id}", delete(snapshots::delete)),
+        ("get", "/v1/templates", get(templates::list)),
+        ("post", "/v1/templates/builds", post(templates::start_build)),
+        (
+            "get",
+            "/v1/templates/builds/{id}",
+            get(templates::get_build),
+        ),
+        (
+            "get",
+            "/v1/templates/builds/{id}/logs",
+            get(templates::build_logs),
+        ),
+        (
+            "delete",
+            "/v1/templates/cache",
+            delete(templates::prune_cache),
+        ),
+        (
+            "put",
+            "/v1/templates/contexts/{sha256}",
+            put(templates::put_context),
+        ),
+        ("get", "/v1/templates/{ref}", get(templates::get)),
+        ("delete", "/v1/templates/{ref}", delete(templates::delete)),
+        ("get", "/v1/templates/{ref}/tags", get(templates::tags)),
+        (
+            "post",
+            "/v1/templates/{ref}/tags",
+            post(templates::assign_tags),
+        ),
+        (
+            "delete",
+            "/v1/templates/{ref}/tags/{tag}",
+            delete(templates::remove_tag),
+        ),
         ("post", "/v1/machines/{id}/previews", post(previews::create)),
         (
             "get",

@@ -56,14 +56,27 @@ async fn plan(
         (Some(s), _) => s.template.clone(),
         (None, t) => t.clone().unwrap_or_else(|| DEFAULT_TEMPLATE.to_owned()),
     };
-    let shape = match &snapshot {
-        Some(s) => TemplateShape {
+    // A built template's version: the machine restores its saved state.
+    let version = match &snapshot {
+        None if state.node.template(&template).is_none() => Some(
+            super::templates::resolve(state, tenant, &template)
+                .await
+                .map_err(|e| match e.code {
+                    ErrorCode::ValidationError => super::templates::refs::not_found(&template),
+                    _ => e,
+                })?,
+        ),
+        _ => None,
+    };
+    let shape = match (&snapshot, &version) {
+        (Some(s), _) => TemplateShape {
             cpu_count: s.cpu_count,
             memory_mb: s.memory_mb,
         },
-        None => state.node.template(&template).ok_or_else(|| {
+        (None, Some(v)) => v.shape(),
+        (None, None) => state.node.template(&template).ok_or_else(|| {
             ApiError::new(
-                ErrorCode::NotFound,
+                ErrorCode::TemplateNotFound,
                 format!("template {template:?} not found"),
             )
         })?,
@@ -94,6 +107,7 @@ async fn plan(
         .cwd
         .clone()
         .or_else(|| snapshot.as_ref().map(|s| s.cwd.clone()))
+        .or_else(|| version.as_ref().map(|v| v.build.cwd.clone()))
         .unwrap_or_else(|| "/workspace".into());
     params::cwd("cwd", &cwd)?;
     let reserved = crate::node::RESERVED_DIR;
@@ -104,10 +118,11 @@ async fn plan(
         ));
     }
     // A machine from a snapshot keeps the source's environment unless overridden.
-    let mut envs = snapshot
-        .as_ref()
-        .map(|s| s.envs.clone())
-        .unwrap_or_default();
+    let mut envs = match (&snapshot, &version) {
+        (Some(s), _) => s.envs.clone(),
+        (None, Some(v)) => v.envs(),
+        (None, None) => Default::default(),
+    };
     envs.extend(req.envs.clone());
     let idempotency_key = match (idempotency_key, req.idempotency_key.clone()) {
         (Some(h), Some(b)) if h != b => {
@@ -139,7 +154,10 @@ async fn plan(
         idempotency: idempotency_key.map(|k| (k, request_hash(req))),
         timeout_action: req.timeout_action.unwrap_or_default(),
         auto_resume: req.auto_resume.unwrap_or(false),
-        snapshot_id: req.snapshot_id.clone(),
+        snapshot_id: match &version {
+            Some(v) => Some(v.snapshot()?),
+            None => req.snapshot_id.clone(),
+        },
         forked_from: None,
         network: super::network::plan(req, snapshot.as_ref().map(|s| &s.network))?,
     })
@@ -165,6 +183,7 @@ pub async fn create(
     let new = plan(state, tenant, &req, idempotency_key).await?;
     let template = new.template.clone();
     let egress = new.network.egress.clone();
+    let snapshot_id = new.snapshot_id.clone();
     let id = MachineId::random();
     // Held before the row exists, so a kill always waits for this create to end.
     let gate = state.gates.enter(&id).await;
@@ -187,7 +206,7 @@ pub async fn create(
             ))
         }
     }
-    let started = match &req.snapshot_id {
+    let started = match &snapshot_id {
         Some(snap) => {
             state
                 .node

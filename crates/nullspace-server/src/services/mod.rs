@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod proxy_pool;
 pub mod signed_urls;
 pub mod ssh;
+pub mod templates;
 pub mod uploads;
 
 use nullspace_api::ErrorCode;

@@ -7,6 +7,7 @@ mod previews;
 mod secrets;
 mod snapshots;
 mod ssh_access;
+mod templates;
 mod uploads;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ pub use network::Network;
 pub use previews::{GrantUse, PreviewGrantRow};
 pub use snapshots::{NewSnapshot, SnapshotFilter, SnapshotRow};
 pub use ssh_access::SshAccessRow;
+pub use templates::{BuildRow, CacheRow, LogRow, TemplateRow};
 pub use uploads::UploadRow;
 
 /// Why a store operation failed.
@@ -154,6 +156,60 @@ const MIGRATIONS: &[&str] = &[
         revoked_unix INTEGER
     );
     CREATE INDEX ssh_access_by_machine ON ssh_access (machine_id);",
+    // Built templates: names, versions (builds) with their logs, tags, the step cache.
+    "CREATE TABLE templates (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_unix INTEGER NOT NULL,
+        UNIQUE (tenant, name)
+    );
+    CREATE TABLE template_builds (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        template_id TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        request TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        status TEXT NOT NULL,
+        steps_total INTEGER NOT NULL,
+        steps_done INTEGER NOT NULL,
+        steps_cached INTEGER NOT NULL,
+        machine_id TEXT,
+        snapshot_id TEXT,
+        cpu_count INTEGER NOT NULL,
+        memory_mb INTEGER NOT NULL,
+        cwd TEXT NOT NULL,
+        envs TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        error TEXT,
+        created_unix INTEGER NOT NULL,
+        finished_unix INTEGER
+    );
+    CREATE INDEX template_builds_by_template ON template_builds (template_id, seq);
+    CREATE TABLE template_tags (
+        template_id TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        build_id TEXT NOT NULL,
+        PRIMARY KEY (template_id, tag)
+    );
+    CREATE TABLE build_logs (
+        build_id TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        step INTEGER,
+        message TEXT NOT NULL,
+        PRIMARY KEY (build_id, pos)
+    );
+    CREATE TABLE template_cache (
+        tenant TEXT NOT NULL,
+        key TEXT NOT NULL,
+        snapshot_id TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        created_unix INTEGER NOT NULL,
+        PRIMARY KEY (tenant, key)
+    );",
 ];
 
 /// The database, shared by request handlers.
