@@ -68,11 +68,14 @@ ALL_CODES = [
     (502, "preview_upstream_unavailable", errors.PreviewUpstreamUnavailableError),
     (422, "ssh_key_invalid", errors.SshKeyInvalidError),
     (404, "ssh_access_not_found", errors.SshAccessNotFoundError),
+    (404, "template_not_found", errors.TemplateNotFoundError),
+    (404, "build_not_found", errors.BuildNotFoundError),
+    (409, "template_in_use", errors.TemplateInUseError),
 ]
 
 
 def test_every_spec_code_is_mapped() -> None:
-    assert len({code for _, code, _ in ALL_CODES}) == 57
+    assert len({code for _, code, _ in ALL_CODES}) == 60
 
 
 def test_process_codes_keep_older_except_clauses() -> None:

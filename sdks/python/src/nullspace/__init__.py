@@ -13,11 +13,14 @@ from ._version import __version__
 from .async_files import AsyncFilesystem
 from .async_git import AsyncGit
 from .async_machine import AsyncMachine, AsyncSandbox
+from .async_template import AsyncTemplate, AsyncTemplateBuild
 from .commands import AsyncCommands, Commands
 from .errors import (
     AgentOutdatedError,
     AuthError,
     BatchWriteError,
+    BuildError,
+    BuildNotFoundError,
     ConflictError,
     FilesystemError,
     FileTooLargeError,
@@ -55,6 +58,8 @@ from .errors import (
     StateCorruptError,
     StdinClosedError,
     TagInUseError,
+    TemplateInUseError,
+    TemplateNotFoundError,
     TimeoutError,
     UploadChecksumError,
     UploadChunkError,
@@ -124,8 +129,27 @@ from .previews import (
 )
 from .process import AsyncCommandHandle, CommandHandle
 from .pty import AsyncPty, AsyncPtySession, Pty, PtySession
+from .readiness import (
+    ReadyCmd,
+    wait_for_file,
+    wait_for_port,
+    wait_for_process,
+    wait_for_timeout,
+    wait_for_url,
+)
 from .snapshot import AsyncSnapshot, AsyncSnapshotPaginator, Snapshot, SnapshotPaginator
 from .ssh import SshAccess
+from .template import Template, TemplateBuild
+from .template_builder import TemplateBuilder, default_build_logger
+from .template_models import (
+    BuildErrorInfo,
+    BuildLogEntry,
+    BuildLogs,
+    PruneCacheResult,
+    TemplateBuildInfo,
+    TemplateInfo,
+    TemplateTag,
+)
 from .watch import AsyncWatchHandle, WatchHandle
 
 SandboxPaginator = MachinePaginator
@@ -265,4 +289,27 @@ __all__ = [
     "redact_preview_token",
     "redact_preview_url",
     "resolve_config",
+    "AsyncTemplate",
+    "AsyncTemplateBuild",
+    "BuildError",
+    "BuildErrorInfo",
+    "BuildLogEntry",
+    "BuildLogs",
+    "BuildNotFoundError",
+    "PruneCacheResult",
+    "ReadyCmd",
+    "Template",
+    "TemplateBuild",
+    "TemplateBuildInfo",
+    "TemplateBuilder",
+    "TemplateInUseError",
+    "TemplateInfo",
+    "TemplateNotFoundError",
+    "TemplateTag",
+    "default_build_logger",
+    "wait_for_file",
+    "wait_for_port",
+    "wait_for_process",
+    "wait_for_timeout",
+    "wait_for_url",
 ]

@@ -19,6 +19,8 @@ __all__ = [
     "AgentOutdatedError",
     "AuthError",
     "BatchWriteError",
+    "BuildError",
+    "BuildNotFoundError",
     "ConflictError",
     "FileTooLargeError",
     "FileUploadError",
@@ -56,6 +58,8 @@ __all__ = [
     "StateCorruptError",
     "StdinClosedError",
     "TagInUseError",
+    "TemplateInUseError",
+    "TemplateNotFoundError",
     "TimeoutError",
     "UploadChecksumError",
     "UploadChunkError",
@@ -183,6 +187,59 @@ class IdempotencyKeyReusedError(ConflictError, InvalidArgumentError):
 class SnapshotInUseError(ConflictError):
     """The snapshot cannot be deleted while a machine started from it exists, running
     or paused (409 ``snapshot_in_use``); kill those machines first."""
+
+
+class TemplateNotFoundError(NotFoundError):
+    """No template (or tag of it) answers to this ref (404 ``template_not_found``)."""
+
+
+class BuildNotFoundError(NotFoundError):
+    """No template build has this id (404 ``build_not_found``)."""
+
+
+class TemplateInUseError(ConflictError):
+    """The template cannot be deleted while machines created from any of its versions
+    exist (409 ``template_in_use``; the message names them); kill those first."""
+
+
+class BuildError(NullspaceError):
+    """A template build failed (its status is ``error``): ``error_code`` (also
+    ``code``) says why — ``step_failed``, ``step_timeout``, ``ready_timeout``,
+    ``start_failed``, ``context_not_found``, ``machine_failed`` or ``internal`` —,
+    ``step`` is the 1-based step that failed, ``exit_code`` its exit status and
+    ``last_lines`` the last lines it printed. Not an HTTP error: ``status`` is
+    ``None``. A failed build leaves no version; its cached steps stay for the next
+    try."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int | None = None,
+        *,
+        build_id: str | None = None,
+        step: int | None = None,
+        exit_code: int | None = None,
+        last_lines: list[str] | None = None,
+    ) -> None:
+        super().__init__(code, message, status)
+        self.error_code = code
+        self.build_id = build_id
+        self.step = step
+        self.exit_code = exit_code
+        self.last_lines: list[str] = list(last_lines or [])
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if not self.last_lines:
+            return text
+        return text + "".join(f"\n    | {line}" for line in self.last_lines[-20:])
+
+    def __repr__(self) -> str:
+        return (
+            f"BuildError(code={self.code!r}, message={self.message!r}, "
+            f"build_id={self.build_id!r}, step={self.step!r}, exit_code={self.exit_code!r})"
+        )
 
 
 class ProcessNotFoundError(NotFoundError):
@@ -443,6 +500,9 @@ _BY_CODE: dict[str, type[NullspaceError]] = {
     "not_empty": FilesystemError,
     "conflict": ConflictError,
     "snapshot_in_use": SnapshotInUseError,
+    "template_in_use": TemplateInUseError,
+    "template_not_found": TemplateNotFoundError,
+    "build_not_found": BuildNotFoundError,
     "state_corrupt": StateCorruptError,
     "rate_limited": RateLimitError,
     "process_not_found": ProcessNotFoundError,
