@@ -43,7 +43,7 @@ fuzz() {
     --seed "${SCHEMATHESIS_SEED:-20261201}" --generation-database none --workers 1 \
     --no-color --report junit --report-dir "$state/report" "$@"
 }
-semantic='/git/|/files/(search|find|replace)$|/uploads'
+semantic='/git/|/files/(search|find|replace)$|/uploads|/templates'
 # Everything else, with every check.
 fuzz --checks all --exclude-checks use_after_free,ensure_resource_availability \
   --exclude-path-regex "$semantic" --max-time "${SCHEMATHESIS_SECONDS:-240}" "$@"

@@ -195,6 +195,25 @@ pub fn call(method: &str, url: &str, key: &str, body: Option<Value>) -> (u16, Va
     )
 }
 
+/// `PUT url` with a raw body.
+pub fn put_bytes(url: &str, key: &str, body: Vec<u8>) -> (u16, Value) {
+    let resp = ureq::put(url)
+        .set("Authorization", &format!("Bearer {key}"))
+        .set("Content-Type", "application/octet-stream")
+        .send_bytes(&body);
+    let resp = match resp {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("PUT {url}: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 pub fn temp_state(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ns-e2e-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
