@@ -398,6 +398,20 @@ async fn tags_move_and_are_removed() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
+    let full = json!({"tags": ["v3"], "target": "t:prod"});
+    let (s, v) = api
+        .call(Method::POST, "/v1/templates/t/tags", Some(full))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let other = json!({"tags": ["v3"], "target": "other:prod"});
+    let (s, e) = api
+        .call(Method::POST, "/v1/templates/t/tags", Some(other))
+        .await;
+    assert_eq!(
+        (s, code(&e)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+        "{e}"
+    );
     let (s, _) = api
         .call(
             Method::POST,

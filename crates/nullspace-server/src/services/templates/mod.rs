@@ -307,7 +307,18 @@ pub async fn assign_tags(
                 })?
                 .id
         }
-        Some(tag) => {
+        Some(target) => {
+            // A tag of this template, or its full ref `name:tag`.
+            let tag = match target.split_once(':') {
+                Some((name, tag)) if name == row.name => tag,
+                Some(_) => {
+                    return Err(ApiError::field(
+                        "target",
+                        format!("{target} is not a version of template {}", row.name),
+                    ))
+                }
+                None => target,
+            };
             refs::check_tag("target", tag)?;
             resolve(state, tenant, &format!("{}:{tag}", row.name))
                 .await?

@@ -175,7 +175,8 @@ pub async fn run(state: AppState, plan: Plan) {
     build.finished_unix = Some(now().1);
     match outcome {
         Ok(done) => {
-            build.status = BuildStatus::Ready.as_str().into();
+            // The version and its tags first, then the log, then the status: a
+            // client that sees `ready` finds the tags and the whole log.
             build.snapshot_id = Some(done.snapshot);
             build.size_bytes = done.size_bytes;
             save(&state, &build).await;
@@ -201,6 +202,9 @@ pub async fn run(state: AppState, plan: Plan) {
                 format!("build ready: tags {}", plan.tags.join(", ")),
             )
             .await;
+            log.close().await;
+            build.status = BuildStatus::Ready.as_str().into();
+            save(&state, &build).await;
         }
         Err(e) => {
             log.line("error", e.step, format!("build failed: {}", e.message))
@@ -209,12 +213,12 @@ pub async fn run(state: AppState, plan: Plan) {
                 log.line("error", e.step, "last output:").await;
                 log.write("error", e.step, e.last_lines.clone()).await;
             }
+            log.close().await;
             build.status = BuildStatus::Error.as_str().into();
             build.error = serde_json::to_string(&e).ok();
             save(&state, &build).await;
         }
     }
-    log.close().await;
     drop(permit);
 }
 
