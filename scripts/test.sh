@@ -21,7 +21,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 ./target/release/nullspace-runtime template build
 # The CLI's end-to-end tests need a running server: test-against-server.sh runs them.
 cargo test --release --workspace --exclude nullspace-cli -- --test-threads=2
-cargo test --release -p nullspace-cli --lib --bins --test cli --test lifecycle --test preview --test process --test git -- --test-threads=2
+cargo test --release -p nullspace-cli --lib --bins --test cli --test lifecycle --test preview --test process --test git --test template -- --test-threads=2
 scripts/schemathesis.sh
 scripts/test-against-server.sh
 scripts/check-leaks.sh

@@ -1,7 +1,9 @@
 //! Local directories as tar streams for `sandbox upload`: `.nullspaceignore` at
 //! the source root first, then `--exclude` patterns (gitignore syntax, `!`
 //! negation, last match wins); symlinks kept as symlinks; nothing excluded
-//! implicitly (`.git` and other dot-directories are uploaded).
+//! implicitly (`.git` and other dot-directories are uploaded). Template build
+//! contexts ([`write_context`]) are the same walk with every time and owner left
+//! out, so the same content always makes the same bytes.
 
 use std::fs;
 use std::io::{self, Write};
@@ -97,6 +99,44 @@ pub fn write(items: &[Item], to: impl Write) -> Result<(), CliError> {
     for item in items {
         b.append_path_with_name(&item.path, &item.rel)
             .map_err(|e| read_error(&item.path, e))?;
+    }
+    b.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(|e| read_error(Path::new("archive"), e))
+}
+
+/// Write `items` as a plain tar to `to` with nothing but names, types, modes, sizes
+/// and contents (times 0, owners 0 and unnamed), so identical sources give
+/// identical bytes whenever and wherever they were made. Entries other than
+/// files, directories and symlinks (sockets, fifos, devices) are left out.
+pub fn write_context(items: &[Item], to: impl Write) -> Result<(), CliError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = tar::Builder::new(to);
+    for item in items {
+        let fail = |e| read_error(&item.path, e);
+        let meta = fs::symlink_metadata(&item.path).map_err(fail)?;
+        let kind = meta.file_type();
+        if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+            continue;
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
+        h.set_mode(meta.permissions().mode() & 0o7777);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        if kind.is_symlink() {
+            let target = fs::read_link(&item.path).map_err(fail)?;
+            b.append_link(&mut h, &item.rel, target).map_err(fail)?;
+        } else if kind.is_dir() {
+            b.append_data(&mut h, &item.rel, io::empty())
+                .map_err(fail)?;
+        } else {
+            // Never more than the header says, should the file grow meanwhile.
+            let file = fs::File::open(&item.path).map_err(fail)?;
+            b.append_data(&mut h, &item.rel, io::Read::take(file, meta.len()))
+                .map_err(fail)?;
+        }
     }
     b.into_inner()
         .and_then(|mut w| w.flush())

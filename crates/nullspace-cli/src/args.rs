@@ -41,6 +41,11 @@ pub enum ArgError {
         "expected a JSON object with allow_out and deny_out (lists of IPv4 CIDRs) and allow_public_traffic: {0}"
     )]
     Network(#[source] serde_json::Error),
+    /// Not `SRC:DEST`.
+    #[error(
+        "expected SRC:DEST (a local file or directory, then a directory of the machine), got {0:?}"
+    )]
+    Copy(String),
     /// Neither a machine id nor a snapshot id.
     #[error("expected a machine id (sb_…) or a snapshot id (snap_…): {0}")]
     MachineOrSnapshot(#[source] IdError),
@@ -146,6 +151,32 @@ impl FromStr for KeyValue {
         match s.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok(KeyValue(k.to_owned(), v.to_owned())),
             _ => Err(ArgError::KeyValue(s.to_owned())),
+        }
+    }
+}
+
+/// `SRC:DEST` of `template build --copy`: a local file or directory and the
+/// directory of the machine it goes into. It splits at the last `:/` (an absolute
+/// DEST), else at the last `:`, so a SRC may hold colons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySpec {
+    /// Local file or directory.
+    pub src: std::path::PathBuf,
+    /// Directory of the machine (relative to the build's working directory unless
+    /// absolute).
+    pub dest: String,
+}
+
+impl FromStr for CopySpec {
+    type Err = ArgError;
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        let at = s.rfind(":/").or_else(|| s.rfind(':'));
+        match at {
+            Some(i) if i > 0 && i + 1 < s.len() => Ok(CopySpec {
+                src: s[..i].into(),
+                dest: s[i + 1..].to_owned(),
+            }),
+            _ => Err(ArgError::Copy(s.to_owned())),
         }
     }
 }
@@ -303,6 +334,26 @@ mod tests {
         assert_eq!(merged["TRACE"], "0");
         assert_eq!(merged["MODE"], "test");
         assert_eq!(merged.len(), 4);
+    }
+
+    #[test]
+    fn copy_specs_split_before_the_destination() {
+        let c: CopySpec = "./app:/srv/app".parse().unwrap();
+        assert_eq!(
+            (c.src.to_str().unwrap(), c.dest.as_str()),
+            ("./app", "/srv/app")
+        );
+        let c: CopySpec = "a:b:/srv/x:y".parse().unwrap();
+        assert_eq!(
+            (c.src.to_str().unwrap(), c.dest.as_str()),
+            ("a:b", "/srv/x:y")
+        );
+        let c: CopySpec = "src:rel".parse().unwrap();
+        assert_eq!((c.src.to_str().unwrap(), c.dest.as_str()), ("src", "rel"));
+        for bad in ["nocolon", ":/srv", "src:", ""] {
+            let err = bad.parse::<CopySpec>().unwrap_err();
+            assert!(err.to_string().contains("SRC:DEST"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cmd::{auth, completion, quickstart, sandbox, schema, snapshot, ssh};
+use crate::cmd::{auth, completion, quickstart, sandbox, schema, snapshot, ssh, template};
 
 /// Command line of Nullspace microVMs: machines, commands and files.
 #[derive(Debug, Parser)]
@@ -47,6 +47,9 @@ pub enum Command {
     /// SSH into a machine through the server's relay with a throwaway key and
     /// certificate (`ssh ID [-- CMD…]`); exits with the command's exit code.
     Ssh(ssh::SshArgs),
+    /// Build templates (saved running machines new machines start from) and manage
+    /// their versions, tags and step cache.
+    Template(template::TemplateArgs),
     /// Print every command, its arguments and flags, and the exit codes, as JSON.
     Schema(schema::SchemaArgs),
     /// Print a shell completion script.

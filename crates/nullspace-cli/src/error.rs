@@ -1,6 +1,6 @@
 //! Errors of the CLI and how they are reported.
 
-use nullspace_api::ErrorCode;
+use nullspace_api::{ErrorCode, TemplateBuild};
 use nullspace_client::{code_name, ClientError};
 
 use crate::config::ConfigError;
@@ -107,6 +107,35 @@ pub enum CliError {
         /// The words given.
         path: String,
     },
+    /// Flags that parse but do not fit together (nothing is sent).
+    #[error("{0}")]
+    Usage(String),
+    /// A local JSON input does not hold what it must.
+    #[error("{what} is not valid: {source}")]
+    InvalidJson {
+        /// What was read.
+        what: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A local file that would be overwritten exists.
+    #[error("{path} exists: pass --force to overwrite it")]
+    AlreadyExists {
+        /// The file.
+        path: String,
+    },
+    /// A template build ended in `error`.
+    #[error("build {} of template {} failed: {}", .0.id, .0.name, build_message(.0))]
+    BuildFailed(Box<TemplateBuild>),
+}
+
+/// What a failed build's error says.
+fn build_message(build: &TemplateBuild) -> String {
+    build
+        .error
+        .as_ref()
+        .map_or_else(|| "no cause given".into(), |e| e.message.clone())
 }
 
 impl CliError {
@@ -127,8 +156,10 @@ impl CliError {
             }
             CliError::Stdout(_) | CliError::Runtime(_) | CliError::Terminal(_) => Exit::Unexpected,
             CliError::UploadInterrupted { source, .. } => source.exit(),
-            CliError::UploadUsage(_) => Exit::Usage,
+            CliError::UploadUsage(_) | CliError::Usage(_) => Exit::Usage,
             CliError::LocalTool { .. } => Exit::Unexpected,
+            CliError::InvalidJson { .. } => Exit::InvalidInput,
+            CliError::AlreadyExists { .. } | CliError::BuildFailed(_) => Exit::Conflict,
         }
     }
 
@@ -158,6 +189,7 @@ impl CliError {
             CliError::BadLogs(_) => "invalid_response".into(),
             CliError::Terminal(_) => "unexpected".into(),
             CliError::Client(ClientError::InvalidUrl { .. }) => "invalid_api_url".into(),
+            CliError::Client(ClientError::LocalFile { .. }) => "invalid_input".into(),
             CliError::Config(_) => "config_error".into(),
             CliError::NotConfigured => "not_configured".into(),
             CliError::NoKeyGiven | CliError::UnknownCommand { .. } => "usage".into(),
@@ -165,8 +197,11 @@ impl CliError {
             CliError::TooLarge { .. } => "payload_too_large".into(),
             CliError::Stdout(_) | CliError::Runtime(_) => "unexpected".into(),
             CliError::UploadInterrupted { source, .. } => source.code(),
-            CliError::UploadUsage(_) => "usage".into(),
+            CliError::UploadUsage(_) | CliError::Usage(_) => "usage".into(),
             CliError::LocalTool { .. } => "local_tool_failed".into(),
+            CliError::InvalidJson { .. } => "invalid_input".into(),
+            CliError::AlreadyExists { .. } => "already_exists".into(),
+            CliError::BuildFailed(_) => "build_failed".into(),
         }
     }
 
@@ -187,6 +222,12 @@ impl CliError {
                  (`nullspace sandbox file write`) and read it from there"
                     .into(),
             );
+        }
+        if let CliError::BuildFailed(build) = self {
+            return Some(format!(
+                "the whole log: `nullspace template logs {}`",
+                build.id
+            ));
         }
         let err = self.client()?;
         match err.code()? {
@@ -224,16 +265,45 @@ impl CliError {
                 error["readiness"] = serde_json::json!(last);
             }
         }
+        if let CliError::BuildFailed(build) = self {
+            error["build_id"] = build.id.to_string().into();
+            error["build_error"] = serde_json::json!(build.error);
+        }
         if let Some(hint) = self.hint() {
             error["hint"] = hint.into();
         }
         serde_json::json!({ "error": error })
     }
 
+    /// Lines that say more than the message: a failed build's cause, step, exit
+    /// code and last lines of output.
+    fn details(&self) -> Option<String> {
+        let CliError::BuildFailed(build) = self else {
+            return None;
+        };
+        let e = build.error.as_ref()?;
+        let mut lines = vec![format!("  code: {}", crate::output::wire_name(&e.code))];
+        if let Some(step) = e.step {
+            lines.push(format!("  step: {step}/{}", build.steps_total));
+        }
+        if let Some(code) = e.exit_code {
+            lines.push(format!("  exit_code: {code}"));
+        }
+        if !e.last_lines.is_empty() {
+            lines.push("  last lines:".into());
+            lines.extend(e.last_lines.iter().map(|l| format!("    {l}")));
+        }
+        Some(lines.join("\n"))
+    }
+
     /// The error as people read it on stderr: `error: <message> (<code>)`, and a
     /// `hint:` line when there is one.
     pub fn to_text(&self) -> String {
         let mut text = format!("error: {self} ({})", self.code());
+        if let Some(details) = self.details() {
+            text.push('\n');
+            text.push_str(&details);
+        }
         if let Some(hint) = self.hint() {
             text.push_str(&format!("\nhint: {hint}"));
         }
@@ -354,5 +424,60 @@ mod tests {
             what: "stdin".into(),
         };
         assert_eq!(err.exit(), Exit::InvalidInput);
+    }
+
+    #[test]
+    fn failed_builds_say_where_and_exit_6() {
+        let b = nullspace_api::TemplateBuild {
+            id: "tb_bbbbbbbbbbbbbbbbbbbb".parse().unwrap(),
+            template_id: "tpl_aaaaaaaaaaaaaaaaaaaa".parse().unwrap(),
+            name: "web".into(),
+            tags: vec!["latest".into()],
+            status: nullspace_api::BuildStatus::Error,
+            steps_total: 2,
+            steps_done: 1,
+            steps_cached: 0,
+            logs: Vec::new(),
+            logs_next_offset: 5,
+            error: Some(nullspace_api::BuildError {
+                code: nullspace_api::BuildErrorCode::StepFailed,
+                message: "step 2/2 run exited 3".into(),
+                step: Some(2),
+                exit_code: Some(3),
+                last_lines: vec!["boom".into()],
+            }),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: Some("2026-01-01T00:00:05Z".into()),
+        };
+        let err = CliError::BuildFailed(Box::new(b));
+        assert_eq!(err.exit(), Exit::Conflict);
+        assert_eq!(err.exit().code(), 6);
+        let text = err.to_text();
+        assert!(
+            text.starts_with(
+                "error: build tb_bbbbbbbbbbbbbbbbbbbb of template web failed: step 2/2 run exited 3 \
+                 (build_failed)"
+            ),
+            "{text}"
+        );
+        for want in [
+            "  code: step_failed",
+            "  step: 2/2",
+            "  exit_code: 3",
+            "    boom",
+        ] {
+            assert!(text.lines().any(|l| l == want), "{want:?} in {text}");
+        }
+        assert!(text.contains("nullspace template logs tb_"), "{text}");
+        let j = err.to_json();
+        assert_eq!(j["error"]["code"], "build_failed");
+        assert_eq!(j["error"]["exit_code"], 6);
+        assert_eq!(j["error"]["build_id"], "tb_bbbbbbbbbbbbbbbbbbbb");
+        assert_eq!(j["error"]["build_error"]["step"], 2);
+        assert_eq!(j["error"]["build_error"]["exit_code"], 3);
+        assert_eq!(
+            j["error"]["build_error"]["last_lines"],
+            serde_json::json!(["boom"])
+        );
     }
 }

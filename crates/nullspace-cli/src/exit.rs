@@ -7,8 +7,8 @@
 //! | 2    | usage           | invalid command line (unknown flag, bad value, no command to run); nothing is sent |
 //! | 3    | not_configured  | no API key, or an unreadable configuration file |
 //! | 4    | unauthorized    | the API key was rejected |
-//! | 5    | not_found       | no such machine, snapshot, file, template or process |
-//! | 6    | conflict        | the machine is not running, or the request conflicts with its state (a snapshot in use, corrupt saved state, a non-empty directory, a full disk, a process that ended or whose stdin is closed, an old guest agent) |
+//! | 5    | not_found       | no such machine, snapshot, file, template, template build or process |
+//! | 6    | conflict        | the machine is not running, or the request conflicts with its state (a snapshot or template in use, corrupt saved state, a non-empty directory, a full disk, a process that ended or whose stdin is closed, an old guest agent); also a template build that failed |
 //! | 7    | invalid_input   | the server rejected the input (validation, missing cwd/command/user, bad path, too large, output cap), or a local input is unreadable, not text, or over 128 MiB |
 //! | 8    | timeout         | the command ran past its timeout, or a preview `--wait` ran past its own |
 //! | 9    | server_error    | server or network failure (5xx, unavailable, machine died, rate limited, connection refused) |
@@ -109,9 +109,10 @@ impl Exit {
                  (preview_token_required, preview_token_invalid)"
             }
             Exit::NotFound => {
-                "no such machine, snapshot, file, template, process, upload, git repository or \
-                 git ref, or preview grant (not_found, process_not_found, upload_not_found, \
-                 git_repository_not_found, git_ref_not_found, preview_grant_not_found)"
+                "no such machine, snapshot, file, template, template build, process, upload, git \
+                 repository or git ref, or preview grant (not_found, process_not_found, \
+                 upload_not_found, template_not_found, build_not_found, git_repository_not_found, \
+                 git_ref_not_found, preview_grant_not_found)"
             }
             Exit::Conflict => {
                 "the machine is not running, or the request conflicts with its state \
@@ -119,7 +120,9 @@ impl Exit {
                  state_corrupt, no_space, process_exited, stdin_closed, not_a_pty, tag_in_use, \
                  agent_outdated, upload_state, upload_conflict, upload_expired, upload_chunk_invalid, \
                  git_push_rejected, \
-                 git_conflict, git_nothing_to_commit)"
+                 git_conflict, git_nothing_to_commit, template_in_use); also a template build that \
+                 ended in error (build_failed: its step, exit code and last lines on stderr), and \
+                 a local file that exists (already_exists)"
             }
             Exit::InvalidInput => {
                 "the server rejected the input (bad_request, validation_error, cwd_not_found, \
@@ -220,6 +223,7 @@ impl Exit {
             ClientError::Api { code, .. } => Exit::for_api_code(*code),
             ClientError::Http { status, .. } => Exit::for_status(*status),
             ClientError::InvalidUrl { .. } => Exit::NotConfigured,
+            ClientError::LocalFile { .. } => Exit::InvalidInput,
             ClientError::StreamClosed { code, .. } => Exit::for_close_code(*code),
             ClientError::Transport { .. }
             | ClientError::Decode { .. }

@@ -101,6 +101,15 @@ pub enum ClientError {
         /// The last readiness read.
         last: Box<PreviewReadiness>,
     },
+    /// A local file to send (a template context) could not be read.
+    #[error("cannot read {path}: {source}")]
+    LocalFile {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A success answer whose body is not the expected JSON.
     #[error("cannot decode the answer of {url} (HTTP {status}): {source}")]
     Decode {
@@ -134,7 +143,8 @@ impl ClientError {
             | ClientError::WebSocket { .. }
             | ClientError::StreamClosed { .. }
             | ClientError::StreamMessage { .. }
-            | ClientError::PreviewNotReady { .. } => None,
+            | ClientError::PreviewNotReady { .. }
+            | ClientError::LocalFile { .. } => None,
         }
     }
 

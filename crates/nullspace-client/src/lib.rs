@@ -21,6 +21,7 @@ mod pty;
 mod snapshots;
 mod ssh;
 mod stream;
+mod templates;
 #[cfg(any(test, feature = "test-server"))]
 pub mod test_server;
 mod tree;

@@ -18,6 +18,10 @@ pub mod sandbox_create;
 pub mod schema;
 pub mod snapshot;
 pub mod ssh;
+pub mod template;
+pub mod template_build;
+pub mod template_context;
+pub mod template_spec;
 pub mod upload;
 
 use nullspace_client::Client;
@@ -120,6 +124,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
             Command::Sandbox(args) => sandbox::run(&ctx, args).await,
             Command::Snapshot(args) => snapshot::run(&ctx, args).await,
             Command::Ssh(args) => ssh::run(&ctx, args).await,
+            Command::Template(args) => template::run(&ctx, args).await,
             Command::Schema(args) => schema::run(&ctx, &args),
             Command::Completion(args) => completion::run(&args),
         }

@@ -7,13 +7,13 @@ use std::any::TypeId;
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, Args, Command, CommandFactory};
-use nullspace_types::{MachineId, PreviewGrantId, SnapshotId};
+use nullspace_types::{MachineId, PreviewGrantId, SnapshotId, TemplateBuildId};
 use serde_json::{json, Value};
 
 use super::preview::{Expires, TimeSpan};
 use super::{Ctx, Outcome, OK};
 use crate::args::{
-    JsonMap, KeyValue, MachineOrSnapshot, OctalMode, SignalArg, UserName, WriteFiles,
+    CopySpec, JsonMap, KeyValue, MachineOrSnapshot, OctalMode, SignalArg, UserName, WriteFiles,
 };
 use crate::cli::Cli;
 use crate::error::CliError;
@@ -98,7 +98,7 @@ fn type_name(arg: &Arg) -> &'static str {
         return "enum";
     }
     let id = arg.get_value_parser().type_id();
-    let known: [(TypeId, &'static str); 20] = [
+    let known: [(TypeId, &'static str); 22] = [
         (TypeId::of::<String>(), "string"),
         (TypeId::of::<PathBuf>(), "path"),
         (TypeId::of::<i64>(), "integer"),
@@ -119,6 +119,8 @@ fn type_name(arg: &Arg) -> &'static str {
         (TypeId::of::<PreviewGrantId>(), "preview_grant_id"),
         (TypeId::of::<TimeSpan>(), "duration"),
         (TypeId::of::<Expires>(), "duration"),
+        (TypeId::of::<TemplateBuildId>(), "template_build_id"),
+        (TypeId::of::<CopySpec>(), "src_dest"),
     ];
     known
         .iter()
@@ -261,6 +263,36 @@ mod tests {
         ] {
             find(&s, c);
         }
+        for c in [
+            "template build",
+            "template render",
+            "template build-status",
+            "template logs",
+            "template wait",
+            "template list",
+            "template get",
+            "template exists",
+            "template delete",
+            "template tag assign",
+            "template tag list",
+            "template tag remove",
+            "template cache prune",
+            "template init",
+        ] {
+            find(&s, c);
+        }
+        let build = find(&s, "template build");
+        assert_eq!(flag(build, "copy")["type"], "src_dest");
+        assert_eq!(flag(build, "run_cmd")["repeatable"], true);
+        assert_eq!(flag(build, "envs")["type"], "key_value");
+        assert_eq!(
+            flag(build, "log_format")["possible_values"],
+            json!(["text", "jsonl"])
+        );
+        assert_eq!(
+            flag(find(&s, "template wait"), "id")["type"],
+            "template_build_id"
+        );
         let globals: Vec<&Value> = s["global_flags"].as_array().unwrap().iter().collect();
         assert!(globals.iter().any(|g| g["long"] == "--json"));
         assert_eq!(s["exit_codes"].as_array().unwrap().len(), 10);
