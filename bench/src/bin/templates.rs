@@ -109,7 +109,7 @@ async fn main() {
             "build_cold_ms": stats(&cold),
             "build_cached_ms": stats(&cached),
             "added_step_ms": stats(&added),
-            "added_step_cost_ms": ms(median(&added).saturating_sub(median(&cached))),
+            "added_step_cost_ms": round(ms(median(&added)) - ms(median(&cached))),
             "create_from_template_ms": stats(&from_template),
             "create_from_base_ms": stats(&from_base),
             "create_ratio_to_base": round(median(&from_template).as_secs_f64() / median(&from_base).as_secs_f64()),
