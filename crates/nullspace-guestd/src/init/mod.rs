@@ -1,6 +1,7 @@
 //! The two boot roles: `stage1` (initramfs `/init`) and `pid1` (init of the real root).
 
 pub mod cmdline;
+pub mod ifconfig;
 pub mod modules;
 pub mod mounts;
 pub mod net;

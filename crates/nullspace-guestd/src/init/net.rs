@@ -1,5 +1,6 @@
 //! Network setup of PID 1: `lo` up, and `eth0` from the kernel command line.
-//! Uses `ip` from iproute2 in the root filesystem.
+//! Uses `ip` from iproute2 in the root filesystem, else ([`super::ifconfig`])
+//! the kernel's `ioctl`s directly.
 
 use std::process::{Command, Stdio};
 
@@ -28,7 +29,8 @@ pub fn configure(cfg: &BootConfig) {
         .iter()
         .find(|p| std::path::Path::new(p).exists())
     else {
-        crate::log!("no ip binary found; network left unconfigured");
+        crate::log!("no ip binary found; configuring the network through ioctl");
+        without_ip(cfg);
         return;
     };
     for args in plan(cfg) {
@@ -38,6 +40,32 @@ pub fn configure(cfg: &BootConfig) {
             Ok(s) => crate::log!("ip {} failed: {s}", args.join(" ")),
             Err(e) => crate::log!("ip {} failed: {e}", args.join(" ")),
         }
+    }
+}
+
+/// [`configure`] for a root filesystem without `ip`.
+fn without_ip(cfg: &BootConfig) {
+    use super::ifconfig;
+    let report = |what: &str, r: std::io::Result<()>| match r {
+        Ok(()) => crate::log!("{what}"),
+        Err(e) => crate::log!("{what} failed: {e}"),
+    };
+    report("lo up", ifconfig::link_up("lo"));
+    let Some(ip) = &cfg.ip else { return };
+    let Some((addr, prefix)) = ifconfig::parse_cidr(ip) else {
+        crate::log!("nullspace.ip={ip} is not ADDR/PREFIX; eth0 left down");
+        return;
+    };
+    report(
+        &format!("eth0 address {addr}/{prefix}"),
+        ifconfig::add_addr("eth0", addr, prefix),
+    );
+    report("eth0 up", ifconfig::link_up("eth0"));
+    if let Some(gw) = cfg.gw.as_deref().and_then(|g| g.parse().ok()) {
+        report(
+            &format!("default route via {gw}"),
+            ifconfig::default_route(gw),
+        );
     }
 }
 
