@@ -1,17 +1,24 @@
 //! Drives the real `nullspace` binary through `template …` against a real server
-//! (`nullspace_server::run`, as `nullspace-server --fake-node` runs it) over the
-//! do-nothing node, which answers a command with its own text, exits N for `exit N`
-//! and keeps a `sleep…` running until it is killed. Builds, their logs and failures,
-//! versions and tags, machines from a built template, deletion rules and the cache.
+//! (the `nullspace-server` binary, run as `--fake-node`) over the do-nothing node,
+//! which answers a command with its own text, exits N for `exit N` and keeps a
+//! `sleep…` running until it is killed. Builds, their logs and failures, versions
+//! and tags, machines from a built template, deletion rules and the cache.
+//!
+//! The server binary is the one built beside this test (`target/<profile>/
+//! nullspace-server`, so `cargo build [--release] -p nullspace-server` first, as
+//! `scripts/build.sh` does), or `NULLSPACE_SERVER_BIN`. Running the binary rather
+//! than the server's library keeps the server out of this crate's dependencies, so
+//! testing the CLI does not compile the server a second time.
 
 mod support;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use nullspace_api::BuildLogEntry;
-use nullspace_server::ServerConfig;
 use serde_json::Value;
 use support::{run_in, Run};
 
@@ -19,7 +26,30 @@ use support::{run_in, Run};
 struct Server {
     url: String,
     key: String,
+}
+
+/// The server process and its directory (state, data and log), stopped and removed
+/// when the test process exits (statics are never dropped, so [`stop_server`] takes
+/// this out of [`RUNNING`] at exit).
+struct Running {
+    child: Child,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the server process this test started and has not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
+
+/// Registered with atexit(3): stops the server as the test process exits.
+extern "C" fn stop_server() {
+    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(running);
 }
 
 /// The shared server, started on first use, and the lock that runs the tests one at
@@ -31,41 +61,90 @@ fn server() -> (MutexGuard<'static, ()>, &'static Server) {
     (guard, SERVER.get_or_init(start))
 }
 
+/// The `nullspace-server` binary: `NULLSPACE_SERVER_BIN`, else the one in the
+/// directory of this profile's binaries (this test is `<that>/deps/template-…`).
+fn server_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("NULLSPACE_SERVER_BIN").filter(|b| !b.is_empty()) {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile| profile.join("nullspace-server"))
+        .unwrap_or_default();
+    assert!(
+        bin.is_file(),
+        "no server binary at {}: build it first with this test's profile \
+         (cargo build [--release] -p nullspace-server) or set NULLSPACE_SERVER_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// `cmd` started from a thread that lives as long as the test process, with
+/// PR_SET_PDEATHSIG: the server gets SIGKILL if the tests die without running
+/// atexit handlers (a signal), and not when the test that started it ends (the
+/// parent-death signal follows the thread that forked).
+fn spawn_for_the_process(mut cmd: Command) -> std::io::Result<Child> {
+    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(cmd.spawn());
+        loop {
+            std::thread::park();
+        }
+    });
+    rx.recv().unwrap()
+}
+
 fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
+    let bin = server_bin();
+    // SAFETY: `stop_server` is a plain `extern "C" fn()` that stays valid to the end.
+    assert_eq!(unsafe { libc::atexit(stop_server) }, 0, "atexit");
     for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let log_path = dir.path().join("server.log");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let cfg = ServerConfig {
-            listen: ([127, 0, 0, 1], port).into(),
-            data_dir: dir.path().join("data"),
-            state_dir: Some(state.clone()),
-            guestd: PathBuf::new(),
-            fake_node: true,
-            rate_per_second: 100_000.0,
-            destroy_on_exit: true,
-            history_retention_secs: 3600,
-            max_upload_bytes: nullspace_api::MAX_FILE_BYTES,
-            preview_base: None,
-            ssh_listen: "127.0.0.1:0".parse().unwrap(),
-            ssh_host: None,
-        };
-        let serving = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            if let Err(e) = runtime.block_on(nullspace_server::run(cfg)) {
-                eprintln!("the test server stopped: {e}");
-            }
-        });
-        let key_file = nullspace_server::admin_key_path(&state);
-        for _ in 0..200 {
-            if serving.is_finished() {
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--state-dir")
+            .arg(&state)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--ssh-listen", "127.0.0.1:0"])
+            .args(["--fake-node", "--rate", "100000", "--on-exit", "destroy"])
+            .args(["--history-retention", "3600"])
+            // Only the flags above: none of the server's settings from the environment.
+            .env_remove("NULLSPACE_DATA_DIR")
+            .env_remove("NULLSPACE_PREVIEW_BASE")
+            .env_remove("NULLSPACE_SSH_LISTEN")
+            .env_remove("NULLSPACE_SSH_HOST")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap());
+        let child =
+            spawn_for_the_process(cmd).unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        let child = &mut running.insert(Running { child, _dir: dir }).child;
+        // Written by the server before it listens.
+        let key_file = state.join("admin-api-key");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
                 break; // the port was taken meanwhile: another one
             }
             let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
@@ -73,11 +152,14 @@ fn start() -> Server {
                 return Server {
                     url: format!("http://127.0.0.1:{port}"),
                     key: key.trim().to_owned(),
-                    _dir: dir,
                 };
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        eprintln!("the test server did not start on port {port}:\n{log}");
+        // Stopped, and its directory removed, before the next try.
+        drop(running.take());
     }
     panic!("the test server did not start");
 }
