@@ -14,7 +14,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
 need=()
-for p in qemu-system-x86 qemu-utils debootstrap nftables iptables e2fsprogs zstd cpio xz-utils iproute2 procps curl python3 python3-venv tmux chromium wrk openssh-client; do
+for p in qemu-system-x86 qemu-utils debootstrap nftables iptables e2fsprogs zstd cpio xz-utils iproute2 procps curl python3 python3-venv tmux chromium wrk openssh-client docker-registry apache2-utils busybox-static openssl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 qemu_ok=0

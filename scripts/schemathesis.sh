@@ -28,10 +28,11 @@ for _ in $(seq 1 100); do
 done
 key=$("$server_bin" --state-dir "$state" keys create --tenant fuzz)
 export PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks
-# The WebSocket routes (process stream, PTY, directory watch) are not request/answer
-# operations (a plain GET is 400 by design); tests/process_stream.rs and the
-# file-surface tests drive them with real WebSocket clients. The archive upload takes
-# a tar body Schemathesis cannot make; tests/files_tree.rs and e2e_tree.rs send real ones.
+# The WebSocket routes (process stream, PTY, directory watch, build log stream) are
+# not request/answer operations (a plain GET is 400 by design); tests/process_stream.rs,
+# templates_api.rs and the file-surface tests drive them with real WebSocket clients.
+# The archive upload takes a tar body Schemathesis cannot make; tests/files_tree.rs and
+# e2e_tree.rs send real ones.
 # The key goes through the spec's security scheme, so the auth checks can leave it out.
 export NULLSPACE_FUZZ_KEY="$key"
 fuzz() {
@@ -39,6 +40,7 @@ fuzz() {
     "http://127.0.0.1:$port/v1/openapi.json" --url "http://127.0.0.1:$port" \
     --exclude-operation-id streamProcess --exclude-operation-id connectPty \
     --exclude-operation-id watchDir --exclude-operation-id uploadArchive \
+    --exclude-operation-id streamTemplateBuildLogs \
     --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" \
     --seed "${SCHEMATHESIS_SEED:-20261201}" --generation-database none --workers 1 \
     --no-color --report junit --report-dir "$state/report" "$@"

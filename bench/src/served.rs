@@ -39,7 +39,7 @@ impl Served {
         let guestd: PathBuf = std::env::var_os("NULLSPACE_GUESTD")
             .map(Into::into)
             .unwrap_or_else(|| "target/x86_64-unknown-linux-gnu/release/nullspace-guestd".into());
-        let image = build_image(&ImageSpec::base(&cfg.data_dir, guestd))
+        let image = build_image(&ImageSpec::base(&cfg.data_dir, &guestd))
             .await
             .expect("image");
         let direct = Runtime::new(cfg.clone()).await.expect("runtime");
@@ -47,6 +47,7 @@ impl Served {
             .ensure_template("base", &image)
             .await
             .expect("template");
+        let data_dir = cfg.data_dir.clone();
         let served = Runtime::new(cfg).await.expect("runtime");
         let state_dir =
             std::env::temp_dir().join(format!("ns-bench-{name}-{}", std::process::id()));
@@ -55,7 +56,15 @@ impl Served {
         let key = store.create_key("bench").expect("key").secret;
         let mut state = AppState::new(
             store,
-            Arc::new(HostNode::new(served, vec![template.clone()])),
+            Arc::new(HostNode::new(
+                served,
+                vec![template.clone()],
+                nullspace_server::node::ImageSource {
+                    registries: Default::default(),
+                    guestd: guestd.clone(),
+                    data_dir: data_dir.clone(),
+                },
+            )),
             RateLimiter::new(1e6, 1e6),
         );
         let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

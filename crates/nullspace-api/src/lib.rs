@@ -65,11 +65,11 @@ pub use stream::{
     CLOSE_NOT_FOUND, WS_STDERR, WS_STDIN, WS_STDOUT,
 };
 pub use templates::{
-    AssignTagsRequest, BuildError, BuildErrorCode, BuildLogEntry, BuildLogs, BuildStatus,
-    PruneCacheResponse, Template, TemplateBuild, TemplateBuildRequest, TemplateList, TemplateStep,
-    TemplateTag, TemplateTagList, DEFAULT_READY_TIMEOUT_SECS, DEFAULT_STEP_TIMEOUT_SECS,
-    LATEST_TAG, MAX_BUILD_STEPS, MAX_BUILD_TAGS, MAX_CONTEXT_BYTES, MAX_LOG_PAGE,
-    MAX_READY_TIMEOUT_SECS, MAX_STEP_TIMEOUT_SECS,
+    AssignTagsRequest, BuildError, BuildErrorCode, BuildLogEntry, BuildLogMsg, BuildLogs,
+    BuildStatus, PruneCacheResponse, RegistryAuth, Template, TemplateBuild, TemplateBuildRequest,
+    TemplateList, TemplateStep, TemplateTag, TemplateTagList, DEFAULT_READY_TIMEOUT_SECS,
+    DEFAULT_STEP_TIMEOUT_SECS, LATEST_TAG, MAX_BUILD_STEPS, MAX_BUILD_TAGS, MAX_CONTEXT_BYTES,
+    MAX_LOG_PAGE, MAX_READY_TIMEOUT_SECS, MAX_STEP_TIMEOUT_SECS,
 };
 pub use tree::{
     ArchiveResponse, Conflict, FindRequest, FindResponse, FoundMatch, FsEvent, FsEventKind,

@@ -28,7 +28,7 @@ pub const LATEST_TAG: &str = "latest";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TemplateStep {
-    /// Run a command through `bash -c`; a non-zero exit fails the build.
+    /// Run a command through `bash -c` (`sh -c` in images without bash); a non-zero exit fails the build.
     Run {
         /// The command line.
         cmd: String,
@@ -60,6 +60,33 @@ pub enum TemplateStep {
     },
 }
 
+/// Credentials for a private registry.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RegistryAuth {
+    /// User name and password (or token).
+    Basic {
+        /// User name.
+        username: String,
+        /// Password or access token.
+        password: String,
+    },
+    /// A GCP service account key (JSON), for Artifact Registry and GCR.
+    Gcp {
+        /// The key file's contents.
+        service_account_json: String,
+    },
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Self::Gcp { .. } => f.write_str("Gcp(<redacted>)"),
+        }
+    }
+}
+
 /// Body of `POST /v1/templates/builds`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +99,12 @@ pub struct TemplateBuildRequest {
     /// Parent: `base` (default) or a ref of the tenant's templates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_template: Option<String>,
+    /// Parent: an OCI image (`python:3.12`, `registry:5000/team/app:1`), instead of a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_image: Option<String>,
+    /// Login to `from_image`'s registry; never stored or shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_auth: Option<RegistryAuth>,
     /// Steps, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<TemplateStep>,
@@ -178,6 +211,8 @@ pub enum BuildErrorCode {
     ContextNotFound,
     /// The build machine could not be made or died.
     MachineFailed,
+    /// `from_image` could not be pulled (registry unreachable, refused, not found) or unpacked.
+    ImagePullFailed,
     /// Anything else.
     Internal,
 }
@@ -260,6 +295,30 @@ pub struct BuildLogs {
     pub done: bool,
 }
 
+/// A message of the build log stream (`GET /v1/templates/builds/{id}/logs/stream`,
+/// a WebSocket): every entry from the offset asked for as it is written, then
+/// `done` once the build has ended and every entry was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BuildLogMsg {
+    /// One log entry (its fields beside `"type": "log"`).
+    Log(BuildLogEntry),
+    /// The build ended; no entry follows.
+    Done {
+        /// `ready` or `error`.
+        status: BuildStatus,
+        /// Why it failed (`error` only).
+        error: Option<BuildError>,
+    },
+    /// The server could not go on (its store failed); the stream closes.
+    Error {
+        /// Stable code.
+        code: crate::ErrorCode,
+        /// What happened.
+        message: String,
+    },
+}
+
 /// A tag and the version it points to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateTag {
@@ -336,4 +395,37 @@ pub struct PruneCacheResponse {
     pub deleted: u64,
     /// Bytes freed.
     pub bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_stream_messages_carry_the_entry_fields_beside_their_type() {
+        let entry = BuildLogEntry {
+            offset: 3,
+            at: "2026-01-01T00:00:00Z".into(),
+            level: "info".into(),
+            step: Some(2),
+            message: "echo one".into(),
+        };
+        let text = serde_json::to_string(&BuildLogMsg::Log(entry.clone())).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"log","offset":3,"at":"2026-01-01T00:00:00Z","level":"info","step":2,"message":"echo one"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<BuildLogMsg>(&text).unwrap(),
+            BuildLogMsg::Log(entry)
+        );
+        let done = BuildLogMsg::Done {
+            status: BuildStatus::Ready,
+            error: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&done).unwrap(),
+            r#"{"type":"done","status":"ready","error":null}"#
+        );
+    }
 }

@@ -49,7 +49,7 @@ pub enum Command {
     Ssh(ssh::SshArgs),
     /// Build templates (saved running machines new machines start from) and manage
     /// their versions, tags and step cache.
-    Template(template::TemplateArgs),
+    Template(Box<template::TemplateArgs>),
     /// Print every command, its arguments and flags, and the exit codes, as JSON.
     Schema(schema::SchemaArgs),
     /// Print a shell completion script.

@@ -8,6 +8,7 @@
 //! without parsing messages. Streams of a process (its output and input) travel over
 //! WebSocket channels ([`ProcessStream`]) that yield typed [`StreamEvent`]s.
 
+mod build_logs;
 mod client;
 mod commands;
 mod error;
@@ -27,6 +28,7 @@ pub mod test_server;
 mod tree;
 mod uploads;
 
+pub use build_logs::BuildLogStream;
 pub use client::{Client, Health};
 pub use error::{code_name, ClientError};
 pub use events::{OutputStream, StreamEnd, StreamEvent, StreamStart};

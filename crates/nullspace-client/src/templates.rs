@@ -1,5 +1,6 @@
 //! Template builds and their versions, tags, contexts and step cache
-//! (`/v1/templates…`, `spec/templates.md`).
+//! (`/v1/templates…`, `spec/templates.md`). A build's log is polled here by offset,
+//! or followed as it is written with [`Client::follow_build_logs`].
 
 use std::path::Path;
 

@@ -146,7 +146,18 @@ impl Runtime {
         name: &str,
         image: &ImageArtifacts,
     ) -> Result<Template, RuntimeError> {
-        template::ensure(self, name, image).await
+        template::ensure(self, name, image, template::WARMUP).await
+    }
+
+    /// Build (or load) template `name` from an imported image's root filesystem,
+    /// booted with `image`'s kernel. Nothing runs before the save: the image may
+    /// have no shell.
+    pub async fn ensure_image_template(
+        &self,
+        name: &str,
+        image: &ImageArtifacts,
+    ) -> Result<Template, RuntimeError> {
+        template::ensure(self, name, image, &[]).await
     }
 
     /// Create a machine by restoring `template` (no kernel boot).

@@ -28,7 +28,7 @@ const RECIPE: u32 = 1;
 /// How long a template's first boot may take (software emulation is slow).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 /// Commands run before saving so machines start with a warm page cache.
-const WARMUP: &[&str] = &[
+pub(crate) const WARMUP: &[&str] = &[
     "python3 -c 'import json, os, sys, subprocess, uuid, random'",
     "python3 --version; git --version; curl --version; ls -la /workspace; id user",
     "sudo -n true",
@@ -116,6 +116,7 @@ pub(crate) async fn ensure(
     rt: &Runtime,
     name: &str,
     image: &ImageArtifacts,
+    warmup: &[&str],
 ) -> Result<Template, RuntimeError> {
     let key = template_key(rt, image);
     let parent = rt.config().templates_dir().join(name);
@@ -131,7 +132,7 @@ pub(crate) async fn ensure(
     let tmp = parent.join(format!(".build-{key}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
-    let built = boot_and_save(rt, name, &key, image, &tmp).await;
+    let built = boot_and_save(rt, name, &key, image, &tmp, warmup).await;
     let mut template = match built {
         Ok(t) => t,
         Err(e) => {
@@ -156,6 +157,7 @@ async fn boot_and_save(
     key: &str,
     image: &ImageArtifacts,
     dir: &Path,
+    warmup: &[&str],
 ) -> Result<Template, RuntimeError> {
     let cfg = rt.config();
     create_overlay(&dir.join("disk.qcow2"), &image.rootfs, "raw").await?;
@@ -221,7 +223,7 @@ async fn boot_and_save(
             reason: format!("guest agent did not come up: {e}; console: {}", console_tail(&vm.console_log())),
         })?;
         let boot_ms = started.elapsed().as_millis() as u64;
-        for cmd in WARMUP {
+        for cmd in warmup {
             let out = agent
                 .exec(
                     ExecRequest {

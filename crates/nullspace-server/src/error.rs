@@ -84,7 +84,7 @@ impl From<NodeError> for ApiError {
             N::InputAborted => ErrorCode::BadRequest,
             N::StateCorrupt => ErrorCode::StateCorrupt,
             N::SnapshotInUse => ErrorCode::SnapshotInUse,
-            N::Unavailable => ErrorCode::Unavailable,
+            N::Unavailable | N::ImagePullFailed => ErrorCode::Unavailable,
             N::AgentOutdated => ErrorCode::AgentOutdated,
             N::CommandTimeout => ErrorCode::CommandTimeout,
             N::OutputLimit => ErrorCode::OutputLimitExceeded,

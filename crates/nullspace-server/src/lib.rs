@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub ssh_listen: SocketAddr,
     /// Host name the SSH relay is advertised as (default: the listen address).
     pub ssh_host: Option<String>,
+    /// Where template builds pull `from_image` images from.
+    pub registries: nullspace_host::image::oci::Registries,
 }
 
 /// Why the server could not start.
@@ -188,7 +190,12 @@ pub async fn run(cfg: ServerConfig) -> Result<(), StartError> {
         .await?;
         let runtime = nullspace_host::Runtime::new(rt_cfg).await?;
         let base = runtime.ensure_template("base", &image).await?;
-        Arc::new(node::HostNode::new(runtime, vec![base]))
+        let source = node::ImageSource {
+            registries: cfg.registries.clone(),
+            guestd: cfg.guestd.clone(),
+            data_dir: cfg.data_dir.clone(),
+        };
+        Arc::new(node::HostNode::new(runtime, vec![base], source))
     };
     let mut state = AppState::new(
         store,

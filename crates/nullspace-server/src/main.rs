@@ -65,6 +65,18 @@ struct ServeArgs {
     /// $NULLSPACE_SSH_HOST, else the --ssh-listen address].
     #[arg(long)]
     ssh_host: Option<String>,
+    /// Registry that image names without one (`python:3.12`) and `docker.io/…`
+    /// are pulled from, `host[:port]`: point it at a mirror of Docker Hub
+    /// [default: $NULLSPACE_IMAGE_REGISTRY, else docker.io].
+    #[arg(long)]
+    image_registry: Option<String>,
+    /// A PEM file of CA certificates trusted for registries, besides the system's
+    /// (repeatable).
+    #[arg(long = "registry-ca")]
+    registry_ca: Vec<PathBuf>,
+    /// A registry `host:port` spoken to over plain HTTP (repeatable).
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
 }
 
 /// What a stop does with running machines.
@@ -131,6 +143,26 @@ async fn main() -> ExitCode {
             }
         }
     };
+    let mut extra_ca_pem = Vec::new();
+    for path in &cli.serve.registry_ca {
+        match std::fs::read(path) {
+            Ok(pem) => extra_ca_pem.push(pem),
+            Err(e) => {
+                eprintln!("error: --registry-ca {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let registries = nullspace_host::image::oci::Registries {
+        default_registry: cli
+            .serve
+            .image_registry
+            .clone()
+            .or_else(|| std::env::var("NULLSPACE_IMAGE_REGISTRY").ok())
+            .unwrap_or_else(|| nullspace_host::image::oci::DOCKER_HUB.to_owned()),
+        insecure: cli.serve.insecure_registry.clone(),
+        extra_ca_pem,
+    };
     let result = match cli.command {
         Some(Command::Keys { command }) => {
             keys(cli.state_dir.as_deref().unwrap_or(&data_dir), command)
@@ -154,6 +186,7 @@ async fn main() -> ExitCode {
                 .serve
                 .ssh_host
                 .or_else(|| std::env::var("NULLSPACE_SSH_HOST").ok()),
+            registries,
         })
         .await
         .map_err(|e| e.to_string()),

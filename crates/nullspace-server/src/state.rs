@@ -65,6 +65,8 @@ pub struct AppState {
     pub ssh_keys: Arc<tokio::sync::OnceCell<Arc<crate::services::ssh::Keys>>>,
     /// Slots for template builds running at once.
     pub build_slots: Arc<tokio::sync::Semaphore>,
+    /// Wake-ups of the followers of running builds' logs.
+    pub build_logs: Arc<crate::services::templates::follow::LogFeeds>,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
             proxy_pool: Arc::default(),
             ssh_keys: Arc::default(),
             build_slots: Arc::new(tokio::sync::Semaphore::new(BUILD_SLOTS)),
+            build_logs: Arc::default(),
         }
     }
 

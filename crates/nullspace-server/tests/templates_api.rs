@@ -649,3 +649,239 @@ async fn bad_builds_are_refused_before_anything_runs() {
     let (s, e) = api.call(Method::DELETE, "/v1/templates/base", None).await;
     assert_eq!((s, code(&e)), (StatusCode::CONFLICT, "conflict"));
 }
+
+// -- the log stream ----------------------------------------------------------------
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The app on a loopback port: its `ws://` base.
+async fn serve(api: &Api) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = api.app.clone();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("ws://{addr}")
+}
+
+/// Upgrade `path` with `key`; a refused upgrade is its status and JSON body.
+async fn open_ws(base: &str, path: &str, key: Option<&str>) -> Result<Socket, (u16, Value)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("{base}{path}").into_client_request().unwrap();
+    if let Some(k) = key {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {k}").parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            let body = resp.body().clone().unwrap_or_default();
+            let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            Err((resp.status().as_u16(), v))
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The next text message as JSON, or the close code once the server closed.
+async fn next_msg(ws: &mut Socket) -> Result<Value, Option<u16>> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a message within 20 s");
+        match msg {
+            Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(t.as_str()).unwrap()),
+            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => continue,
+            None | Some(Err(_)) => return Err(None),
+        }
+    }
+}
+
+/// Every message until the close, and the close code.
+async fn read_to_close(ws: &mut Socket) -> (Vec<Value>, Option<u16>) {
+    let mut got = Vec::new();
+    loop {
+        match next_msg(ws).await {
+            Ok(v) => got.push(v),
+            Err(code) => return (got, code),
+        }
+    }
+}
+
+/// Every entry of a build's log, over the polled route.
+async fn all_logs(api: &Api, id: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let (s, page) = api
+            .call(
+                Method::GET,
+                &format!("/v1/templates/builds/{id}/logs?offset={}", out.len()),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let logs = page["logs"].as_array().unwrap();
+        if logs.is_empty() {
+            return out;
+        }
+        out.extend(logs.iter().cloned());
+    }
+}
+
+/// A log message of the stream as the entry the polled route answers.
+fn as_entry(msg: &Value) -> Value {
+    assert_eq!(msg["type"], "log", "{msg}");
+    let mut e = msg.clone();
+    e.as_object_mut().unwrap().remove("type");
+    e
+}
+
+#[tokio::test]
+async fn a_running_build_streams_every_entry_in_order_as_it_is_written_then_done() {
+    let api = api_over_shared(Arc::new(FakeNode::default()), 10_000.0);
+    let base = serve(&api).await;
+    // Enough steps for more than one page of the store; then a ready command that
+    // never succeeds keeps the build running for a second before it fails.
+    let steps: Vec<Value> = (0..150)
+        .map(|i| json!({"kind": "run", "cmd": format!("echo {i}")}))
+        .collect();
+    let body = json!({
+        "name": "live", "steps": steps,
+        "start_cmd": "sleep 1000", "ready_cmd": "exit 1", "ready_timeout_secs": 1
+    });
+    let (s, b) = api
+        .call(Method::POST, "/v1/templates/builds", Some(body))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let id = b["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/templates/builds/{id}/logs/stream");
+    let mut ws = open_ws(&base, &path, Some(&api.key)).await.unwrap();
+    let mut got = Vec::new();
+    loop {
+        let msg = next_msg(&mut ws).await.expect("a message before the close");
+        if msg["type"] != "log" {
+            got.push(msg);
+            break;
+        }
+        let waiting = msg["message"] == "waiting for: exit 1";
+        got.push(msg);
+        if waiting {
+            // Sent as it was written: the build still runs.
+            let (_, now) = api
+                .call(Method::GET, &format!("/v1/templates/builds/{id}"), None)
+                .await;
+            assert_eq!(now["status"], "building", "{now}");
+        }
+    }
+    let (rest, close) = read_to_close(&mut ws).await;
+    assert!(rest.is_empty(), "nothing after done: {rest:?}");
+    assert_eq!(close, Some(1000));
+    let done = got.pop().unwrap();
+    assert_eq!(done["type"], "done", "{done}");
+    assert_eq!(done["status"], "error");
+    assert_eq!(done["error"]["code"], "ready_timeout", "{done}");
+    assert!(
+        got.iter().any(|m| m["message"] == "waiting for: exit 1"),
+        "{got:?}"
+    );
+    // Every entry once, in order, none missing: the same as the polled log.
+    let offsets: Vec<u64> = got.iter().map(|m| m["offset"].as_u64().unwrap()).collect();
+    assert_eq!(offsets, (0..got.len() as u64).collect::<Vec<_>>());
+    assert!(got.len() > 300, "more than a page: {}", got.len());
+    let streamed: Vec<Value> = got.iter().map(as_entry).collect();
+    assert_eq!(streamed, all_logs(&api, &id).await);
+    // The build's writer is gone, and with it its feed.
+    assert_eq!(api.state.build_logs.open_count(), 0);
+}
+
+#[tokio::test]
+async fn an_ended_build_streams_from_an_offset_then_done_at_once() {
+    let api = api_over_shared(Arc::new(FakeNode::default()), 10_000.0);
+    let base = serve(&api).await;
+    let b = build(&api, json!({"name": "done", "steps": steps("echo two")})).await;
+    assert_eq!(b["status"], "ready", "{b}");
+    let id = b["id"].as_str().unwrap();
+    let all = all_logs(&api, id).await;
+    assert!(all.len() > 5, "{all:?}");
+
+    let path = format!("/v1/templates/builds/{id}/logs/stream?offset=3");
+    let mut ws = open_ws(&base, &path, Some(&api.key)).await.unwrap();
+    let (mut got, close) = read_to_close(&mut ws).await;
+    assert_eq!(close, Some(1000));
+    assert_eq!(
+        got.pop().unwrap(),
+        json!({"type": "done", "status": "ready", "error": null})
+    );
+    let streamed: Vec<Value> = got.iter().map(as_entry).collect();
+    assert_eq!(streamed, all[3..]);
+
+    // From the start without an offset; past the end only `done`.
+    let path = format!("/v1/templates/builds/{id}/logs/stream");
+    let mut ws = open_ws(&base, &path, Some(&api.key)).await.unwrap();
+    let (got, _) = read_to_close(&mut ws).await;
+    assert_eq!(got.len(), all.len() + 1);
+    assert_eq!(as_entry(&got[0]), all[0]);
+    let path = format!("/v1/templates/builds/{id}/logs/stream?offset=100000");
+    let mut ws = open_ws(&base, &path, Some(&api.key)).await.unwrap();
+    let (got, close) = read_to_close(&mut ws).await;
+    assert_eq!((got.len(), got[0]["type"].clone()), (1, json!("done")));
+    assert_eq!(close, Some(1000));
+
+    // A failed build's done carries its error.
+    let bad = build(
+        &api,
+        json!({"name": "bad", "steps": [{"kind": "run", "cmd": "exit 3"}]}),
+    )
+    .await;
+    let path = format!(
+        "/v1/templates/builds/{}/logs/stream",
+        bad["id"].as_str().unwrap()
+    );
+    let mut ws = open_ws(&base, &path, Some(&api.key)).await.unwrap();
+    let (got, _) = read_to_close(&mut ws).await;
+    let done = got.last().unwrap();
+    assert_eq!(done["status"], "error");
+    assert_eq!(done["error"], bad["error"]);
+}
+
+#[tokio::test]
+async fn the_log_stream_refuses_before_the_upgrade() {
+    let api = api_over_shared(Arc::new(FakeNode::default()), 10_000.0);
+    let base = serve(&api).await;
+    let b = build(&api, json!({"name": "mine"})).await;
+    let id = b["id"].as_str().unwrap();
+    let stream = format!("/v1/templates/builds/{id}/logs/stream");
+    let err = |e: (u16, Value)| (e.0, e.1["error"]["code"].as_str().unwrap_or("").to_owned());
+
+    let unknown = "/v1/templates/builds/tb_nope/logs/stream";
+    let e = open_ws(&base, unknown, Some(&api.key)).await.err().unwrap();
+    assert_eq!(err(e), (404, "build_not_found".into()));
+    // Another tenant's build does not exist for this key.
+    let e = open_ws(&base, &stream, Some(&api.other_key))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err(e), (404, "build_not_found".into()));
+    let e = open_ws(&base, &stream, None).await.err().unwrap();
+    assert_eq!(err(e), (401, "unauthorized".into()));
+    let bad_id = "/v1/templates/builds/x1/logs/stream";
+    let e = open_ws(&base, bad_id, Some(&api.key)).await.err().unwrap();
+    assert_eq!(err(e), (422, "validation_error".into()));
+    for query in ["offset=-1", "offset=x", "from=1"] {
+        let e = open_ws(&base, &format!("{stream}?{query}"), Some(&api.key))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err(e), (422, "validation_error".into()), "{query}");
+    }
+    // Not an upgrade.
+    let (s, e) = api.call(Method::GET, &stream, None).await;
+    assert_eq!(
+        (s, code(&e)),
+        (StatusCode::BAD_REQUEST, "bad_request"),
+        "{e}"
+    );
+}

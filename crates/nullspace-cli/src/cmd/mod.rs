@@ -124,7 +124,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
             Command::Sandbox(args) => sandbox::run(&ctx, args).await,
             Command::Snapshot(args) => snapshot::run(&ctx, args).await,
             Command::Ssh(args) => ssh::run(&ctx, args).await,
-            Command::Template(args) => template::run(&ctx, args).await,
+            Command::Template(args) => template::run(&ctx, *args).await,
             Command::Schema(args) => schema::run(&ctx, &args),
             Command::Completion(args) => completion::run(&args),
         }

@@ -2,31 +2,36 @@
 //! flags (or a JSON request), follow its log until it ends, and render a request
 //! without sending it.
 //!
-//! Following polls `GET /v1/templates/builds/{id}?logs_offset=N` (every 500 ms by
-//! default) and prints each log entry once, in order: `[HH:MM:SS] message` (UTC), or
-//! with `--log-format jsonl` one `BuildLogEntry` JSON a line. The entries go to
-//! stdout, or to stderr with `--json`, whose stdout is the final build alone. A
-//! build that ends in `error` exits 6 (`build_failed`) with its step, exit code and
-//! last lines on stderr.
+//! Following reads the build's log stream (`GET /v1/templates/builds/{id}/logs/stream`,
+//! a WebSocket) and prints each log entry once, in order, as the server writes it:
+//! `[HH:MM:SS] message` (UTC), or with `--log-format jsonl` one `BuildLogEntry` JSON
+//! a line. A stream that breaks off is opened again from the entry after the last
+//! one printed. The entries go to stdout, or to stderr with `--json`, whose stdout
+//! is the final build alone. A build that ends in `error` exits 6 (`build_failed`)
+//! with its step, exit code and last lines on stderr.
 
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use nullspace_api::{BuildLogEntry, BuildLogs, BuildStatus, TemplateBuild, MAX_LOG_PAGE};
-use nullspace_client::Client;
+use nullspace_api::{
+    BuildLogEntry, BuildLogMsg, BuildLogs, BuildStatus, TemplateBuild, MAX_LOG_PAGE,
+};
+use nullspace_client::{Client, ClientError};
 use nullspace_types::TemplateBuildId;
 
 use super::template_context::{hash_all, upload_all};
-use super::template_spec::{dockerfile, read_request, request_json, BuildSpec, Plan};
+use super::template_spec::{
+    dockerfile, read_request, registry_auth, request_json, BuildSpec, Plan,
+};
 use super::{Ctx, Outcome, OK};
 use crate::error::CliError;
 use crate::output;
 
-/// How often a followed build is polled unless told otherwise.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
-/// How long to wait, once a build has ended, for the entries the server writes
-/// right after its status changes.
-const SETTLE: Duration = Duration::from_millis(200);
+/// Times a log stream that broke off before `done` is opened again with no entry
+/// read in between.
+const REOPEN_TRIES: u32 = 3;
+/// Pause before opening it again.
+const REOPEN_AFTER: Duration = Duration::from_millis(500);
 
 /// How log entries print.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -90,7 +95,7 @@ pub struct LogsArgs {
     /// Entries from this offset.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub offset: u64,
-    /// Keep printing entries until the build ends.
+    /// Keep printing entries as they are written until the build ends.
     #[arg(long)]
     pub follow: bool,
     /// How the entries print.
@@ -103,8 +108,9 @@ pub struct LogsArgs {
 pub struct WaitArgs {
     /// Build id (tb_…).
     pub id: TemplateBuildId,
-    /// Milliseconds between polls (50-60000).
-    #[arg(long, default_value_t = 500, value_name = "N",
+    /// Not used any more (the log streams); still accepted (50-60000) so that
+    /// scripts that pass it keep working.
+    #[arg(long, hide = true, default_value_t = 500, value_name = "N",
           value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub poll_interval_ms: u64,
     /// How the log entries print.
@@ -156,7 +162,11 @@ fn plan(spec: &BuildSpec) -> Result<Plan, CliError> {
         .as_deref()
         .map(read_request)
         .transpose()?;
-    Ok(spec.plan(base))
+    let mut plan = spec.plan(base);
+    if let Some(auth) = registry_auth(&spec.flags)? {
+        plan.request.registry_auth = Some(auth);
+    }
+    Ok(plan)
 }
 
 /// Runs `template build`.
@@ -201,7 +211,7 @@ pub async fn build(ctx: &Ctx, args: &BuildArgs) -> Outcome {
         format: args.log_format,
         stderr: ctx.json(),
     };
-    let done = follow(&client, &started.id, 0, POLL_INTERVAL, sink).await?;
+    let done = follow(&client, &started.id, 0, sink).await?;
     finish(ctx, done)
 }
 
@@ -241,14 +251,35 @@ pub async fn status(ctx: &Ctx, args: &StatusArgs) -> Outcome {
 }
 
 /// Runs `template logs`: the entries from `--offset` there are now, or with
-/// `--follow` until the build ends; `--json` prints them as one `BuildLogs`.
+/// `--follow` as they are written until the build ends; `--json` prints them as
+/// one `BuildLogs`.
 pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Outcome {
     let client = ctx.client()?;
     let sink = Sink {
         format: args.log_format,
         stderr: false,
     };
-    let (mut offset, mut all, mut settled) = (args.offset, Vec::new(), false);
+    let mut all = Vec::new();
+    if args.follow {
+        let next = stream_logs(&client, &args.id, args.offset, |e| {
+            if ctx.json() {
+                all.push(e);
+                Ok(())
+            } else {
+                sink.print(std::slice::from_ref(&e))
+            }
+        })
+        .await?;
+        if ctx.json() {
+            output::json(&BuildLogs {
+                logs: all,
+                next_offset: next,
+                done: true,
+            })?;
+        }
+        return Ok(OK);
+    }
+    let mut offset = args.offset;
     loop {
         let page = client.template_build_logs(&args.id, offset, None).await?;
         offset = page.next_offset.max(offset);
@@ -258,15 +289,7 @@ pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Outcome {
         } else {
             sink.print(&page.logs)?;
         }
-        if full {
-            continue;
-        }
-        let end = if page.done {
-            std::mem::replace(&mut settled, true)
-        } else {
-            !args.follow
-        };
-        if end {
+        if !full {
             if ctx.json() {
                 output::json(&BuildLogs {
                     logs: all,
@@ -276,7 +299,6 @@ pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Outcome {
             }
             return Ok(OK);
         }
-        tokio::time::sleep(if page.done { SETTLE } else { POLL_INTERVAL }).await;
     }
 }
 
@@ -287,41 +309,69 @@ pub async fn wait(ctx: &Ctx, args: &WaitArgs) -> Outcome {
         format: args.log_format,
         stderr: ctx.json(),
     };
-    let interval = Duration::from_millis(args.poll_interval_ms);
-    let done = follow(&client, &args.id, 0, interval, sink).await?;
+    let done = follow(&client, &args.id, 0, sink).await?;
     finish(ctx, done)
 }
 
+/// Hand each entry of build `id` from log offset `from` to `each` as the server
+/// writes it, until the build ends; answers the offset after the last entry. A
+/// stream that breaks off is opened again from there ([`REOPEN_TRIES`] times in a
+/// row at most).
+pub async fn stream_logs(
+    client: &Client,
+    id: &TemplateBuildId,
+    from: u64,
+    mut each: impl FnMut(BuildLogEntry) -> Result<(), CliError>,
+) -> Result<u64, CliError> {
+    let (mut offset, mut tries) = (from, 0);
+    loop {
+        let mut stream = client.follow_build_logs(id, offset).await?;
+        loop {
+            match stream.next().await {
+                Ok(Some(BuildLogMsg::Log(e))) => {
+                    offset = offset.max(e.offset + 1);
+                    tries = 0;
+                    each(e)?;
+                }
+                Ok(Some(BuildLogMsg::Done { .. }) | None) => return Ok(offset),
+                Ok(Some(BuildLogMsg::Error { code, message })) => {
+                    return Err(ClientError::Api {
+                        status: 500,
+                        code,
+                        message,
+                        output: None,
+                        retry_after: None,
+                    }
+                    .into())
+                }
+                Err(ClientError::StreamClosed { .. } | ClientError::WebSocket { .. })
+                    if tries < REOPEN_TRIES =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(REOPEN_AFTER).await;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
 /// Follow build `id` from log offset `from` until it ends, printing every entry
-/// once to `sink`; answers the ended build with no `logs` (they were printed) and
-/// `logs_next_offset` after the last one.
+/// once to `sink` as it is written; answers the ended build with no `logs` (they
+/// were printed) and `logs_next_offset` after the last one.
 pub async fn follow(
     client: &Client,
     id: &TemplateBuildId,
     from: u64,
-    interval: Duration,
     sink: Sink,
 ) -> Result<TemplateBuild, CliError> {
-    let (mut offset, mut settled) = (from, false);
-    loop {
-        let mut b = client.template_build(id, offset).await?;
-        sink.print(&b.logs)?;
-        offset = b.logs_next_offset.max(offset);
-        if b.logs.len() >= MAX_LOG_PAGE {
-            continue;
-        }
-        if b.status.is_done() {
-            // One more look after the end, for the entries written just after it.
-            if settled {
-                b.logs.clear();
-                return Ok(b);
-            }
-            settled = true;
-            tokio::time::sleep(SETTLE).await;
-            continue;
-        }
-        tokio::time::sleep(interval).await;
-    }
+    let offset = stream_logs(client, id, from, |e| sink.print(std::slice::from_ref(&e))).await?;
+    // The stream said `done`: the build's final facts, and no entry is left.
+    let mut b = client.template_build(id, offset).await?;
+    sink.print(&b.logs)?;
+    b.logs.clear();
+    Ok(b)
 }
 
 /// The outcome of an ended build: printed when ready, [`CliError::BuildFailed`]

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use clap::builder::NonEmptyStringValueParser;
 use clap::{ArgMatches, Args, FromArgMatches};
 use nullspace_api::{
-    TemplateBuildRequest, TemplateStep, DEFAULT_TEMPLATE, DEFAULT_USER, MAX_READY_TIMEOUT_SECS,
-    MAX_STEP_TIMEOUT_SECS,
+    RegistryAuth, TemplateBuildRequest, TemplateStep, DEFAULT_TEMPLATE, DEFAULT_USER,
+    MAX_READY_TIMEOUT_SECS, MAX_STEP_TIMEOUT_SECS,
 };
 
 use crate::args::{CopySpec, KeyValue, UserName};
@@ -35,8 +35,24 @@ pub struct SpecFlags {
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// Parent template: base (the default) or a NAME[:TAG] or tpl_… of yours.
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_name = "REF", conflicts_with = "from_image")]
     pub from_template: Option<String>,
+    /// Parent: an OCI image instead (python:3.12, registry:5000/team/app:1); names
+    /// without a registry come from the server's default registry (Docker Hub).
+    #[arg(long, value_name = "IMAGE")]
+    pub from_image: Option<String>,
+    /// User name for --from-image's registry; the password is read from the
+    /// environment variable NULLSPACE_REGISTRY_PASSWORD.
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "from_image",
+        conflicts_with = "gcp_service_account"
+    )]
+    pub registry_username: Option<String>,
+    /// A GCP service account key file, for --from-image from Artifact Registry or GCR.
+    #[arg(long, value_name = "FILE", requires = "from_image")]
+    pub gcp_service_account: Option<PathBuf>,
     /// Step: run CMD with bash -c as the current user (repeatable).
     #[arg(long, value_name = "CMD", value_parser = NonEmptyStringValueParser::new())]
     pub run_cmd: Vec<String>,
@@ -274,6 +290,12 @@ impl BuildSpec {
         }
         if f.from_template.is_some() {
             r.from_template = f.from_template.clone();
+            r.from_image = None;
+            r.registry_auth = None;
+        }
+        if f.from_image.is_some() {
+            r.from_image = f.from_image.clone();
+            r.from_template = None;
         }
         let mut workdir = workdir_after(&r.steps);
         let mut copies = Vec::new();
@@ -377,9 +399,46 @@ pub fn read_request(path: &Path) -> Result<TemplateBuildRequest, CliError> {
     serde_json::from_value(value).map_err(invalid)
 }
 
-/// The request as `template render json` prints it: without `name` when it has none.
+/// Environment variable holding the password of `--registry-username`.
+pub const REGISTRY_PASSWORD_ENV: &str = "NULLSPACE_REGISTRY_PASSWORD";
+
+/// The registry login the flags ask for, read from the environment or a key file.
+pub fn registry_auth(flags: &SpecFlags) -> Result<Option<RegistryAuth>, CliError> {
+    if let Some(username) = &flags.registry_username {
+        let password = std::env::var(REGISTRY_PASSWORD_ENV).unwrap_or_default();
+        if password.is_empty() {
+            return Err(CliError::Usage(format!(
+                "--registry-username needs the password in ${REGISTRY_PASSWORD_ENV}"
+            )));
+        }
+        return Ok(Some(RegistryAuth::Basic {
+            username: username.clone(),
+            password,
+        }));
+    }
+    if let Some(path) = &flags.gcp_service_account {
+        let key = crate::input::read_text(path)?;
+        return Ok(Some(RegistryAuth::Gcp {
+            service_account_json: key,
+        }));
+    }
+    Ok(None)
+}
+
+/// The request as `template render json` prints it: without `name` when it has
+/// none, registry secrets redacted.
 pub fn request_json(request: &TemplateBuildRequest) -> serde_json::Value {
     let mut value = serde_json::to_value(request).expect("requests serialize");
+    if let Some(auth) = value
+        .get_mut("registry_auth")
+        .and_then(|a| a.as_object_mut())
+    {
+        for secret in ["password", "service_account_json"] {
+            if let Some(v) = auth.get_mut(secret) {
+                *v = "<redacted>".into();
+            }
+        }
+    }
     if request.name.is_empty() {
         if let Some(object) = value.as_object_mut() {
             object.remove("name");
@@ -416,7 +475,10 @@ pub fn dockerfile(plan: &Plan) -> String {
     let sources: BTreeMap<usize, &PathBuf> = plan.copies.iter().map(|(i, p)| (*i, p)).collect();
     let mut lines = vec![format!(
         "FROM {}",
-        r.from_template.as_deref().unwrap_or(DEFAULT_TEMPLATE)
+        r.from_image
+            .as_deref()
+            .or(r.from_template.as_deref())
+            .unwrap_or(DEFAULT_TEMPLATE)
     )];
     let mut user = DEFAULT_USER.to_owned();
     for (i, step) in r.steps.iter().enumerate() {

@@ -476,3 +476,66 @@ fn log_entries_print_as_text_or_json_lines() {
     let back: nullspace_api::BuildLogEntry = serde_json::from_str(&line).unwrap();
     assert_eq!(back, e);
 }
+
+#[test]
+fn an_image_parent_is_sent_rendered_and_its_secrets_redacted() {
+    let mut p = plan(&[
+        "--name",
+        "py",
+        "--from-image",
+        "python:3.12",
+        "--run-cmd",
+        "pip --version",
+    ]);
+    assert_eq!(p.request.from_image.as_deref(), Some("python:3.12"));
+    assert_eq!(p.request.from_template, None);
+    assert!(dockerfile(&p).starts_with("FROM python:3.12\nRUN pip --version"));
+    p.request.registry_auth = Some(nullspace_api::RegistryAuth::Basic {
+        username: "me".into(),
+        password: "hunter2".into(),
+    });
+    let shown = request_json(&p.request);
+    assert_eq!(shown["registry_auth"]["username"], "me");
+    assert_eq!(shown["registry_auth"]["password"], "<redacted>");
+    assert!(!shown.to_string().contains("hunter2"));
+    p.request.registry_auth = Some(nullspace_api::RegistryAuth::Gcp {
+        service_account_json: "{\"private_key\":\"k\"}".into(),
+    });
+    assert!(!request_json(&p.request).to_string().contains("private_key"));
+}
+
+#[test]
+fn image_flags_that_cannot_go_together_are_refused() {
+    for args in [
+        &[
+            "render",
+            "json",
+            "--from-image",
+            "x",
+            "--from-template",
+            "base",
+        ][..],
+        &["render", "json", "--registry-username", "u"][..],
+        &["render", "json", "--gcp-service-account", "/k.json"][..],
+        &[
+            "render",
+            "json",
+            "--from-image",
+            "x",
+            "--registry-username",
+            "u",
+            "--gcp-service-account",
+            "/k.json",
+        ][..],
+    ] {
+        let e = parse_error(args);
+        assert!(
+            matches!(
+                e.kind(),
+                clap::error::ErrorKind::ArgumentConflict
+                    | clap::error::ErrorKind::MissingRequiredArgument
+            ),
+            "{args:?}: {e}"
+        );
+    }
+}

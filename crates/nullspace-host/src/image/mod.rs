@@ -26,6 +26,7 @@ mod exec;
 mod initramfs;
 mod kernel;
 mod modules;
+pub mod oci;
 mod rootfs;
 mod vmlinux;
 

@@ -204,7 +204,7 @@ pub fn customise(root: &Path, guestd: &Path, resolv_conf: &str) -> Result<(), Im
         root,
         "etc/passwd",
         &format!("{user}:"),
-        &format!("{user}:x:{id}:{id}::/home/{user}:/bin/bash"),
+        &format!("{user}:x:{id}:{id}::/home/{user}:{}", login_shell(root)),
     )?;
     // `*`: no password login; aging disabled. sudo needs no password (below).
     add_line(
@@ -221,6 +221,9 @@ pub fn customise(root: &Path, guestd: &Path, resolv_conf: &str) -> Result<(), Im
         for entry in entries.flatten() {
             if entry.file_type().is_ok_and(|t| t.is_file()) {
                 let dst = home.join(entry.file_name());
+                if fs::symlink_metadata(&dst).is_ok_and(|m| m.file_type().is_symlink()) {
+                    fs::remove_file(&dst).map_err(ImageError::io("remove", &dst))?;
+                }
                 fs::copy(entry.path(), &dst).map_err(ImageError::io("copy", entry.path()))?;
                 own(&dst, id)?;
             }
@@ -259,6 +262,67 @@ pub fn customise(root: &Path, guestd: &Path, resolv_conf: &str) -> Result<(), Im
     put(root, GUESTD_PATH, &bin, 0o755)?;
 
     strip_apt_caches(root)
+}
+
+/// `/bin/bash` when the tree has it, else `/bin/sh`.
+fn login_shell(root: &Path) -> &'static str {
+    let bash = [std::ffi::OsStr::new("bin"), std::ffi::OsStr::new("bash")];
+    match super::oci::layers::resolve_in(root, &bash, true) {
+        Ok(p) if p.is_file() => "/bin/bash",
+        _ => "/bin/sh",
+    }
+}
+
+/// Files and directories of an image that [`customise`] writes, made plain first.
+const IMAGE_DIRS: &[&str] = &[
+    "etc",
+    "etc/sudoers.d",
+    "home",
+    "usr",
+    "usr/local",
+    "usr/local/bin",
+    "workspace",
+];
+const IMAGE_FILES: &[&str] = &[
+    "etc/passwd",
+    "etc/group",
+    "etc/shadow",
+    "etc/gshadow",
+    "etc/hostname",
+    "etc/hosts",
+    "etc/resolv.conf",
+    "etc/sudoers.d/user",
+    "etc/skel",
+];
+
+/// [`customise`] for a tree unpacked from an OCI image, which may lack `/etc` and
+/// whose links must not lead the writes outside it: the paths written are made
+/// plain directories and files first.
+pub fn customise_image(root: &Path, guestd: &Path, resolv_conf: &str) -> Result<(), ImageError> {
+    let is_link = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+    for rel in IMAGE_DIRS {
+        let path = root.join(rel);
+        if is_link(&path) {
+            fs::remove_file(&path).map_err(ImageError::io("remove", &path))?;
+        }
+        fs::create_dir_all(&path).map_err(ImageError::io("create directory", &path))?;
+    }
+    for rel in IMAGE_FILES {
+        let path = root.join(rel);
+        if is_link(&path) {
+            fs::remove_file(&path).map_err(ImageError::io("remove", &path))?;
+        }
+    }
+    let home = root.join("home").join(USER_NAME);
+    if is_link(&home) {
+        fs::remove_file(&home).map_err(ImageError::io("remove", &home))?;
+    }
+    for rel in ["etc/shadow", "etc/gshadow"] {
+        if !root.join(rel).exists() {
+            put(root, rel, b"", 0o640)?;
+        }
+    }
+    customise(root, guestd, resolv_conf)
 }
 
 /// Empties apt's package caches and lists, keeping the directories apt expects.

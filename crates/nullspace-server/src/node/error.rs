@@ -12,6 +12,8 @@ pub enum NodeErrorCode {
     SnapshotNotFound,
     /// The node has no such template.
     TemplateNotFound,
+    /// An OCI image could not be pulled or turned into a root filesystem.
+    ImagePullFailed,
     /// The machine is not in a state that allows the call.
     NotRunning,
     /// The machine's VM died (or its agent went away).
@@ -80,6 +82,7 @@ impl NodeErrorCode {
             MachineNotFound => "machine_not_found",
             SnapshotNotFound => "snapshot_not_found",
             TemplateNotFound => "template_not_found",
+            ImagePullFailed => "image_pull_failed",
             NotRunning => "not_running",
             MachineDied => "machine_died",
             InputAborted => "input_aborted",

@@ -17,9 +17,10 @@ use nullspace_types::{Egress, MachineId, SnapshotId};
 use super::fake_procs::FakeProcs;
 use super::{
     fake_tree, ArchiveFacts, ArchiveSpec, AttachRequest, AttachStream, Command, CommandOutput,
-    Download, Entry, EntryKind, Exit, FileAnswer, FileOp, FileRead, FileWrite, Metrics, Node,
-    NodeError, NodeErrorCode as Code, NodeEvent, NodeResult, Partial, Process, ProcessRef,
-    ProcessSpec, SnapshotFacts, TemplateShape, TermSize, Upload, WatchStream, RESERVED_DIR,
+    Download, Entry, EntryKind, Exit, FileAnswer, FileOp, FileRead, FileWrite, ImageImport,
+    ImportedImage, Metrics, Node, NodeError, NodeErrorCode as Code, NodeEvent, NodeResult, Partial,
+    Process, ProcessRef, ProcessSpec, SnapshotFacts, TemplateShape, TermSize, Upload, WatchStream,
+    RESERVED_DIR,
 };
 
 /// Files of one fake machine or snapshot.
@@ -175,6 +176,37 @@ impl Node for FakeNode {
         matches!(name, "base" | "broken").then_some(TemplateShape {
             cpu_count: 1,
             memory_mb: 512,
+        })
+    }
+
+    async fn import_image(&self, image: ImageImport) -> NodeResult<ImportedImage> {
+        // Parsed as a real node would; repositories named `…/missing` are not found.
+        let pull_failed = |m: String| NodeError::new(Code::ImagePullFailed, m);
+        let r = nullspace_host::image::oci::resolve(
+            &image.reference,
+            nullspace_host::image::oci::DOCKER_HUB,
+        )
+        .map_err(|e| pull_failed(e.to_string()))?;
+        if r.repository().ends_with("missing") {
+            return Err(pull_failed(format!(
+                "image {} was not found in registry {}",
+                r.whole(),
+                r.registry()
+            )));
+        }
+        let digest = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(r.whole().as_bytes()))
+        };
+        Ok(ImportedImage {
+            template: format!("image-{}", &digest[..16]),
+            reference: r.whole(),
+            digest: format!("sha256:{digest}"),
+            config: nullspace_host::image::oci::ImageConfig {
+                env: [("IMAGE_ENV".to_owned(), r.repository().to_owned())].into(),
+                workdir: Some("/app".into()),
+                user: None,
+            },
         })
     }
 

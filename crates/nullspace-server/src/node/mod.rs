@@ -20,7 +20,7 @@ use nullspace_types::{Egress, MachineId, SnapshotId};
 
 pub use error::{NodeError, NodeErrorCode, NodeResult};
 pub use fake::FakeNode;
-pub use host::HostNode;
+pub use host::{HostNode, ImageSource};
 pub use ports::{PortIo, PortStream};
 pub use process::{
     AttachEnd, AttachEvent, AttachRequest, AttachStream, OutputStream, Process, ProcessRef,
@@ -32,7 +32,8 @@ pub use tree::{
 };
 pub use types::{
     Command, CommandOutput, Download, Entry, EntryKind, Exit, FileAnswer, FileOp, FileRead,
-    FileWrite, Metrics, Partial, SnapshotFacts, TemplateShape, Upload, RESERVED_DIR,
+    FileWrite, ImageImport, ImportedImage, Metrics, Partial, SnapshotFacts, TemplateShape, Upload,
+    RESERVED_DIR,
 };
 
 /// Node events queued for the server before the node waits.
@@ -66,6 +67,9 @@ pub enum NodeEvent {
 pub trait Node: Send + Sync {
     /// The shape of template `name`, if this node has it.
     fn template(&self, name: &str) -> Option<TemplateShape>;
+    /// Pull an OCI image and boot it once as a node template machines and builds
+    /// can be created from (cached by the image's digest).
+    async fn import_image(&self, image: ImageImport) -> NodeResult<ImportedImage>;
     /// Create machine `id` from template `name`, its outbound policy `egress`
     /// in place before the guest runs.
     async fn create(&self, id: MachineId, template: &str, egress: Egress) -> NodeResult<()>;

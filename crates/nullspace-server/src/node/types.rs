@@ -20,6 +20,28 @@ pub struct TemplateShape {
     pub memory_mb: u64,
 }
 
+/// An OCI image a node is asked to turn into a template of its own.
+#[derive(Debug, Clone)]
+pub struct ImageImport {
+    /// The reference as the user wrote it (`python:3.12`, `host:5000/team/app:1`).
+    pub reference: String,
+    /// Registry login.
+    pub credentials: nullspace_host::image::oci::Credentials,
+}
+
+/// A node template made from an OCI image.
+#[derive(Debug, Clone)]
+pub struct ImportedImage {
+    /// Name of the node template (for [`super::Node::create`]; not listed by `template`).
+    pub template: String,
+    /// The image as resolved.
+    pub reference: String,
+    /// Digest of its manifest.
+    pub digest: String,
+    /// Its `Env`, `WorkingDir` and `User`.
+    pub config: nullspace_host::image::oci::ImageConfig,
+}
+
 /// What a node reports about a snapshot it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotFacts {

@@ -72,6 +72,11 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             get(templates::build_logs),
         ),
         (
+            "get",
+            "/v1/templates/builds/{id}/logs/stream",
+            get(templates::stream_build_logs),
+        ),
+        (
             "delete",
             "/v1/templates/cache",
             delete(templates::prune_cache),

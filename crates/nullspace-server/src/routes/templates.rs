@@ -1,22 +1,27 @@
-//! `/v1/templates…`: builds, their status and logs, versions, tags, contexts and
-//! the step cache (`spec/templates.md`).
+//! `/v1/templates…`: builds, their status and logs (polled, or streamed over a
+//! WebSocket), versions, tags, contexts and the step cache (`spec/templates.md`).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, CloseFrame, Message};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use nullspace_api::{
-    AssignTagsRequest, BuildLogs, ErrorCode, PruneCacheResponse, Template, TemplateBuild,
-    TemplateBuildRequest, TemplateList, TemplateTagList, MAX_CONTEXT_BYTES,
+    AssignTagsRequest, BuildLogMsg, BuildLogs, ErrorCode, PruneCacheResponse, Template,
+    TemplateBuild, TemplateBuildRequest, TemplateList, TemplateTagList, CLOSE_INTERNAL,
+    MAX_CONTEXT_BYTES,
 };
 
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::params;
+use crate::services::templates::follow::{Follower, Next};
 use crate::services::templates::{self, build, contexts};
 use crate::state::AppState;
 use crate::wire::bounded_upload;
@@ -74,6 +79,85 @@ pub async fn build_logs(
     Ok(Json(
         build::logs(&state, &tenant, &id, offset, limit).await?,
     ))
+}
+
+/// `GET /v1/templates/builds/{id}/logs/stream?offset=N` (WebSocket): the entries
+/// from `N` as they are written, then `done`. A request that is not an upgrade, a
+/// bad offset or a build the tenant does not have is a plain JSON error.
+pub async fn stream_build_logs(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let mut offset = 0;
+    for (k, v) in params::parse_query(query.as_deref().unwrap_or(""))? {
+        match k.as_str() {
+            "offset" => offset = number("offset", &v)?,
+            _ => return Err(ApiError::field(&k, "unknown query parameter")),
+        }
+    }
+    let ws = ws.map_err(|e| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("this route is a WebSocket: {e}"),
+        )
+    })?;
+    let follower = Follower::open(&state, &tenant, &id, offset).await?;
+    Ok(ws.on_upgrade(move |socket| send_build_logs(socket, follower)))
+}
+
+fn text(msg: &BuildLogMsg) -> Message {
+    Message::Text(
+        serde_json::to_string(msg)
+            .expect("log messages serialise")
+            .into(),
+    )
+}
+
+/// Seconds between pings while a build is quiet (so that proxies keep the socket).
+const PING_SECS: u64 = 30;
+
+/// Send every entry, then `done` and close 1000 (or `error` and 4500); stop when
+/// the client goes. Each send waits for the socket, so a slow client holds at
+/// most one page of entries here.
+async fn send_build_logs(mut socket: WebSocket, mut follower: Follower) {
+    let every = std::time::Duration::from_secs(PING_SECS);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let (code, last) = loop {
+        tokio::select! {
+            next = follower.next() => match next {
+                Ok(Next::Entries(entries)) => {
+                    for e in entries {
+                        if socket.send(text(&BuildLogMsg::Log(e))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Ok(Next::Done { status, error }) => break (1000, BuildLogMsg::Done { status, error }),
+                Err(e) => break (CLOSE_INTERNAL, BuildLogMsg::Error { code: e.code, message: e.message }),
+            },
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    if socket.send(text(&last)).await.is_err() {
+        return;
+    }
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: "".into(),
+        })))
+        .await;
 }
 
 /// `GET /v1/templates`.

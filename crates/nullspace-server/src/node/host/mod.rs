@@ -3,7 +3,10 @@
 
 mod convert;
 mod error;
+mod image;
 mod tree;
+
+pub use image::ImageSource;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,9 +21,9 @@ use nullspace_types::{Egress, MachineId, MachineState, SnapshotId};
 
 use super::{
     ArchiveFacts, ArchiveSpec, AttachRequest, AttachStream, Command, CommandOutput, Download,
-    Entry, FileAnswer, FileOp, FileRead, FileWrite, Metrics, Node, NodeError, NodeErrorCode,
-    NodeEvent, NodeResult, Process, ProcessRef, ProcessSpec, SnapshotFacts, TemplateShape,
-    TermSize, Upload, WatchStream,
+    Entry, FileAnswer, FileOp, FileRead, FileWrite, ImageImport, ImportedImage, Metrics, Node,
+    NodeError, NodeErrorCode, NodeEvent, NodeResult, Process, ProcessRef, ProcessSpec,
+    SnapshotFacts, TemplateShape, TermSize, Upload, WatchStream,
 };
 
 /// How long the CPU of a machine is sampled for its metrics.
@@ -44,13 +47,18 @@ macro_rules! on_agent {
 pub struct HostNode {
     runtime: Runtime,
     templates: HashMap<String, Template>,
+    images: image::Images,
 }
 
 impl HostNode {
-    /// A node over `runtime` offering `templates`.
-    pub fn new(runtime: Runtime, templates: Vec<Template>) -> Self {
+    /// A node over `runtime` offering `templates`, importing OCI images from `source`.
+    pub fn new(runtime: Runtime, templates: Vec<Template>, source: ImageSource) -> Self {
         let templates = templates.into_iter().map(|t| (t.name.clone(), t)).collect();
-        Self { runtime, templates }
+        Self {
+            runtime,
+            templates,
+            images: image::Images::new(source),
+        }
     }
 
     fn machine(&self, id: &MachineId) -> Result<Arc<Machine>, RuntimeError> {
@@ -67,14 +75,27 @@ impl Node for HostNode {
         })
     }
 
-    async fn create(&self, id: MachineId, template: &str, egress: Egress) -> NodeResult<()> {
-        let t = self.templates.get(template).ok_or_else(|| {
+    async fn import_image(&self, image: ImageImport) -> NodeResult<ImportedImage> {
+        let base = self.templates.get("base").ok_or_else(|| {
             NodeError::new(
                 NodeErrorCode::TemplateNotFound,
-                format!("template {template}: no such template"),
+                "images boot with the kernel of template base, which this node lacks",
             )
         })?;
-        self.runtime.create_machine_as(id, t, egress).await?;
+        self.images.import(&self.runtime, base, image).await
+    }
+
+    async fn create(&self, id: MachineId, template: &str, egress: Egress) -> NodeResult<()> {
+        let t = match self.templates.get(template) {
+            Some(t) => t.clone(),
+            None => self.images.template(template).ok_or_else(|| {
+                NodeError::new(
+                    NodeErrorCode::TemplateNotFound,
+                    format!("template {template}: no such template"),
+                )
+            })?,
+        };
+        self.runtime.create_machine_as(id, &t, egress).await?;
         Ok(())
     }
 

@@ -16,10 +16,12 @@ use super::runner::{self, Parent, Plan};
 use super::{builtin, contexts, resolve};
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
-use crate::node::TemplateShape;
+use crate::node::{ImageImport, TemplateShape};
 use crate::params;
 use crate::state::AppState;
 use crate::store::{now, rfc3339, BuildRow, LogRow};
+use nullspace_api::RegistryAuth;
+use nullspace_host::image::oci;
 
 /// Names that are paths under `/v1/templates`.
 const RESERVED_NAMES: &[&str] = &["builds", "cache", "contexts"];
@@ -83,6 +85,73 @@ fn bounded(field: &str, v: Option<u64>, default: u64, max: u64) -> ApiResult<u64
     Ok(v)
 }
 
+/// Longest image reference, in characters.
+const MAX_IMAGE_REF: usize = 1024;
+/// Longest registry user name or password, in bytes (a GCP key is a few KiB).
+const MAX_SECRET_BYTES: usize = 65_536;
+
+/// The image a build starts from, if it names one; its reference and login checked.
+fn image_parent(req: &TemplateBuildRequest) -> ApiResult<Option<ImageImport>> {
+    let Some(reference) = &req.from_image else {
+        if req.registry_auth.is_some() {
+            return Err(ApiError::field("registry_auth", "only with from_image"));
+        }
+        return Ok(None);
+    };
+    if req.from_template.is_some() {
+        return Err(ApiError::field(
+            "from_image",
+            "give from_image or from_template, not both",
+        ));
+    }
+    params::text("from_image", reference, MAX_IMAGE_REF)?;
+    oci::resolve(reference, oci::DOCKER_HUB)
+        .map_err(|e| ApiError::field("from_image", e.to_string()))?;
+    let secret = |field: &str, v: &str| {
+        if v.is_empty() || v.len() > MAX_SECRET_BYTES {
+            Err(ApiError::field(
+                field,
+                format!("must be 1-{MAX_SECRET_BYTES} bytes"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let credentials = match &req.registry_auth {
+        None => oci::Credentials::Anonymous,
+        Some(RegistryAuth::Basic { username, password }) => {
+            secret("registry_auth.username", username)?;
+            secret("registry_auth.password", password)?;
+            oci::Credentials::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            }
+        }
+        Some(RegistryAuth::Gcp {
+            service_account_json,
+        }) => {
+            secret("registry_auth.service_account_json", service_account_json)?;
+            if serde_json::from_str::<serde_json::Value>(service_account_json)
+                .map_or(true, |v| !v.is_object())
+            {
+                return Err(ApiError::field(
+                    "registry_auth.service_account_json",
+                    "must be a service account key (a JSON object)",
+                ));
+            }
+            // Artifact Registry and GCR take the key itself as the password of `_json_key`.
+            oci::Credentials::Basic {
+                username: "_json_key".into(),
+                password: service_account_json.clone(),
+            }
+        }
+    };
+    Ok(Some(ImageImport {
+        reference: reference.clone(),
+        credentials,
+    }))
+}
+
 /// Check a build request and start it in the background.
 pub async fn start(
     state: &AppState,
@@ -144,32 +213,48 @@ pub async fn start(
         MAX_STEP_TIMEOUT_SECS,
     )?;
     params::envs("runtime_envs", &req.runtime_envs)?;
+    let image = image_parent(&req)?;
     let parent_ref = req
         .from_template
         .clone()
         .unwrap_or_else(|| DEFAULT_TEMPLATE.to_owned());
     let (parent, shape, mut cwd, mut envs): (_, TemplateShape, String, BTreeMap<_, _>) =
-        match builtin(state, &parent_ref) {
-            Some(shape) => (
-                Parent::Builtin(parent_ref.clone()),
+        match (image, builtin(state, &parent_ref)) {
+            // Images boot with the node's default size: the base template's.
+            (Some(image), Some(shape)) => (
+                Parent::Image(Box::new(image)),
                 shape,
                 "/workspace".to_owned(),
                 BTreeMap::new(),
             ),
-            None => {
-                let v = resolve(state, tenant, &parent_ref).await.map_err(|e| {
-                    if e.code == ErrorCode::TemplateNotFound {
-                        ApiError::new(
-                            e.code,
-                            format!("from_template: template {parent_ref:?} not found"),
-                        )
-                    } else {
-                        e
-                    }
-                })?;
-                let (shape, cwd, envs) = (v.shape(), v.build.cwd.clone(), v.envs());
-                (Parent::Version(Box::new(v)), shape, cwd, envs)
+            (Some(_), None) => {
+                return Err(ApiError::new(
+                    ErrorCode::Unavailable,
+                    "this node cannot import images: it has no base template",
+                ))
             }
+            (None, builtin) => match builtin {
+                Some(shape) => (
+                    Parent::Builtin(parent_ref.clone()),
+                    shape,
+                    "/workspace".to_owned(),
+                    BTreeMap::new(),
+                ),
+                None => {
+                    let v = resolve(state, tenant, &parent_ref).await.map_err(|e| {
+                        if e.code == ErrorCode::TemplateNotFound {
+                            ApiError::new(
+                                e.code,
+                                format!("from_template: template {parent_ref:?} not found"),
+                            )
+                        } else {
+                            e
+                        }
+                    })?;
+                    let (shape, cwd, envs) = (v.shape(), v.build.cwd.clone(), v.envs());
+                    (Parent::Version(Box::new(v)), shape, cwd, envs)
+                }
+            },
         };
     // A build restores its parent, whose size is fixed.
     if let Some(c) = req.cpu_count.filter(|c| *c != shape.cpu_count) {
@@ -206,7 +291,12 @@ pub async fn start(
         id: TemplateBuildId::random().to_string(),
         template_id: template.id.clone(),
         tenant: tenant.id.clone(),
-        request: serde_json::to_string(&req).unwrap_or_default(),
+        // Registry credentials live only in the running build, never in the store.
+        request: serde_json::to_string(&TemplateBuildRequest {
+            registry_auth: None,
+            ..req.clone()
+        })
+        .unwrap_or_default(),
         tags: serde_json::to_string(&tags).unwrap_or_default(),
         status: BuildStatus::Waiting.as_str().into(),
         steps_total: req.steps.len() as u32,

@@ -1,8 +1,12 @@
 //! A build's log: numbered entries written to the store as they happen, bounded
-//! in count and line length.
+//! in count and line length; each write wakes the build's followers
+//! ([`super::follow`]).
 
 use std::collections::VecDeque;
 
+use nullspace_api::BuildLogEntry;
+
+use super::follow::Feed;
 use crate::state::AppState;
 use crate::store::LogRow;
 
@@ -19,6 +23,8 @@ pub struct BuildLog {
     build: String,
     next: u64,
     dropped: u64,
+    /// Wakes followers; closes when the log is dropped, after the build ended.
+    feed: Feed,
 }
 
 fn now_ms() -> i64 {
@@ -37,14 +43,34 @@ fn cut(s: &str) -> String {
     s[..end].to_owned()
 }
 
+/// The API view of a stored entry.
+pub fn entry(l: LogRow) -> BuildLogEntry {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(l.at_ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    BuildLogEntry {
+        offset: l.offset,
+        at,
+        level: l.level,
+        step: l.step,
+        message: l.message,
+    }
+}
+
 impl BuildLog {
     /// The log of build `build`, written from offset 0.
     pub fn new(state: AppState, build: String) -> Self {
+        let feed = state.build_logs.open(&build);
         Self {
             state,
             build,
             next: 0,
             dropped: 0,
+            feed,
         }
     }
 
@@ -77,6 +103,7 @@ impl BuildLog {
         {
             tracing::warn!(build = %self.build, "build log write failed: {}", e.message);
         }
+        self.feed.publish(self.next);
     }
 
     /// Write one entry.

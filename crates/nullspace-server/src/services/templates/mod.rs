@@ -4,6 +4,7 @@
 pub mod build;
 mod cache;
 pub mod contexts;
+pub mod follow;
 mod log;
 pub mod refs;
 mod runner;

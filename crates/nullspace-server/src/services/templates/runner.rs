@@ -15,8 +15,8 @@ use super::contexts;
 use super::log::{BuildLog, Lines};
 use super::Version;
 use crate::node::{
-    ArchiveSpec, AttachEvent, AttachRequest, Command, Conflict, Exit, NodeErrorCode, OutputStream,
-    ProcessRef, ProcessSpec,
+    ArchiveSpec, AttachEvent, AttachRequest, Command, Conflict, Exit, ImageImport, NodeErrorCode,
+    OutputStream, ProcessRef, ProcessSpec,
 };
 use crate::state::AppState;
 use crate::store::{now, BuildRow, CacheRow};
@@ -37,6 +37,8 @@ pub enum Parent {
     Builtin(String),
     /// A version of one of the tenant's templates.
     Version(Box<Version>),
+    /// An OCI image, pulled and booted by the node when the build starts.
+    Image(Box<ImageImport>),
 }
 
 /// A checked build, ready to run.
@@ -98,13 +100,22 @@ fn describe(step: &TemplateStep) -> String {
     }
 }
 
-/// The build's steps with the context each runs in and the keys of the states.
-fn keyed<'a>(parent_key: &str, steps: &'a [TemplateStep]) -> Vec<Keyed<'a>> {
-    let mut ctx = StepContext {
+/// The context of a build's first step: the default user in `/workspace`.
+fn first_context() -> StepContext {
+    StepContext {
         user: nullspace_api::DEFAULT_USER.to_owned(),
         cwd: "/workspace".to_owned(),
         envs: BTreeMap::new(),
-    };
+    }
+}
+
+/// The build's steps with the context each runs in and the keys of the states,
+/// and the context after the last step.
+fn keyed<'a>(
+    parent_key: &str,
+    mut ctx: StepContext,
+    steps: &'a [TemplateStep],
+) -> (Vec<Keyed<'a>>, StepContext) {
     let mut prev = root_key(parent_key);
     let mut out = Vec::with_capacity(steps.len());
     for step in steps {
@@ -133,7 +144,7 @@ fn keyed<'a>(parent_key: &str, steps: &'a [TemplateStep]) -> Vec<Keyed<'a>> {
             key,
         });
     }
-    out
+    (out, ctx)
 }
 
 /// Where the build ends up.
@@ -155,6 +166,8 @@ pub async fn run(state: AppState, plan: Plan) {
         build: &mut build,
         log: &mut log,
         machine: None,
+        machine_envs: plan.machine_envs.clone(),
+        node_template: None,
     };
     let outcome = runner.execute().await;
     let machine = runner.machine.take();
@@ -235,16 +248,21 @@ struct Runner<'a> {
     build: &'a mut BuildRow,
     log: &'a mut BuildLog,
     machine: Option<MachineId>,
+    /// Environment of the template's machines and its start command.
+    machine_envs: BTreeMap<String, String>,
+    /// The node template an image parent was imported as.
+    node_template: Option<String>,
 }
 
 impl Runner<'_> {
     async fn execute(&mut self) -> Result<Done, BuildError> {
         let req = &self.plan.request;
-        let parent_key = match &self.plan.parent {
-            Parent::Builtin(name) => format!("builtin:{name}"),
-            Parent::Version(v) => format!("version:{}", v.build.id),
+        let (parent_key, first) = match &self.plan.parent {
+            Parent::Builtin(name) => (format!("builtin:{name}"), first_context()),
+            Parent::Version(v) => (format!("version:{}", v.build.id), first_context()),
+            Parent::Image(image) => self.import(image).await?,
         };
-        let steps = keyed(&parent_key, &req.steps);
+        let (steps, ctx) = keyed(&parent_key, first, &req.steps);
         let total = steps.len();
         // The newest cached state of this build's own steps.
         let mut resume: Option<(usize, CacheRow)> = None;
@@ -305,21 +323,6 @@ impl Runner<'_> {
             self.build.steps_done = n;
             save(&self.state, self.build).await;
         }
-        let ctx = steps.last().map(|k| {
-            let mut c = k.ctx.clone();
-            match k.step {
-                TemplateStep::Env { envs } => c.envs.extend(envs.clone()),
-                TemplateStep::Workdir { path } => c.cwd = path.clone(),
-                TemplateStep::User { user } => c.user = user.clone(),
-                _ => {}
-            }
-            c
-        });
-        let ctx = ctx.unwrap_or(StepContext {
-            user: nullspace_api::DEFAULT_USER.to_owned(),
-            cwd: "/workspace".to_owned(),
-            envs: BTreeMap::new(),
-        });
         let trailing = steps[first..]
             .iter()
             .rev()
@@ -332,6 +335,50 @@ impl Runner<'_> {
                 self.snapshot().await
             }
         }
+    }
+
+    /// Has the node pull and boot the image; returns the cache key of that state
+    /// and the context the steps start in (the image's `Env` and `WorkingDir`).
+    async fn import(&mut self, image: &ImageImport) -> Result<(String, StepContext), BuildError> {
+        self.log
+            .line("info", None, format!("pulling image {}", image.reference))
+            .await;
+        let imported = self
+            .state
+            .node
+            .import_image(image.clone())
+            .await
+            .map_err(|e| fail(BuildErrorCode::ImagePullFailed, e.message))?;
+        self.log
+            .line(
+                "info",
+                None,
+                format!("image {} is {}", imported.reference, imported.digest),
+            )
+            .await;
+        let cfg = imported.config;
+        let mut envs = cfg.env.clone();
+        envs.extend(std::mem::take(&mut self.machine_envs));
+        self.machine_envs = envs;
+        self.build.envs = serde_json::to_string(&self.machine_envs).unwrap_or_default();
+        let has_workdir = self
+            .plan
+            .request
+            .steps
+            .iter()
+            .any(|s| matches!(s, TemplateStep::Workdir { .. }));
+        let cwd = cfg.workdir.unwrap_or_else(|| "/workspace".to_owned());
+        if !has_workdir {
+            self.build.cwd = cwd.clone();
+        }
+        save(&self.state, self.build).await;
+        self.node_template = Some(imported.template);
+        let ctx = StepContext {
+            user: nullspace_api::DEFAULT_USER.to_owned(),
+            cwd,
+            envs: cfg.env,
+        };
+        Ok((format!("image:{}", imported.digest), ctx))
     }
 
     fn machine(&self) -> Result<MachineId, BuildError> {
@@ -363,6 +410,10 @@ impl Runner<'_> {
                 }
             },
             (None, Parent::Builtin(name)) => node.create(id.clone(), name, egress).await,
+            (None, Parent::Image(_)) => {
+                let name = self.node_template.clone().unwrap_or_default();
+                node.create(id.clone(), &name, egress).await
+            }
             (None, Parent::Version(v)) => {
                 let s = v
                     .snapshot()
@@ -643,7 +694,7 @@ impl Runner<'_> {
             return Ok(());
         }
         let id = self.machine()?;
-        let mut env = self.plan.machine_envs.clone();
+        let mut env = self.machine_envs.clone();
         env.extend(ctx.envs.clone());
         let mut pid = None;
         if let Some(cmd) = &req.start_cmd {
@@ -761,7 +812,7 @@ impl Runner<'_> {
     }
 }
 
-/// A command line through bash.
+/// A command line through the guest's shell (`bash`, else `sh` in images without it).
 fn shell(
     cmd: &str,
     user: Option<&str>,
@@ -770,8 +821,8 @@ fn shell(
     timeout_ms: u64,
 ) -> Command {
     Command {
-        argv: vec!["/bin/bash".into(), "-c".into(), cmd.to_owned()],
-        shell: None,
+        argv: Vec::new(),
+        shell: Some(cmd.to_owned()),
         env: env.clone(),
         cwd: Some(cwd.to_owned()),
         user: user.map(str::to_owned),
@@ -807,7 +858,8 @@ mod tests {
                 user: None,
             },
         ];
-        let k = keyed("builtin:base", &steps);
+        let (k, last) = keyed("builtin:base", first_context(), &steps);
+        assert_eq!((last.cwd.as_str(), last.envs.len()), ("/app", 1));
         assert!(k[0].key.is_none() && k[2].key.is_none());
         assert_eq!(k[1].ctx.envs.get("A").map(String::as_str), Some("1"));
         assert_eq!(k[3].ctx.cwd, "/app");
@@ -818,9 +870,12 @@ mod tests {
             cmd: "z".into(),
             user: None,
         };
-        let k2 = keyed("builtin:base", &changed);
+        let (k2, _) = keyed("builtin:base", first_context(), &changed);
         assert_eq!(k[1].key, k2[1].key);
         assert_ne!(k[3].key, k2[3].key);
+        // Another parent changes every key.
+        let (k3, _) = keyed("image:sha256:1", first_context(), &steps);
+        assert_ne!(k[1].key, k3[1].key);
         assert_eq!(quote("it's"), "'it'\\''s'");
     }
 }
