@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use nullspace_api::{
-    BuildLogEntry, BuildLogs, BuildStatus, ErrorCode, TemplateBuild, TemplateBuildRequest,
-    TemplateStep, DEFAULT_READY_TIMEOUT_SECS, DEFAULT_STEP_TIMEOUT_SECS, DEFAULT_TEMPLATE,
-    LATEST_TAG, MAX_BUILD_STEPS, MAX_BUILD_TAGS, MAX_LOG_PAGE, MAX_READY_TIMEOUT_SECS,
-    MAX_STEP_TIMEOUT_SECS,
+    BuildLogs, BuildStatus, ErrorCode, TemplateBuild, TemplateBuildRequest, TemplateStep,
+    DEFAULT_READY_TIMEOUT_SECS, DEFAULT_STEP_TIMEOUT_SECS, DEFAULT_TEMPLATE, LATEST_TAG,
+    MAX_BUILD_STEPS, MAX_BUILD_TAGS, MAX_LOG_PAGE, MAX_READY_TIMEOUT_SECS, MAX_STEP_TIMEOUT_SECS,
 };
 use nullspace_types::{TemplateBuildId, TemplateId};
 
+use super::log::entry;
 use super::refs::{self, TemplateRef};
 use super::runner::{self, Parent, Plan};
 use super::{builtin, contexts, resolve};
@@ -351,23 +351,6 @@ pub fn to_api(row: BuildRow, name: String, logs: Vec<LogRow>, next: u64) -> Temp
             .and_then(|e| serde_json::from_str(e).ok()),
         created_at: rfc3339(row.created_unix),
         finished_at: row.finished_unix.map(rfc3339),
-    }
-}
-
-fn entry(l: LogRow) -> BuildLogEntry {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(l.at_ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
-    BuildLogEntry {
-        offset: l.offset,
-        at,
-        level: l.level,
-        step: l.step,
-        message: l.message,
     }
 }
 
