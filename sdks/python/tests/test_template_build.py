@@ -1,7 +1,6 @@
 """Template builds on the fake API, both flavours: contexts uploaded before the build,
-the request body, polling with every log entry handed over once and in order,
-``BuildError``, timeouts, background builds and their handles, and checks that fail
-before any request."""
+the request body, background builds and their handles, and checks that fail before
+any request. Waiting for a build (its log stream) is in ``test_template_follow``."""
 
 from __future__ import annotations
 
@@ -15,15 +14,13 @@ import httpx
 import pytest
 
 import nullspace
-from nullspace import BuildError, InvalidArgumentError, wait_for_port
+from nullspace import InvalidArgumentError, wait_for_port
 
 from .conftest import Flavour, error_response, maybe
 
 BUILD_ID = "tb_0123abcd"
 BUILDS = "/v1/templates/builds"
 BUILD = f"{BUILDS}/{BUILD_ID}"
-TICK = 0.001
-"""Poll interval of the tests: the fake answers at once."""
 
 
 def build_json(**overrides: Any) -> dict[str, Any]:
@@ -54,46 +51,6 @@ def entry(offset: int, message: str | None = None, level: str = "info") -> dict[
         "step": 1,
         "message": message or f"line {offset}",
     }
-
-
-class ScriptedBuild:
-    """``GET /v1/templates/builds/{id}``: at poll ``k`` the build has written
-    ``written[k]`` entries and has status ``statuses[k]`` (the last repeats); an answer
-    holds at most ``page`` entries from ``logs_offset``. With ``sloppy`` it answers
-    from an offset two entries before the one asked for, as a server resending lines
-    would."""
-
-    def __init__(
-        self,
-        statuses: list[str],
-        written: list[int],
-        *,
-        page: int = 1000,
-        error: dict[str, Any] | None = None,
-        sloppy: bool = False,
-    ) -> None:
-        self.statuses, self.written, self.page = statuses, written, page
-        self.error, self.sloppy = error, sloppy
-        self.offsets: list[int] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        k = len(self.offsets)
-        if k >= 50:  # a client that never stops polling fails instead of hanging
-            return error_response(500, "internal", "polled 50 times")
-        offset = int(request.url.params["logs_offset"])
-        self.offsets.append(offset)
-        status = self.statuses[min(k, len(self.statuses) - 1)]
-        total = self.written[min(k, len(self.written) - 1)]
-        start = max(0, offset - 2) if self.sloppy else offset
-        logs = [entry(i) for i in range(start, min(total, offset + self.page))]
-        body = build_json(
-            status=status,
-            logs=logs,
-            logs_next_offset=max(offset, min(total, offset + self.page)),
-            steps_done=3 if status in ("ready", "error") else 1,
-            error=self.error if status == "error" else None,
-        )
-        return httpx.Response(200, json=body)
 
 
 def T(flavour: Flavour) -> Any:
@@ -200,138 +157,6 @@ async def test_a_failed_upload_asks_for_no_build(flavour: Flavour, tmp_path: Pat
     assert [r.method for r in flavour.api.requests] == ["PUT"]
 
 
-# -- waiting ----------------------------------------------------------------------------
-
-
-async def test_build_hands_over_every_entry_once_in_order(flavour: Flavour) -> None:
-    script = ScriptedBuild(
-        ["waiting", "building", "building", "building", "ready"], [0, 2, 2, 5, 7]
-    )
-    flavour.api.on("POST", BUILDS, build_json(), status=202)
-    flavour.api.on("GET", BUILD, response=script)
-    seen: list[tuple[int, str]] = []
-    build = await maybe(
-        T(flavour).build(
-            T(flavour)().run_cmd("echo hi"),
-            "web",
-            on_log_entry=lambda e: seen.append((e.offset, e.message)),
-            poll_interval=TICK,
-            **flavour.conn(),
-        )
-    )
-    assert seen == [(i, f"line {i}") for i in range(7)]
-    # each poll asks from where the last stopped; the ready answer had entries, so one
-    # more poll makes sure none is left
-    assert script.offsets == [0, 0, 2, 2, 5, 7]
-    assert build.status == "ready" and build.name == "web" and build.logs_offset == 7
-    assert isinstance(build.info, nullspace.TemplateBuildInfo) and build.info.steps_done == 3
-
-
-async def test_resent_entries_are_not_handed_over_twice(flavour: Flavour) -> None:
-    script = ScriptedBuild(["building", "building", "ready"], [3, 6, 8], sloppy=True)
-    flavour.api.on("POST", BUILDS, build_json(), status=202)
-    flavour.api.on("GET", BUILD, response=script)
-    seen: list[int] = []
-    await maybe(
-        T(flavour).build(
-            T(flavour)().run_cmd("x"),
-            "web",
-            on_log_entry=lambda e: seen.append(e.offset),
-            poll_interval=TICK,
-            **flavour.conn(),
-        )
-    )
-    assert seen == list(range(8))
-
-
-async def test_an_ended_build_drains_its_log_page_by_page(flavour: Flavour) -> None:
-    script = ScriptedBuild(["ready"], [5], page=2)
-    flavour.api.on("POST", BUILDS, build_json(), status=202)
-    flavour.api.on("GET", BUILD, response=script)
-    seen: list[int] = []
-    await maybe(
-        T(flavour).build(
-            T(flavour)().run_cmd("x"),
-            "web",
-            on_log_entry=lambda e: seen.append(e.offset),
-            poll_interval=TICK,
-            **flavour.conn(),
-        )
-    )
-    assert seen == [0, 1, 2, 3, 4]
-    assert script.offsets == [0, 2, 4, 5]
-
-
-async def test_build_error_carries_the_failure(flavour: Flavour) -> None:
-    failure = {
-        "code": "step_failed",
-        "message": "step 2/3 run exited 2",
-        "step": 2,
-        "exit_code": 2,
-        "last_lines": ["compiling", "error: no such file"],
-    }
-    script = ScriptedBuild(["building", "error"], [1, 3], error=failure)
-    flavour.api.on("POST", BUILDS, build_json(), status=202)
-    flavour.api.on("GET", BUILD, response=script)
-    seen: list[int] = []
-    with pytest.raises(BuildError) as info:
-        await maybe(
-            T(flavour).build(
-                T(flavour)().run_cmd("make"),
-                "web",
-                on_log_entry=lambda e: seen.append(e.offset),
-                poll_interval=TICK,
-                **flavour.conn(),
-            )
-        )
-    err = info.value
-    assert isinstance(err, nullspace.NullspaceError)
-    assert (err.error_code, err.code, err.step, err.exit_code) == (
-        "step_failed",
-        "step_failed",
-        2,
-        2,
-    )
-    assert (err.build_id, err.status) == (BUILD_ID, None)
-    assert err.last_lines == ["compiling", "error: no such file"]
-    assert "step 2/3 run exited 2" in str(err) and "| error: no such file" in str(err)
-    assert seen == [0, 1, 2]  # the log came whole before the error
-
-
-async def test_wait_timeout(flavour: Flavour) -> None:
-    flavour.api.on("POST", BUILDS, build_json(), status=202)
-    flavour.api.on("GET", BUILD, response=ScriptedBuild(["building"], [0]))
-    with pytest.raises(nullspace.TimeoutError) as info:
-        await maybe(
-            T(flavour).build(
-                T(flavour)().run_cmd("sleep 1000"),
-                "web",
-                poll_interval=TICK,
-                timeout=0.05,
-                **flavour.conn(),
-            )
-        )
-    assert info.value.code == "wait_timeout"
-    assert BUILD_ID in info.value.message and "building" in info.value.message
-
-
-async def test_default_logger_prints_the_build(
-    flavour: Flavour, capsys: pytest.CaptureFixture[str]
-) -> None:
-    flavour.api.on("POST", BUILDS, build_json(), status=202)
-    flavour.api.on("GET", BUILD, response=ScriptedBuild(["ready"], [2]))
-    await maybe(
-        T(flavour).build(
-            T(flavour)().run_cmd("x"),
-            "web",
-            on_log_entry=nullspace.default_build_logger(),
-            poll_interval=TICK,
-            **flavour.conn(),
-        )
-    )
-    assert capsys.readouterr().out == "[03:04:05] INFO line 0\n[03:04:05] INFO line 1\n"
-
-
 # -- background builds and handles --------------------------------------------------------
 
 
@@ -356,23 +181,6 @@ async def test_background_build_handle(flavour: Flavour) -> None:
     assert (api.last.param("offset"), api.last.param("limit")) == ("2", "2")
     assert isinstance(page, nullspace.BuildLogs)
     assert ([e.offset for e in page.logs], page.next_offset, page.done) == ([2, 3], 4, False)
-    api.routes.pop(("GET", BUILD))
-    api.on("GET", BUILD, response=ScriptedBuild(["building", "ready"], [1, 2]))
-    assert await maybe(build.wait(poll_interval=TICK)) is build  # no callback: no log
-    assert build.status == "ready" and build.logs_offset == 2
-
-
-async def test_connect_and_wait_from_the_first_entry(flavour: Flavour) -> None:
-    script = ScriptedBuild(["building", "building", "ready"], [2, 4, 4])
-    flavour.api.on("GET", BUILD, response=script)
-    build = await maybe(TB(flavour).connect(BUILD_ID, **flavour.conn()))
-    assert type(build) is TB(flavour) and build.status == "building"
-    seen: list[int] = []
-    await maybe(build.wait(lambda e: seen.append(e.offset), poll_interval=TICK))
-    assert seen == [0, 1, 2, 3]
-    again: list[int] = []
-    await maybe(build.wait(lambda e: again.append(e.offset), poll_interval=TICK))
-    assert again == []  # a second wait hands over nothing twice
 
 
 async def test_connect_unknown_build(flavour: Flavour) -> None:

@@ -2,11 +2,11 @@
 ``spec/templates.md``, :mod:`._ops` and :mod:`._plan`).
 
 Single requests are :class:`~._transport.Operation` values; the calls of more than one
-request are plans: :func:`start_build` (upload the contexts, then ask for the build),
-:func:`wait_build` (poll the build, hand over its log entries once each, in order,
-and end on ``ready`` or raise :class:`~nullspace.BuildError`) and
-:func:`assign_tags`. Every argument is checked here, before any request; packing the
-contexts (local I/O) is :func:`prepare`, which the async flavour runs in a thread.
+request are plans: :func:`start_build` (upload the contexts, then ask for the build)
+and :func:`assign_tags`; following a build's log until it ends is
+:mod:`._template_follow`'s. Every argument is checked here, before any request;
+packing the contexts (local I/O) is :func:`prepare`, which the async flavour runs in a
+thread.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import math
 import re
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from ._op_base import _check_bool, _json, _model, _validate
-from ._plan import Plan, ask, pause
+from ._plan import Plan, ask
 from ._tar import TarStream
 from ._template_context import Context
 from ._transport import Content, Operation, RequestSpec
@@ -33,7 +32,6 @@ from .errors import (
     NotFoundError,
     NullspaceError,
     ServerError,
-    TimeoutError,
 )
 from .readiness import check_ready_timeout
 from .template_builder import TemplateBuilder
@@ -55,8 +53,10 @@ __all__ = [
     "Prepared",
     "WaitArgs",
     "assign_tags",
-    "build_status",
+    "build_error",
     "build_logs",
+    "build_path",
+    "build_status",
     "check_build",
     "check_wait",
     "delete_template",
@@ -68,7 +68,6 @@ __all__ = [
     "remove_tag",
     "start_build",
     "template_exists",
-    "wait_build",
 ]
 
 MAX_BUILD_STEPS = 256
@@ -80,7 +79,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 LogCallback = Callable[[BuildLogEntry], object]
-"""Called with each build log entry, in order, once each (a plain function)."""
+"""Called with each build log entry, in order, once each, as it arrives (a plain
+function)."""
 
 ContentOf = Callable[[TarStream], Content]
 """How a flavour sends an archive: its sync chunks, or its async ones."""
@@ -222,6 +222,7 @@ class WaitArgs:
 
     on_log_entry: LogCallback | None
     poll_interval: float
+    """Seconds before a log stream that broke off is opened again."""
     timeout: float | None
 
 
@@ -233,7 +234,7 @@ def check_wait(
         if not callable(on_log_entry):
             raise _bad(f"on_log_entry must be a function, got {type(on_log_entry).__name__}")
         if inspect.iscoroutinefunction(on_log_entry):
-            raise _bad("on_log_entry must be a plain function (it is called between polls)")
+            raise _bad("on_log_entry must be a plain function (it is called as each entry arrives)")
     every = _seconds("poll_interval", poll_interval, positive=True)
     assert every is not None
     return WaitArgs(on_log_entry, every, _seconds("timeout", timeout, positive=False))
@@ -296,7 +297,8 @@ def start_build(prepared: Prepared, content_of: ContentOf) -> Plan[TemplateBuild
     return plan()
 
 
-def _build_path(build_id: str, suffix: str = "") -> str:
+def build_path(build_id: str, suffix: str = "") -> str:
+    """The path of build ``build_id`` (checked), and ``suffix``."""
     return f"/v1/templates/builds/{quote(_ref(build_id, 'build_id'), safe='')}{suffix}"
 
 
@@ -304,7 +306,7 @@ def build_status(build_id: str, logs_offset: int = 0) -> Operation[TemplateBuild
     """The build, with its log entries from ``logs_offset``."""
     offset = _offset("logs_offset", logs_offset)
     return Operation(
-        RequestSpec("GET", _build_path(build_id), params=[("logs_offset", str(offset))]),
+        RequestSpec("GET", build_path(build_id), params=[("logs_offset", str(offset))]),
         _model(TemplateBuildInfo),
     )
 
@@ -321,7 +323,7 @@ def build_logs(build_id: str, offset: int = 0, limit: int | None = None) -> Oper
     if limit is not None:
         params.append(("limit", str(_positive("limit", limit))))
     return Operation(
-        RequestSpec("GET", _build_path(build_id, "/logs"), params=params), _model(BuildLogs)
+        RequestSpec("GET", build_path(build_id, "/logs"), params=params), _model(BuildLogs)
     )
 
 
@@ -358,42 +360,6 @@ def build_error(info: TemplateBuildInfo) -> BuildError:
         exit_code=err.exit_code,
         last_lines=err.last_lines,
     )
-
-
-def wait_build(watch: BuildWatch, args: WaitArgs) -> Plan[TemplateBuildInfo]:
-    """Poll until the build ends, handing each new log entry to ``args.on_log_entry``;
-    return the ready build, or raise :class:`BuildError` (status ``error``), or
-    :class:`~nullspace.TimeoutError` ``wait_timeout`` after ``args.timeout`` seconds
-    (the build goes on). The entries of an ended build are all handed over first."""
-
-    def plan() -> Plan[TemplateBuildInfo]:
-        deadline = None if args.timeout is None else time.monotonic() + args.timeout
-        while True:
-            info = yield from ask(build_status(watch.info.id, watch.offset))
-            fresh = watch.take(info)
-            if args.on_log_entry is not None:
-                for entry in fresh:
-                    args.on_log_entry(entry)
-            if info.is_done:
-                if fresh:  # an answer holds at most a page: ask until none is left
-                    continue
-                if info.status == "error":
-                    raise build_error(info)
-                return info
-            wait = args.poll_interval
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        "wait_timeout",
-                        f"template build {info.id} of {info.name} was still {info.status} "
-                        f"after {args.timeout:g} s (step {info.steps_done}/{info.steps_total}; "
-                        "it goes on)",
-                    )
-                wait = min(wait, left)
-            yield from pause(wait)
-
-    return plan()
 
 
 # ---------------------------------------------------------------------------

@@ -1,20 +1,26 @@
-"""Readers of a process's output stream over WebSockets: sync and async.
+"""Readers of WebSockets: a process's output stream, sync and async, and the
+:class:`Channel` step of a plan (:mod:`nullspace._plan`).
 
-Both only move messages between a socket and a :class:`~nullspace._stream.StreamState`
-and hand its :class:`~nullspace._stream.Output` events to a sink; when to reconnect,
-from where, and what an error means are decided by the state. The sync reader runs in
-a thread of its own (a background handle, whose callbacks then run in that thread) or
-in the caller's (a foreground command); the async one in a task.
+The stream readers only move messages between a socket and a
+:class:`~nullspace._stream.StreamState` and hand its :class:`~nullspace._stream.Output`
+events to a sink; when to reconnect, from where, and what an error means are decided
+by the state. The sync reader runs in a thread of its own (a background handle, whose
+callbacks then run in that thread) or in the caller's (a foreground command); the
+async one in a task. A :class:`Channel` is read to its end by :func:`sync_channel` or
+:func:`async_channel` for the plan's runner, which sends the plan a
+:class:`ChannelEnd` saying how it ended; the plan decides what that means.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import enum
 import inspect
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -223,3 +229,99 @@ class AsyncReader:
             return None
         except ConnectionClosed as exc:
             return state.closed(*_close_of(exc))
+
+
+# ---------------------------------------------------------------------------
+# a channel read to its end, for a plan
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A plan's step: open the WebSocket ``path`` (``params`` its query) and hand each
+    message to ``feed`` until it returns ``True`` (that message was the last), the
+    channel closes or ``deadline`` (a :func:`time.monotonic` time) passes. The plan is
+    sent back a :class:`ChannelEnd`; what ``feed`` raises ends the plan."""
+
+    path: str
+    params: Sequence[tuple[str, str]]
+    feed: Callable[[str | bytes], bool]
+    deadline: float | None = None
+
+
+class Ended(enum.Enum):
+    """How a :class:`Channel` ended."""
+
+    FINISHED = "finished"
+    """``feed`` took its last message."""
+    CLOSED = "closed"
+    """The channel closed or could not be opened (the network) before that."""
+    REFUSED = "refused"
+    """The server answered the upgrade with an error."""
+    TIMED_OUT = "timed_out"
+    """The deadline passed."""
+
+
+@dataclass(frozen=True)
+class ChannelEnd:
+    """How a :class:`Channel` ended, with the close code and reason of a closed one
+    and the error of one that was refused or could not be opened."""
+
+    how: Ended
+    code: int | None = None
+    reason: str = ""
+    error: NullspaceError | None = None
+
+
+def _open_failed(exc: BaseException, url: str) -> ChannelEnd:
+    how = Ended.REFUSED if isinstance(exc, InvalidStatus) else Ended.CLOSED
+    return ChannelEnd(how, error=connect_error(exc, url))
+
+
+def sync_channel(config: ClientConfig, channel: Channel) -> ChannelEnd:
+    """Read ``channel`` to its end in this thread."""
+    url = ws_url(config, channel.path, channel.params)
+    try:
+        conn = sync_connect(
+            url,
+            additional_headers=ws_headers(config),
+            open_timeout=config.request_timeout,
+            max_size=MAX_MESSAGE_BYTES,
+        )
+    except _OPEN_ERRORS as exc:
+        return _open_failed(exc, url)
+    with conn:
+        try:
+            while not channel.feed(conn.recv(timeout=_remaining(channel.deadline))):
+                pass
+        except builtins.TimeoutError:
+            return ChannelEnd(Ended.TIMED_OUT)
+        except ConnectionClosed as exc:
+            code, reason = _close_of(exc)
+            return ChannelEnd(Ended.CLOSED, code, reason)
+    return ChannelEnd(Ended.FINISHED)
+
+
+async def async_channel(config: ClientConfig, channel: Channel) -> ChannelEnd:
+    """:func:`sync_channel`, awaited."""
+    url = ws_url(config, channel.path, channel.params)
+    try:
+        conn = await async_connect(
+            url,
+            additional_headers=ws_headers(config),
+            open_timeout=config.request_timeout,
+            max_size=MAX_MESSAGE_BYTES,
+        )
+    except _OPEN_ERRORS as exc:
+        return _open_failed(exc, url)
+    async with conn:
+        try:
+            while True:
+                message = await asyncio.wait_for(conn.recv(), _remaining(channel.deadline))
+                if channel.feed(message):
+                    break
+        except builtins.TimeoutError:
+            return ChannelEnd(Ended.TIMED_OUT)
+        except ConnectionClosed as exc:
+            code, reason = _close_of(exc)
+            return ChannelEnd(Ended.CLOSED, code, reason)
+    return ChannelEnd(Ended.FINISHED)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 
 import httpx
 
+from . import _template_follow as follow
 from . import _template_ops as ops
 from ._plan import run_async
 from ._tar import TarStream
@@ -74,6 +75,20 @@ class AsyncTemplateBuild(BuildHandle[httpx.AsyncBaseTransport]):
         async with self._sender() as sender:
             return await sender.send(op)
 
+    async def follow_logs(
+        self,
+        on_log_entry: ops.LogCallback | None = None,
+        *,
+        offset: int | None = None,
+        poll_interval: float = 0.5,
+        timeout: float | None = None,
+    ) -> TemplateBuildInfo:
+        """Follow the build's log stream until it ends; see
+        :meth:`TemplateBuild.follow_logs <nullspace.TemplateBuild.follow_logs>`."""
+        args = ops.check_wait(on_log_entry, poll_interval, timeout)
+        async with self._sender() as sender:
+            return await run_async(sender, follow.follow_from(self._watch, offset, args))
+
     async def wait(
         self,
         on_log_entry: ops.LogCallback | None = None,
@@ -82,12 +97,12 @@ class AsyncTemplateBuild(BuildHandle[httpx.AsyncBaseTransport]):
         timeout: float | None = None,
     ) -> AsyncTemplateBuild:
         """Wait until the build is ready, calling ``on_log_entry`` with each log entry
-        not handed over yet, in order; raise :class:`~nullspace.BuildError` when it
-        fails, :class:`~nullspace.TimeoutError` (``wait_timeout``) after ``timeout``
-        seconds (the build goes on)."""
+        not handed over yet as it is written, in order (see :meth:`follow_logs`); raise
+        :class:`~nullspace.BuildError` when it fails, :class:`~nullspace.TimeoutError`
+        (``wait_timeout``) after ``timeout`` seconds (the build goes on)."""
         args = ops.check_wait(on_log_entry, poll_interval, timeout)
         async with self._sender() as sender:
-            await run_async(sender, ops.wait_build(self._watch, args))
+            await run_async(sender, follow.wait_build(self._watch, args))
         return self
 
 
@@ -163,7 +178,8 @@ class AsyncTemplate(TemplateBuilder):
         closes the build machine's outbound traffic; ``skip_cache`` reruns every step;
         ``ready_timeout_secs`` (1-3600, default the ready command's or 60) bounds the
         ready command, ``step_timeout_secs`` (default 1800) each ``run`` step.
-        ``on_log_entry`` is called with each log entry, in order (see
+        ``on_log_entry`` is called with each log entry, in order, as the server
+        writes it: the build's log stream (a WebSocket) is followed until it ends (see
         :func:`~nullspace.default_build_logger`). Raises
         :class:`~nullspace.BuildError` when the build fails and
         :class:`~nullspace.TimeoutError` after ``timeout`` seconds."""
@@ -184,7 +200,7 @@ class AsyncTemplate(TemplateBuilder):
         async with AsyncTransport(config, transport) as sender:
             info = await run_async(sender, ops.start_build(prepared, _chunks))
             handle = AsyncTemplateBuild(info, config, transport)
-            await run_async(sender, ops.wait_build(handle._watch, wait))
+            await run_async(sender, follow.wait_build(handle._watch, wait))
         return handle
 
     @classmethod

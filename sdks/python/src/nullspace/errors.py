@@ -205,11 +205,12 @@ class TemplateInUseError(ConflictError):
 class BuildError(NullspaceError):
     """A template build failed (its status is ``error``): ``error_code`` (also
     ``code``) says why — ``step_failed``, ``step_timeout``, ``ready_timeout``,
-    ``start_failed``, ``context_not_found``, ``machine_failed`` or ``internal`` —,
-    ``step`` is the 1-based step that failed, ``exit_code`` its exit status and
-    ``last_lines`` the last lines it printed. Not an HTTP error: ``status`` is
-    ``None``. A failed build leaves no version; its cached steps stay for the next
-    try."""
+    ``start_failed``, ``context_not_found``, ``machine_failed``,
+    ``image_pull_failed`` (the ``from_image`` image could not be pulled: the message
+    names the registry and why) or ``internal`` —, ``step`` is the 1-based step that
+    failed, ``exit_code`` its exit status and ``last_lines`` the last lines it
+    printed. Not an HTTP error: ``status`` is ``None``. A failed build leaves no
+    version; its cached steps stay for the next try."""
 
     def __init__(
         self,

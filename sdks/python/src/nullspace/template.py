@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import httpx
 
+from . import _template_follow as follow
 from . import _template_ops as ops
 from ._plan import run_sync
 from ._tar import TarStream
@@ -80,6 +81,24 @@ class TemplateBuild(BuildHandle[httpx.BaseTransport]):
         with self._sender() as sender:
             return sender.send(op)
 
+    def follow_logs(
+        self,
+        on_log_entry: ops.LogCallback | None = None,
+        *,
+        offset: int | None = None,
+        poll_interval: float = 0.5,
+        timeout: float | None = None,
+    ) -> TemplateBuildInfo:
+        """Follow the build's log stream (a WebSocket) until the build ends, calling
+        ``on_log_entry`` with each entry as the server writes it, in order, from
+        ``offset`` (default: the first entry not handed over yet); return the ended
+        build, ready or failed (no :class:`~nullspace.BuildError`). A stream that
+        breaks off is opened again after ``poll_interval`` seconds; ``timeout`` raises
+        :class:`~nullspace.TimeoutError` (``wait_timeout``, the build goes on)."""
+        args = ops.check_wait(on_log_entry, poll_interval, timeout)
+        with self._sender() as sender:
+            return run_sync(sender, follow.follow_from(self._watch, offset, args))
+
     def wait(
         self,
         on_log_entry: ops.LogCallback | None = None,
@@ -88,12 +107,12 @@ class TemplateBuild(BuildHandle[httpx.BaseTransport]):
         timeout: float | None = None,
     ) -> TemplateBuild:
         """Wait until the build is ready, calling ``on_log_entry`` with each log entry
-        not handed over yet, in order; raise :class:`~nullspace.BuildError` when it
-        fails, :class:`~nullspace.TimeoutError` (``wait_timeout``) after ``timeout``
-        seconds (the build goes on)."""
+        not handed over yet as it is written, in order (see :meth:`follow_logs`); raise
+        :class:`~nullspace.BuildError` when it fails, :class:`~nullspace.TimeoutError`
+        (``wait_timeout``) after ``timeout`` seconds (the build goes on)."""
         args = ops.check_wait(on_log_entry, poll_interval, timeout)
         with self._sender() as sender:
-            run_sync(sender, ops.wait_build(self._watch, args))
+            run_sync(sender, follow.wait_build(self._watch, args))
         return self
 
 
@@ -174,7 +193,8 @@ class Template(TemplateBuilder):
         closes the build machine's outbound traffic; ``skip_cache`` reruns every step;
         ``ready_timeout_secs`` (1-3600, default the ready command's or 60) bounds the
         ready command, ``step_timeout_secs`` (default 1800) each ``run`` step.
-        ``on_log_entry`` is called with each log entry, in order (see
+        ``on_log_entry`` is called with each log entry, in order, as the server
+        writes it: the build's log stream (a WebSocket) is followed until it ends (see
         :func:`~nullspace.default_build_logger`). Raises
         :class:`~nullspace.BuildError` when the build fails and
         :class:`~nullspace.TimeoutError` after ``timeout`` seconds."""
@@ -195,7 +215,7 @@ class Template(TemplateBuilder):
         with SyncTransport(config, transport) as sender:
             info = run_sync(sender, ops.start_build(prepared, _chunks))
             handle = TemplateBuild(info, config, transport)
-            run_sync(sender, ops.wait_build(handle._watch, wait))
+            run_sync(sender, follow.wait_build(handle._watch, wait))
         return handle
 
     @classmethod

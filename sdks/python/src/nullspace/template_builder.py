@@ -1,6 +1,7 @@
 """The template builder: the steps of a build, written once for both flavours.
 
-:class:`TemplateBuilder` records a build's parent, steps, start and ready commands;
+:class:`TemplateBuilder` records a build's parent (a template, or an OCI image and the
+login to its registry), steps, start and ready commands;
 :class:`~nullspace.Template` and :class:`~nullspace.AsyncTemplate` are it plus the
 calls that send a build (``Template.build(builder, "name")``). Every method checks its
 arguments at once, so a bad one raises :class:`~nullspace.InvalidArgumentError` where
@@ -10,6 +11,7 @@ it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import posixpath
@@ -34,6 +36,12 @@ START_WORKDIR = "/workspace"
 """The user and working directory at the start of every build."""
 
 _ENV_NAME = re.compile(r"^[^=\x00]+$")
+MAX_IMAGE_REF = 1024
+"""The longest image reference the server takes, in characters."""
+MAX_SECRET_BYTES = 65_536
+"""The longest registry user name, password or service account key, in bytes."""
+REDACTED = "<redacted>"
+"""What :meth:`TemplateBuilder.to_dict` shows instead of a password or key."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,20 @@ class _Copy:
 _Step = _Run | _Env | _Workdir | _User | _Copy
 
 
+@dataclass(frozen=True)
+class _BasicAuth:
+    username: str
+    password: str = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True)
+class _GcpAuth:
+    service_account_json: str = dataclasses.field(repr=False)
+
+
+_RegistryAuth = _BasicAuth | _GcpAuth
+
+
 def _text(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError("bad_request", f"{name} must be a non-empty string: {value!r}")
@@ -86,6 +108,83 @@ def _envs(name: str, envs: object) -> dict[str, str]:
             )
         out[key] = value
     return out
+
+
+def _image(value: object) -> str:
+    """An image reference, once nothing obvious is wrong with it (the server parses
+    it)."""
+    ref = _text("image", value)
+    if ref != ref.strip() or any(c.isspace() for c in ref):
+        raise InvalidArgumentError("bad_request", f"an image reference has no spaces: {ref!r}")
+    if len(ref) > MAX_IMAGE_REF:
+        raise InvalidArgumentError(
+            "bad_request", f"an image reference is at most {MAX_IMAGE_REF} characters"
+        )
+    if "://" in ref:
+        raise InvalidArgumentError(
+            "bad_request",
+            f"an image reference has no scheme (write host/repo:tag, not a URL): {ref!r}",
+        )
+    return ref
+
+
+def _secret(name: str, value: object) -> str:
+    """A user name, password or key: a non-empty string of at most 64 KiB (its value
+    stays out of the messages)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError("bad_request", f"{name} must be a non-empty string")
+    if len(value.encode()) > MAX_SECRET_BYTES:
+        raise InvalidArgumentError("bad_request", f"{name} is at most {MAX_SECRET_BYTES} bytes")
+    return value
+
+
+def _image_tag(name: str, value: object) -> str:
+    tag = _text(name, value)
+    if any(c.isspace() or c in ":/@" for c in tag):
+        raise InvalidArgumentError("bad_request", f"{name} must be a bare tag, got {tag!r}")
+    return tag
+
+
+def _service_account_json(value: object) -> str:
+    """The key as the text the server takes: a dict serialized, a JSON string as it
+    is, anything else the path of a key file, read now."""
+    if isinstance(value, Mapping):
+        try:
+            text = json.dumps(dict(value))
+        except (TypeError, ValueError) as err:
+            raise InvalidArgumentError(
+                "bad_request", f"service_account_json is not JSON-serializable: {err}"
+            ) from None
+    elif isinstance(value, str) and value.lstrip().startswith("{"):
+        text = value
+    elif isinstance(value, str | os.PathLike):
+        path = os.fspath(value)
+        if not path:
+            raise InvalidArgumentError(
+                "bad_request", "service_account_json must be a key, or the path of a key file"
+            )
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise InvalidArgumentError(
+                "bad_request", f"service_account_json: cannot read the key file {path}: {err}"
+            ) from None
+    else:
+        raise InvalidArgumentError(
+            "bad_request",
+            "service_account_json must be a dict, a JSON string or the path of a key file, "
+            f"got {type(value).__name__}",
+        )
+    try:
+        key = json.loads(text)
+    except ValueError:
+        key = None
+    if not isinstance(key, dict):
+        raise InvalidArgumentError(
+            "bad_request", "service_account_json must be a service account key (a JSON object)"
+        )
+    return _secret("service_account_json", text)
 
 
 def _packages(packages: str | Sequence[str]) -> list[str]:
@@ -126,6 +225,8 @@ class TemplateBuilder:
 
     def __init__(self) -> None:
         self._parent = DEFAULT_PARENT
+        self._image: str | None = None
+        self._auth: _RegistryAuth | None = None
         self._steps: list[_Step] = []
         self._workdir = START_WORKDIR
         self._start_cmd: str | None = None
@@ -136,13 +237,71 @@ class TemplateBuilder:
     # -- parent -------------------------------------------------------------------
 
     def from_template(self, ref: str = DEFAULT_PARENT) -> Self:
-        """Build on the template ``ref`` (``name``, ``name:tag`` or ``tpl_…``)."""
+        """Build on the template ``ref`` (``name``, ``name:tag`` or ``tpl_…``), instead
+        of any image named before."""
         self._parent = _text("from_template", ref)
+        self._image = None
+        self._auth = None
         return self
 
     def from_base_image(self) -> Self:
         """Build on the built-in ``base`` (Debian 12, python3, git, curl, sudo)."""
         return self.from_template(DEFAULT_PARENT)
+
+    def from_image(
+        self, image: str, username: str | None = None, password: str | None = None
+    ) -> Self:
+        """Build on the OCI image ``image`` (``python:3.12``,
+        ``registry.example:5000/team/app:1``, ``ghcr.io/org/app@sha256:…``), instead
+        of a template; ``username`` and ``password`` (or token), given together, log in
+        to its registry. A name without a registry is pulled from the server's default
+        one (Docker Hub, unless its operator set a mirror). The image's ``Env`` and
+        ``WorkingDir`` become the template's environment and working directory."""
+        ref = _image(image)
+        if (username is None) != (password is None):
+            raise InvalidArgumentError(
+                "bad_request", "give username and password together, or neither"
+            )
+        auth: _RegistryAuth | None = None
+        if username is not None and password is not None:
+            auth = _BasicAuth(_secret("username", username), _secret("password", password))
+        self._image, self._auth = ref, auth
+        return self
+
+    def from_registry(self, image: str, username: str, password: str) -> Self:
+        """Build on ``image`` from a private registry, logging in with ``username``
+        and ``password`` (or token): :meth:`from_image` with a login."""
+        if username is None or password is None:
+            raise InvalidArgumentError("bad_request", "from_registry needs username and password")
+        return self.from_image(image, username, password)
+
+    def from_gcp_registry(
+        self,
+        image: str,
+        service_account_json: str | os.PathLike[str] | Mapping[str, Any],
+    ) -> Self:
+        """Build on ``image`` from Google Artifact Registry or Container Registry,
+        logging in with a service account key: the path of its JSON key file (read
+        now), the key as a dict, or its JSON text."""
+        ref = _image(image)
+        self._image, self._auth = ref, _GcpAuth(_service_account_json(service_account_json))
+        return self
+
+    def from_ubuntu_image(self, tag: str = "22.04") -> Self:
+        """Build on ``ubuntu:{tag}``."""
+        return self.from_image(f"ubuntu:{_image_tag('tag', tag)}")
+
+    def from_debian_image(self, tag: str = "bookworm") -> Self:
+        """Build on ``debian:{tag}``."""
+        return self.from_image(f"debian:{_image_tag('tag', tag)}")
+
+    def from_python_image(self, version: str = "3.12") -> Self:
+        """Build on ``python:{version}``."""
+        return self.from_image(f"python:{_image_tag('version', version)}")
+
+    def from_node_image(self, version: str = "20") -> Self:
+        """Build on ``node:{version}``."""
+        return self.from_image(f"node:{_image_tag('version', version)}")
 
     # -- steps --------------------------------------------------------------------
 
@@ -267,8 +426,13 @@ class TemplateBuilder:
 
     @property
     def parent(self) -> str:
-        """The template the build starts from."""
-        return self._parent
+        """The template or image the build starts from."""
+        return self._image if self._image is not None else self._parent
+
+    @property
+    def image(self) -> str | None:
+        """The image the build starts from, ``None`` when it starts from a template."""
+        return self._image
 
     @property
     def step_count(self) -> int:
@@ -284,9 +448,27 @@ class TemplateBuilder:
         """The context of each ``copy`` step, in order, packed and hashed now."""
         return [pack(s.src, s.ignore_patterns) for s in self._steps if isinstance(s, _Copy)]
 
-    def render(self, context_hashes: Sequence[str]) -> dict[str, Any]:
+    def _parent_fields(self, redact: bool) -> dict[str, Any]:
+        if self._image is None:
+            return {"from_template": self._parent}
+        fields: dict[str, Any] = {"from_image": self._image}
+        if isinstance(self._auth, _BasicAuth):
+            fields["registry_auth"] = {
+                "kind": "basic",
+                "username": self._auth.username,
+                "password": REDACTED if redact else self._auth.password,
+            }
+        elif isinstance(self._auth, _GcpAuth):
+            fields["registry_auth"] = {
+                "kind": "gcp",
+                "service_account_json": REDACTED if redact else self._auth.service_account_json,
+            }
+        return fields
+
+    def render(self, context_hashes: Sequence[str], *, redact: bool = False) -> dict[str, Any]:
         """The request body but its name and build options, the ``copy`` steps naming
-        ``context_hashes`` in order."""
+        ``context_hashes`` in order. It holds the registry password or key, unless
+        ``redact`` shows them as ``"<redacted>"``."""
         hashes = iter(context_hashes)
         steps: list[dict[str, Any]] = []
         for step in self._steps:
@@ -302,7 +484,7 @@ class TemplateBuilder:
                 steps.append({"kind": "user", "user": step.user})
             else:
                 steps.append({"kind": "copy", "context": next(hashes), "dest": step.dest})
-        body: dict[str, Any] = {"from_template": self._parent, "steps": steps}
+        body: dict[str, Any] = {**self._parent_fields(redact), "steps": steps}
         if self._start_cmd is not None:
             body["start_cmd"] = self._start_cmd
         if self._ready is not None:
@@ -315,17 +497,18 @@ class TemplateBuilder:
 
     def to_dict(self) -> dict[str, Any]:
         """The build request body, without ``name`` and the options of ``build``
-        (packs the ``copy`` contexts to name them by hash)."""
-        return self.render([c.sha256 for c in self.pack_contexts()])
+        (packs the ``copy`` contexts to name them by hash), for reading: a registry
+        password or key shows as ``"<redacted>"`` (the build sends them)."""
+        return self.render([c.sha256 for c in self.pack_contexts()], redact=True)
 
     def to_json(self, indent: int | None = 2) -> str:
-        """:meth:`to_dict` as JSON text."""
+        """:meth:`to_dict` as JSON text (registry secrets redacted)."""
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_dockerfile(self) -> str:
         """The build as a Dockerfile, for reading: it is not a build input, and a
         ``run`` step's own user shows as ``USER`` lines around its ``RUN``."""
-        lines = [f"FROM {self._parent}"]
+        lines = [f"FROM {self.parent}"]
         user = START_USER
         for step in self._steps:
             if isinstance(step, _Run):
@@ -356,7 +539,7 @@ class TemplateBuilder:
         return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(from={self._parent!r}, steps={len(self._steps)})"
+        return f"{type(self).__name__}(from={self.parent!r}, steps={len(self._steps)})"
 
 
 _LEVELS = {"debug": 0, "info": 1, "warn": 2, "warning": 2, "error": 3}

@@ -101,7 +101,10 @@ class BuildErrorInfo(_Response):
 
     code: str
     """``step_failed``, ``step_timeout``, ``ready_timeout``, ``start_failed``,
-    ``context_not_found``, ``machine_failed`` or ``internal``."""
+    ``context_not_found``, ``machine_failed``, ``image_pull_failed`` (the
+    ``from_image`` image could not be pulled or unpacked: registry unreachable,
+    credentials refused, not found) or ``internal`` (a plain ``str``, so codes added
+    by a newer server still parse)."""
     message: str
     step: int | None = None
     """The 1-based step that failed, when one did."""
