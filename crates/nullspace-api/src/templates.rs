@@ -76,6 +76,18 @@ pub enum RegistryAuth {
         /// The key file's contents.
         service_account_json: String,
     },
+    /// AWS keys, exchanged by the node for an ECR token (`GetAuthorizationToken`).
+    Aws {
+        /// Access key id.
+        access_key_id: String,
+        /// Secret access key.
+        secret_access_key: String,
+        /// Region of the registry (`us-east-1`).
+        region: String,
+        /// Session token of temporary credentials.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_token: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for RegistryAuth {
@@ -83,6 +95,11 @@ impl std::fmt::Debug for RegistryAuth {
         match self {
             Self::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
             Self::Gcp { .. } => f.write_str("Gcp(<redacted>)"),
+            Self::Aws {
+                access_key_id,
+                region,
+                ..
+            } => write!(f, "Aws({access_key_id}, {region}, <redacted>)"),
         }
     }
 }

@@ -77,6 +77,10 @@ struct ServeArgs {
     /// A registry `host:port` spoken to over plain HTTP (repeatable).
     #[arg(long = "insecure-registry")]
     insecure_registry: Vec<String>,
+    /// The ECR API endpoint AWS registry logins call, `{region}` replaced
+    /// [default: https://api.ecr.{region}.amazonaws.com/].
+    #[arg(long)]
+    ecr_endpoint: Option<String>,
 }
 
 /// What a stop does with running machines.
@@ -162,6 +166,7 @@ async fn main() -> ExitCode {
             .unwrap_or_else(|| nullspace_host::image::oci::DOCKER_HUB.to_owned()),
         insecure: cli.serve.insecure_registry.clone(),
         extra_ca_pem,
+        ecr_endpoint: cli.serve.ecr_endpoint.clone(),
     };
     let result = match cli.command {
         Some(Command::Keys { command }) => {

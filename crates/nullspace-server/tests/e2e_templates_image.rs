@@ -75,7 +75,16 @@ fn templates_build_from_a_private_registry_image_and_refuse_bad_logins() {
 
     let state = temp_state("templates-image");
     let ca = reg.ca();
-    let server = Server::start_args(&state, &["--registry-ca", ca.to_str().unwrap()]);
+    let ecr = registry::fake_ecr();
+    let server = Server::start_args(
+        &state,
+        &[
+            "--registry-ca",
+            ca.to_str().unwrap(),
+            "--ecr-endpoint",
+            &ecr,
+        ],
+    );
     let key = server.key("images");
     let name = format!("e2e-busybox-{}", std::process::id());
     let good = json!({"kind": "basic", "username": USER, "password": PASSWORD});
@@ -140,6 +149,27 @@ fn templates_build_from_a_private_registry_image_and_refuse_bad_logins() {
         assert!(msg.contains(&reg.host), "{msg}");
         assert!(msg.contains(want), "{want:?} not in {msg}");
     };
+    // An ECR login: the node exchanges the keys for the token of user AWS.
+    let ecr_built = build(
+        &server,
+        &key,
+        json!({"name": format!("{name}-ecr"), "from_image": image,
+               "registry_auth": {"kind": "aws", "access_key_id": "AKIDTEST",
+                                 "secret_access_key": "secret", "region": "us-east-1"},
+               "steps": [{"kind": "run", "cmd": "cat /srv/hello.txt"}]}),
+    );
+    assert_eq!(ecr_built["status"], "ready", "{ecr_built}");
+    let bad_keys = json!({"kind": "aws", "access_key_id": "AKIDWRONG",
+                          "secret_access_key": "secret", "region": "us-east-1"});
+    let b = build(
+        &server,
+        &key,
+        json!({"name": format!("{name}-bad"), "from_image": image, "registry_auth": bad_keys,
+               "steps": [{"kind": "run", "cmd": "true"}]}),
+    );
+    assert_eq!(b["error"]["code"], "image_pull_failed", "{b}");
+    let msg = b["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("UnrecognizedClientException"), "{msg}");
     let wrong = json!({"kind": "basic", "username": USER, "password": "wrong"});
     refused(Some(wrong), &image, "refused");
     refused(None, &image, "refused");
@@ -149,7 +179,7 @@ fn templates_build_from_a_private_registry_image_and_refuse_bad_logins() {
         "not found",
     );
 
-    for t in [name.clone(), format!("{name}-bad")] {
+    for t in [name.clone(), format!("{name}-bad"), format!("{name}-ecr")] {
         let (s, r) = call(
             "DELETE",
             &format!("{}/v1/templates/{t}", server.url),

@@ -42,6 +42,26 @@ fn messages(b: &Value) -> Vec<String> {
 #[tokio::test]
 async fn an_image_build_takes_the_image_env_and_workdir_and_caches_by_digest() {
     let api = api();
+    let aws = build(
+        &api,
+        json!({"name": "ecr", "from_image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1",
+               "registry_auth": {"kind": "aws", "access_key_id": "AKID", "secret_access_key": "aws-s3cret",
+                                 "region": "us-east-1", "session_token": "aws-session"}}),
+    )
+    .await;
+    assert_eq!(aws["status"], "ready", "{aws}");
+    let tid = aws["template_id"].as_str().unwrap().to_owned();
+    let rows = api
+        .state
+        .store_call(move |s| s.builds_of(&tid))
+        .await
+        .unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| !r.request.contains("aws-s3cret") && !r.request.contains("aws-session")),
+        "{:?}",
+        rows.iter().map(|r| &r.request).collect::<Vec<_>>()
+    );
     let body = json!({
         "name": "py",
         "from_image": "python:3.12",
@@ -175,6 +195,14 @@ async fn bad_image_requests_are_refused_before_anything_runs() {
             json!({"name": "a", "from_image": "x", "registry_auth": {"kind": "gcp", "service_account_json": "not json"}}),
             "registry_auth.service_account_json",
         ),
+        (
+            json!({"name": "a", "from_image": "x", "registry_auth": {"kind": "aws", "access_key_id": "AKID", "secret_access_key": "s", "region": "Not A Region"}}),
+            "registry_auth.region",
+        ),
+        (
+            json!({"name": "a", "from_image": "x", "registry_auth": {"kind": "aws", "access_key_id": "AKID", "secret_access_key": "", "region": "us-east-1"}}),
+            "registry_auth.secret_access_key",
+        ),
     ];
     for (body, field) in cases {
         let (s, e) = api
@@ -191,7 +219,7 @@ async fn bad_image_requests_are_refused_before_anything_runs() {
         .call(
             Method::POST,
             "/v1/templates/builds",
-            Some(json!({"name": "a", "from_image": "x", "registry_auth": {"kind": "aws"}})),
+            Some(json!({"name": "a", "from_image": "x", "registry_auth": {"kind": "ftp"}})),
         )
         .await;
     assert!(s.is_client_error(), "{e}");

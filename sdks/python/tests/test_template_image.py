@@ -137,6 +137,33 @@ def test_rendered_json_redacts_the_gcp_key() -> None:
     assert "PRIVATE KEY" not in repr(builder._auth)
 
 
+def test_aws_keys_are_sent_and_redacted_when_shown() -> None:
+    builder = Template().from_aws_registry(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1",
+        "AKIDTEST",
+        "aws-secret-key",
+        "us-east-1",
+        session_token="aws-session-token",
+    )
+    assert builder.render([])["registry_auth"] == {
+        "kind": "aws",
+        "access_key_id": "AKIDTEST",
+        "secret_access_key": "aws-secret-key",
+        "region": "us-east-1",
+        "session_token": "aws-session-token",
+    }
+    text = builder.to_json(indent=None)
+    assert "AKIDTEST" in text and "us-east-1" in text
+    assert "aws-secret-key" not in text and "aws-session-token" not in text
+    assert "aws-secret-key" not in repr(builder._auth)
+    without = Template().from_aws_registry("r/app:1", "AKID", "s", "eu-west-1")
+    assert "session_token" not in without.render([])["registry_auth"]
+    with pytest.raises(InvalidArgumentError):
+        Template().from_aws_registry("r/app:1", "AKID", "", "eu-west-1")
+    with pytest.raises(InvalidArgumentError):
+        Template().from_aws_registry("r/app:1", "AKID", "s", "")
+
+
 # -- the parent: image or template ----------------------------------------------------------
 
 

@@ -51,8 +51,22 @@ pub struct SpecFlags {
     )]
     pub registry_username: Option<String>,
     /// A GCP service account key file, for --from-image from Artifact Registry or GCR.
-    #[arg(long, value_name = "FILE", requires = "from_image")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "from_image",
+        conflicts_with = "aws_region"
+    )]
     pub gcp_service_account: Option<PathBuf>,
+    /// Log in to --from-image's AWS ECR registry in REGION, with the keys in
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and (optional) AWS_SESSION_TOKEN.
+    #[arg(
+        long,
+        value_name = "REGION",
+        requires = "from_image",
+        conflicts_with = "registry_username"
+    )]
+    pub aws_region: Option<String>,
     /// Step: run CMD with bash -c as the current user (repeatable).
     #[arg(long, value_name = "CMD", value_parser = NonEmptyStringValueParser::new())]
     pub run_cmd: Vec<String>,
@@ -416,6 +430,22 @@ pub fn registry_auth(flags: &SpecFlags) -> Result<Option<RegistryAuth>, CliError
             password,
         }));
     }
+    if let Some(region) = &flags.aws_region {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let (Some(access_key_id), Some(secret_access_key)) =
+            (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+        else {
+            return Err(CliError::Usage(
+                "--aws-region needs $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY".into(),
+            ));
+        };
+        return Ok(Some(RegistryAuth::Aws {
+            access_key_id,
+            secret_access_key,
+            region: region.clone(),
+            session_token: var("AWS_SESSION_TOKEN"),
+        }));
+    }
     if let Some(path) = &flags.gcp_service_account {
         let key = crate::input::read_text(path)?;
         return Ok(Some(RegistryAuth::Gcp {
@@ -433,7 +463,12 @@ pub fn request_json(request: &TemplateBuildRequest) -> serde_json::Value {
         .get_mut("registry_auth")
         .and_then(|a| a.as_object_mut())
     {
-        for secret in ["password", "service_account_json"] {
+        for secret in [
+            "password",
+            "service_account_json",
+            "secret_access_key",
+            "session_token",
+        ] {
             if let Some(v) = auth.get_mut(secret) {
                 *v = "<redacted>".into();
             }

@@ -502,6 +502,21 @@ fn an_image_parent_is_sent_rendered_and_its_secrets_redacted() {
         service_account_json: "{\"private_key\":\"k\"}".into(),
     });
     assert!(!request_json(&p.request).to_string().contains("private_key"));
+    p.request.registry_auth = Some(nullspace_api::RegistryAuth::Aws {
+        access_key_id: "AKID".into(),
+        secret_access_key: "aws-secret".into(),
+        region: "eu-west-1".into(),
+        session_token: Some("aws-session".into()),
+    });
+    let shown = request_json(&p.request).to_string();
+    assert!(
+        shown.contains("AKID") && shown.contains("eu-west-1"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("aws-secret") && !shown.contains("aws-session"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -517,6 +532,17 @@ fn image_flags_that_cannot_go_together_are_refused() {
         ][..],
         &["render", "json", "--registry-username", "u"][..],
         &["render", "json", "--gcp-service-account", "/k.json"][..],
+        &["render", "json", "--aws-region", "us-east-1"][..],
+        &[
+            "render",
+            "json",
+            "--from-image",
+            "x",
+            "--aws-region",
+            "us-east-1",
+            "--registry-username",
+            "u",
+        ][..],
         &[
             "render",
             "json",

@@ -422,6 +422,9 @@ mod tests {
         fs::write(root.join("var/lib/apt/lists/deb.debian.org_Packages"), "x").unwrap();
         std::os::unix::fs::symlink("/nonexistent/host-file", root.join("etc/resolv.conf")).unwrap();
         fs::write(dir.join("guestd"), b"bin").unwrap();
+        fs::create_dir_all(root.join("usr/bin")).unwrap();
+        fs::write(root.join("usr/bin/bash"), b"").unwrap();
+        std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
 
         customise(&root, &dir.join("guestd"), "nameserver 10.0.0.2\n").unwrap();
         customise(&root, &dir.join("guestd"), "nameserver 10.0.0.2\n").unwrap();
@@ -454,5 +457,37 @@ mod tests {
             .exists());
         assert!(root.join("var/lib/apt/lists/partial").is_dir());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn image_trees_are_customised_without_writing_through_their_links() {
+        if !is_root() {
+            eprintln!("skipping: chown needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("root"), dir.path().join("outside"));
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("passwd"), "host:x:0:0::/:/bin/sh\n").unwrap();
+        fs::write(root.join("bin/sh"), b"").unwrap();
+        // An image whose /etc and /home lead out of it.
+        std::os::unix::fs::symlink(&outside, root.join("etc")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("home")).unwrap();
+        fs::write(dir.path().join("guestd"), b"bin").unwrap();
+        customise_image(&root, &dir.path().join("guestd"), "").unwrap();
+        assert_eq!(
+            fs::read_to_string(outside.join("passwd")).unwrap(),
+            "host:x:0:0::/:/bin/sh\n"
+        );
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+        let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap();
+        assert_eq!(passwd, "user:x:1000:1000::/home/user:/bin/sh\n");
+        assert!(root.join("home/user").is_dir());
+        assert!(!fs::symlink_metadata(root.join("etc"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(root.join(GUESTD_PATH).is_file());
     }
 }

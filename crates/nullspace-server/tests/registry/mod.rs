@@ -19,6 +19,8 @@ use oci_client::{Client, Reference};
 /// User and password the registry accepts.
 pub const USER: &str = "tester";
 pub const PASSWORD: &str = "registry-secret";
+/// The password of user `AWS`, which the fake ECR API hands out as its token.
+pub const ECR_PASSWORD: &str = "ecr-token-password";
 
 /// What the registry tests need on the host, missing ones named.
 pub fn missing_tools() -> Vec<&'static str> {
@@ -106,12 +108,17 @@ impl Registry {
             "-out",
             &p("reg.pem"),
         ]));
-        let htpasswd = Command::new("htpasswd")
-            .args(["-Bbn", USER, PASSWORD])
-            .output()
-            .unwrap();
-        assert!(htpasswd.status.success());
-        std::fs::write(d.join("htpasswd"), htpasswd.stdout).unwrap();
+        let mut users = Vec::new();
+        for (user, password) in [(USER, PASSWORD), ("AWS", ECR_PASSWORD)] {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            users.extend(String::from_utf8(out.stdout).unwrap().trim().bytes());
+            users.push(b'\n');
+        }
+        std::fs::write(d.join("htpasswd"), users).unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -212,6 +219,53 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A stand-in for the AWS ECR API on loopback: answers every signed
+/// `GetAuthorizationToken` from access key `AKIDTEST` with the token of user `AWS`,
+/// and refuses any other key as AWS does. Runs until the test process ends.
+pub fn fake_ecr() -> String {
+    use std::io::{Read, Write};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let req = String::from_utf8_lossy(&got).to_lowercase();
+            let signed = req.contains("authorization: aws4-hmac-sha256 credential=akidtest/")
+                && req.contains(
+                    "x-amz-target: amazonec2containerregistry_v20150921.getauthorizationtoken",
+                );
+            let (status, body) = if signed {
+                use base64::Engine;
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("AWS:{ECR_PASSWORD}"));
+                (
+                    "200 OK",
+                    format!(r#"{{"authorizationData":[{{"authorizationToken":"{token}"}}]}}"#),
+                )
+            } else {
+                (
+                    "400 Bad Request",
+                    r#"{"__type":"UnrecognizedClientException","message":"The security token included in the request is invalid."}"#.to_owned(),
+                )
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
 }
 
 /// A gzip'd tar layer.

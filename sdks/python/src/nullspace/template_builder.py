@@ -86,7 +86,15 @@ class _GcpAuth:
     service_account_json: str = dataclasses.field(repr=False)
 
 
-_RegistryAuth = _BasicAuth | _GcpAuth
+@dataclass(frozen=True)
+class _AwsAuth:
+    access_key_id: str
+    secret_access_key: str = dataclasses.field(repr=False)
+    region: str
+    session_token: str | None = dataclasses.field(default=None, repr=False)
+
+
+_RegistryAuth = _BasicAuth | _GcpAuth | _AwsAuth
 
 
 def _text(name: str, value: object) -> str:
@@ -287,6 +295,26 @@ class TemplateBuilder:
         self._image, self._auth = ref, _GcpAuth(_service_account_json(service_account_json))
         return self
 
+    def from_aws_registry(
+        self,
+        image: str,
+        access_key_id: str,
+        secret_access_key: str,
+        region: str,
+        session_token: str | None = None,
+    ) -> Self:
+        """Build on ``image`` from AWS ECR: the node exchanges the keys for a registry
+        token (``GetAuthorizationToken`` in ``region``) before it pulls."""
+        ref = _image(image)
+        auth = _AwsAuth(
+            _secret("access_key_id", access_key_id),
+            _secret("secret_access_key", secret_access_key),
+            _text("region", region),
+            None if session_token is None else _secret("session_token", session_token),
+        )
+        self._image, self._auth = ref, auth
+        return self
+
     def from_ubuntu_image(self, tag: str = "22.04") -> Self:
         """Build on ``ubuntu:{tag}``."""
         return self.from_image(f"ubuntu:{_image_tag('tag', tag)}")
@@ -463,6 +491,16 @@ class TemplateBuilder:
                 "kind": "gcp",
                 "service_account_json": REDACTED if redact else self._auth.service_account_json,
             }
+        elif isinstance(self._auth, _AwsAuth):
+            aws: dict[str, str] = {
+                "kind": "aws",
+                "access_key_id": self._auth.access_key_id,
+                "secret_access_key": REDACTED if redact else self._auth.secret_access_key,
+                "region": self._auth.region,
+            }
+            if self._auth.session_token is not None:
+                aws["session_token"] = REDACTED if redact else self._auth.session_token
+            fields["registry_auth"] = aws
         return fields
 
     def render(self, context_hashes: Sequence[str], *, redact: bool = False) -> dict[str, Any]:

@@ -5,6 +5,7 @@
 //! manifest digest, guestd, the disk size and the guest's resolv.conf. A second
 //! import of the same digest only asks the registry for the manifest.
 
+pub mod ecr;
 mod error;
 pub mod layers;
 mod pull;
@@ -34,6 +35,9 @@ pub struct Registries {
     pub insecure: Vec<String>,
     /// Extra CA certificates (PEM) trusted for registries.
     pub extra_ca_pem: Vec<Vec<u8>>,
+    /// The ECR API endpoint AWS logins call (`{region}` replaced), when not
+    /// [`ecr::DEFAULT_ENDPOINT`].
+    pub ecr_endpoint: Option<String>,
 }
 
 impl Default for Registries {
@@ -42,6 +46,7 @@ impl Default for Registries {
             default_registry: DOCKER_HUB.to_owned(),
             insecure: Vec::new(),
             extra_ca_pem: Vec::new(),
+            ecr_endpoint: None,
         }
     }
 }
@@ -59,6 +64,8 @@ pub enum Credentials {
         /// Password or token.
         password: String,
     },
+    /// AWS keys, exchanged for an ECR token before the pull.
+    Aws(ecr::AwsKeys),
 }
 
 impl std::fmt::Debug for Credentials {
@@ -66,6 +73,7 @@ impl std::fmt::Debug for Credentials {
         match self {
             Self::Anonymous => f.write_str("Anonymous"),
             Self::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Self::Aws(keys) => write!(f, "{keys:?}"),
         }
     }
 }
@@ -184,8 +192,20 @@ pub async fn import(registries: &Registries, import: &OciImport) -> Result<OciRo
             path: import.guestd.clone(),
         }));
     }
+    let credentials = match &import.credentials {
+        Credentials::Aws(keys) => {
+            let (username, password) = ecr::login(
+                keys,
+                registries.ecr_endpoint.as_deref(),
+                &registries.extra_ca_pem,
+            )
+            .await?;
+            Credentials::Basic { username, password }
+        }
+        other => other.clone(),
+    };
     let client = pull::client(registries);
-    let pulled = pull::manifest(&client, &reference, &import.credentials).await?;
+    let pulled = pull::manifest(&client, &reference, &credentials).await?;
     let config = image_config(&whole, &pulled.config)?;
     let guestd_sha = cache::sha256_file(&import.guestd).map_err(rootfs_err)?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();

@@ -49,6 +49,8 @@ fn auth(credentials: &Credentials) -> RegistryAuth {
         Credentials::Basic { username, password } => {
             RegistryAuth::Basic(username.clone(), password.clone())
         }
+        // Exchanged for basic credentials before the pull.
+        Credentials::Aws(_) => RegistryAuth::Anonymous,
     }
 }
 

@@ -145,6 +145,35 @@ fn image_parent(req: &TemplateBuildRequest) -> ApiResult<Option<ImageImport>> {
                 password: service_account_json.clone(),
             }
         }
+        Some(RegistryAuth::Aws {
+            access_key_id,
+            secret_access_key,
+            region,
+            session_token,
+        }) => {
+            secret("registry_auth.access_key_id", access_key_id)?;
+            secret("registry_auth.secret_access_key", secret_access_key)?;
+            if let Some(t) = session_token {
+                secret("registry_auth.session_token", t)?;
+            }
+            let region_ok = !region.is_empty()
+                && region.len() <= 32
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !region_ok {
+                return Err(ApiError::field(
+                    "registry_auth.region",
+                    format!("{region:?} is not an AWS region (like us-east-1)"),
+                ));
+            }
+            oci::Credentials::Aws(oci::ecr::AwsKeys {
+                access_key_id: access_key_id.clone(),
+                secret_access_key: secret_access_key.clone(),
+                session_token: session_token.clone(),
+                region: region.clone(),
+            })
+        }
     };
     Ok(Some(ImageImport {
         reference: reference.clone(),
