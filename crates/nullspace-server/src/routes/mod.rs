@@ -332,24 +332,35 @@ pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
     ]
 }
 
-/// The methods of the routes whose path template matches `path` (upper case).
+/// The methods of the route `path` reaches (upper case): of the templates that
+/// match it, those the router prefers, a literal segment before a capture at the
+/// first place they differ (`/v1/templates/cache` is not `/v1/templates/{ref}`).
 fn allowed_methods(path: &str) -> Vec<String> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let mut methods: Vec<String> = table()
+    let matching: Vec<(Vec<bool>, String)> = table()
         .into_iter()
-        .filter(|(_, template, _)| {
+        .filter_map(|(m, template, _)| {
             let t: Vec<&str> = template.split('/').collect();
-            t.len() == parts.len()
+            let fits = t.len() == parts.len()
                 && t.iter()
                     .zip(&parts)
-                    .all(|(t, p)| t.starts_with('{') || t == p)
+                    .all(|(t, p)| t.starts_with('{') || t == p);
+            let captures = t.iter().map(|s| s.starts_with('{')).collect();
+            fits.then(|| (captures, m.to_ascii_uppercase()))
         })
-        .map(|(m, _, _)| m.to_ascii_uppercase())
         .collect();
+    let Some(best) = matching.iter().map(|(c, _)| c).min().cloned() else {
+        return Vec::new();
+    };
+    let mut methods: Vec<String> = Vec::new();
+    for (c, m) in matching {
+        if c == best && !methods.contains(&m) {
+            methods.push(m);
+        }
+    }
     if methods.iter().any(|m| m == "GET") {
         methods.push("HEAD".into());
     }
-    methods.dedup();
     methods
 }
 
@@ -376,4 +387,21 @@ pub fn app(state: AppState) -> Router {
             preview_proxy::divert,
         ))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed_methods;
+
+    #[test]
+    fn allow_lists_the_methods_of_the_route_the_router_picks() {
+        assert_eq!(allowed_methods("/v1/templates/cache"), ["DELETE"]);
+        assert_eq!(allowed_methods("/v1/templates/builds"), ["POST"]);
+        assert_eq!(
+            allowed_methods("/v1/templates/web"),
+            ["GET", "DELETE", "HEAD"]
+        );
+        assert_eq!(allowed_methods("/v1/templates"), ["GET", "HEAD"]);
+        assert!(allowed_methods("/v1/nothing/here/at/all").is_empty());
+    }
 }
